@@ -1,0 +1,177 @@
+//! From an invocation to the evaluations it produces. Pure: what needs AWS (the full item of an
+//! oversized notification, the functions of a periodic sweep, the runtime management mode) is either
+//! supplied by the caller or reported as needed.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::annotation::fit;
+use crate::catalog::Catalog;
+use crate::event::{ConfigurationItem, EventError, Invocation, ItemContent, Message};
+use crate::policy::{ParameterError, Policy};
+use crate::verdict::{ComplianceType, Observed, UpdateMode, evaluate};
+
+/// One evaluation, in the shape of PutEvaluations' `Evaluation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Evaluation {
+    pub compliance_resource_type: String,
+    pub compliance_resource_id: String,
+    pub compliance_type: ComplianceType,
+    pub annotation: String,
+    #[serde(serialize_with = "millis")]
+    pub ordering_timestamp: Timestamp,
+}
+
+fn millis<S: serde::Serializer>(timestamp: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&format_args!("{timestamp:.3}"))
+}
+
+/// What every evaluation of one invocation shares.
+#[derive(Debug, Clone)]
+pub struct Context<'c> {
+    pub policy: Result<Policy, ParameterError>,
+    pub catalog: &'c Catalog,
+    pub today: Date,
+}
+
+impl<'c> Context<'c> {
+    pub fn new(invocation: &Invocation, catalog: &'c Catalog, today: Date) -> Context<'c> {
+        Context {
+            policy: Policy::from_rule_parameters(invocation.rule_parameters.as_deref()),
+            catalog,
+            today,
+        }
+    }
+
+    /// The compliance and annotation of one resource. NOT_APPLICABLE for what is gone or out of
+    /// scope; otherwise an invalid policy or an unreadable item is NON_COMPLIANT, never COMPLIANT.
+    pub fn judge(&self, content: &ItemContent) -> (ComplianceType, String) {
+        match (content, &self.policy) {
+            (ItemContent::Deleted, _) => (ComplianceType::NotApplicable, "Function deleted.".into()),
+            (ItemContent::OutOfScope, _) => (
+                ComplianceType::NotApplicable,
+                "Not a Lambda function: out of this rule's scope.".into(),
+            ),
+            (_, Err(error)) => (
+                ComplianceType::NonCompliant,
+                fit(&format!("{error}. Fix the rule parameters.")),
+            ),
+            (ItemContent::Unreadable(why), Ok(_)) => (ComplianceType::NonCompliant, fit(why)),
+            (ItemContent::Function(function), Ok(policy)) => {
+                let verdict = evaluate(function, policy, self.catalog, self.today);
+                (verdict.compliance, verdict.annotation)
+            }
+        }
+    }
+
+    /// The evaluation of a full configuration item.
+    pub fn evaluate_item(
+        &self,
+        item: &ConfigurationItem,
+        event_left_scope: bool,
+        runtime_update_mode: Observed<UpdateMode>,
+        ordering_timestamp: Timestamp,
+    ) -> Evaluation {
+        let (compliance, annotation) = if event_left_scope {
+            left_scope()
+        } else {
+            self.judge(&item.content(runtime_update_mode))
+        };
+        Evaluation {
+            compliance_resource_type: item.resource_type.clone(),
+            compliance_resource_id: item.resource_id.clone(),
+            compliance_type: compliance,
+            annotation,
+            ordering_timestamp,
+        }
+    }
+}
+
+fn left_scope() -> (ComplianceType, String) {
+    (
+        ComplianceType::NotApplicable,
+        "The resource left the rule's scope.".into(),
+    )
+}
+
+/// Why an invocation could not be evaluated without AWS calls.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfflineError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(
+        "{message_type} needs {call}, and --offline makes no AWS call: run without --offline \
+         (with credentials for account {account}) to evaluate it"
+    )]
+    NeedsAws {
+        message_type: &'static str,
+        call: &'static str,
+        account: String,
+    },
+}
+
+/// The evaluations of an invocation using only what the event carries. The runtime management
+/// mode is reported as not checked.
+pub fn evaluate_offline(invocation: &Invocation, catalog: &Catalog, today: Date) -> Result<Vec<Evaluation>, OfflineError> {
+    let context = Context::new(invocation, catalog, today);
+    let account = || invocation.account_id.clone().unwrap_or_else(|| "?".into());
+    match &invocation.message {
+        Message::ConfigurationItemChange {
+            item,
+            notification_creation_time,
+        } => {
+            let ordering = item.capture_time.or(*notification_creation_time).ok_or_else(|| {
+                EventError::Malformed(
+                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by".into(),
+                )
+            })?;
+            Ok(vec![context.evaluate_item(
+                item,
+                invocation.event_left_scope,
+                Observed::NotChecked("offline".into()),
+                ordering,
+            )])
+        }
+        Message::OversizedConfigurationItemChange {
+            summary,
+            notification_creation_time,
+        } => {
+            // What is gone or out of scope needs no full item.
+            let known = if invocation.event_left_scope {
+                Some(left_scope())
+            } else if summary.status.is_deleted() {
+                Some(context.judge(&ItemContent::Deleted))
+            } else if summary.resource_type != crate::event::LAMBDA_FUNCTION {
+                Some(context.judge(&ItemContent::OutOfScope))
+            } else {
+                None
+            };
+            let ordering = summary.capture_time.or(*notification_creation_time);
+            match (known, ordering) {
+                (Some((compliance, annotation)), Some(ordering)) => Ok(vec![Evaluation {
+                    compliance_resource_type: summary.resource_type.clone(),
+                    compliance_resource_id: summary.resource_id.clone(),
+                    compliance_type: compliance,
+                    annotation,
+                    ordering_timestamp: ordering,
+                }]),
+                (Some(_), None) => Err(EventError::Malformed(
+                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by".into(),
+                )
+                .into()),
+                (None, _) => Err(OfflineError::NeedsAws {
+                    message_type: "OversizedConfigurationItemChangeNotification",
+                    call: "the full configuration item from GetResourceConfigHistory",
+                    account: summary.aws_account_id.clone().unwrap_or_else(account),
+                }),
+            }
+        }
+        Message::Scheduled { aws_account_id, .. } => Err(OfflineError::NeedsAws {
+            message_type: "ScheduledNotification",
+            call: "every function of the account and region from ListFunctions",
+            account: aws_account_id.clone().unwrap_or_else(account),
+        }),
+    }
+}
