@@ -358,3 +358,6 @@ fn check_exemption(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
