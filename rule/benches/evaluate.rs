@@ -27,7 +27,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     // Done once per Lambda container (and per replacement catalog): parse and validate the catalog.
-    c.bench_function("catalog/load_builtin", |b| b.iter(|| Catalog::builtin().expect("catalog")));
+    c.bench_function("catalog/load_builtin", |b| {
+        b.iter(|| Catalog::builtin().expect("catalog"))
+    });
 }
 
 criterion_group!(benches, bench);

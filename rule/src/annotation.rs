@@ -46,13 +46,17 @@ impl Findings {
     }
 
     pub fn any_failure(&self) -> bool {
-        self.items.iter().any(|(level, _)| matches!(level, Level::Fail(_)))
+        self.items
+            .iter()
+            .any(|(level, _)| matches!(level, Level::Fail(_)))
     }
 
     /// The sentences, most severe first (stable within a level), after an optional lead sentence.
     pub fn into_annotation(mut self, lead: Option<String>) -> String {
         self.items.sort_by_key(|(level, _)| *level);
-        let sentences = lead.into_iter().chain(self.items.into_iter().map(|(_, text)| text));
+        let sentences = lead
+            .into_iter()
+            .chain(self.items.into_iter().map(|(_, text)| text));
         fit(&sentences.collect::<Vec<_>>().join(" "))
     }
 }

@@ -192,13 +192,12 @@ impl<'a> VersionedId<'a> {
         let mut end = 0;
         let bytes = rest.as_bytes();
         while end < bytes.len() {
-            if bytes[end].is_ascii_digit() {
-                end += 1;
-            } else if bytes[end] == b'.' && bytes.get(end + 1).is_some_and(u8::is_ascii_digit) {
-                end += 1;
-            } else {
+            let digit = bytes[end].is_ascii_digit();
+            let dot_then_digit = bytes[end] == b'.' && bytes.get(end + 1).is_some_and(u8::is_ascii_digit);
+            if !(digit || dot_then_digit) {
                 break;
             }
+            end += 1;
         }
         let version = rest[..end]
             .split('.')
@@ -323,7 +322,9 @@ fn validate_runtime(runtime: &Runtime) -> Result<(), CatalogError> {
         problem,
     };
     if !crate::policy::is_runtime_identifier(&runtime.runtime) {
-        return Err(invalid("identifier must be 1-64 of [a-z0-9.-], starting with a letter".into()));
+        return Err(invalid(
+            "identifier must be 1-64 of [a-z0-9.-], starting with a letter".into(),
+        ));
     }
     if runtime.family.is_empty() {
         return Err(invalid("family is empty".into()));
@@ -405,7 +406,10 @@ mod tests {
         assert_eq!(r.phase_on(date(2019, 4, 30)), Phase::UpdateBlocked);
         assert_eq!(r.phase_on(date(2020, 3, 5)), Phase::UpdateBlocked);
         assert_eq!(r.first_day_at_least(Phase::Deprecated), Some(date(2019, 3, 31)));
-        assert_eq!(r.first_day_at_least(Phase::UpdateBlocked), Some(date(2019, 4, 30)));
+        assert_eq!(
+            r.first_day_at_least(Phase::UpdateBlocked),
+            Some(date(2019, 4, 30))
+        );
     }
 
     #[test]
@@ -418,25 +422,39 @@ mod tests {
         assert_eq!(none.first_day_at_least(Phase::Deprecated), None);
         // Only a block-update date: deprecated-or-worse starts with it.
         let update_only = runtime(None, None, Some(date(2029, 8, 31)));
-        assert_eq!(update_only.first_day_at_least(Phase::Deprecated), Some(date(2029, 8, 31)));
+        assert_eq!(
+            update_only.first_day_at_least(Phase::Deprecated),
+            Some(date(2029, 8, 31))
+        );
         assert_eq!(update_only.phase_on(date(2029, 8, 31)), Phase::UpdateBlocked);
     }
 
     #[test]
     fn newer_than_catalog_versus_unknown() {
         let catalog = Catalog::builtin().expect("valid");
-        for newer in ["python3.16", "python4.0", "nodejs28.x", "java27", "java26.al2023", "dotnet12", "ruby4.1"] {
-            assert!(catalog.newer_than_known(newer).is_some(), "{newer} should be newer than the catalog");
+        for newer in [
+            "python3.16",
+            "python4.0",
+            "nodejs28.x",
+            "java27",
+            "java26.al2023",
+            "dotnet12",
+            "ruby4.1",
+        ] {
+            assert!(
+                catalog.newer_than_known(newer).is_some(),
+                "{newer} should be newer than the catalog"
+            );
         }
         assert_eq!(
             catalog.newer_than_known("nodejs28.x").map(|r| r.runtime.as_str()),
             Some("nodejs26.x")
         );
         for unknown in [
-            "python3.1",      // older than anything known, and not listed
-            "python3.14",     // known (not newer)
-            "pythn3.16",      // typo
-            "dotnetcore5.0",  // retired naming, older than dotnet10
+            "python3.1",       // older than anything known, and not listed
+            "python3.14",      // known (not newer)
+            "pythn3.16",       // typo
+            "dotnetcore5.0",   // retired naming, older than dotnet10
             "provided.al2025", // OS-only names carry no version to compare
             "",
             "3.16",
@@ -444,7 +462,10 @@ mod tests {
             "python3.16.x.y",
             "java99999999999999999999",
         ] {
-            assert!(catalog.newer_than_known(unknown).is_none(), "{unknown:?} should not count as newer");
+            assert!(
+                catalog.newer_than_known(unknown).is_none(),
+                "{unknown:?} should not count as newer"
+            );
         }
     }
 
@@ -479,7 +500,10 @@ mod tests {
             mutate(&|d| d["updated_at"] = "yesterday".into()),
             Err(CatalogError::Invalid { .. })
         ));
-        assert!(matches!(mutate(&|d| d["surprise"] = 1.into()), Err(CatalogError::Json(_))));
+        assert!(matches!(
+            mutate(&|d| d["surprise"] = 1.into()),
+            Err(CatalogError::Json(_))
+        ));
         assert!(Catalog::from_json("[]").is_err());
         assert!(Catalog::from_json("").is_err());
     }

@@ -14,7 +14,11 @@ use crate::evaluation::evaluate_offline;
 use crate::event::Invocation;
 
 #[derive(Debug, Parser)]
-#[command(name = "rule", version, about = "Lambda runtime lifecycle compliance for AWS Config")]
+#[command(
+    name = "rule",
+    version,
+    about = "Lambda runtime lifecycle compliance for AWS Config"
+)]
 pub struct Cli {
     /// Use this catalog (same JSON schema as the built-in rule/data/runtimes.json) instead of the built-in one.
     #[arg(long, global = true, value_name = "FILE")]
@@ -94,7 +98,9 @@ fn load_catalog(path: Option<&PathBuf>) -> anyhow::Result<Catalog> {
 fn read_event(source: &str, stdin: &mut dyn Read) -> anyhow::Result<String> {
     let mut text = String::new();
     if source == "-" {
-        stdin.read_to_string(&mut text).context("reading the event from standard input")?;
+        stdin
+            .read_to_string(&mut text)
+            .context("reading the event from standard input")?;
     } else {
         text = std::fs::read_to_string(source).with_context(|| format!("reading event file {source}"))?;
     }
@@ -114,7 +120,11 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
                 write_table(out, &rows)?;
             }
         }
-        Command::Evaluate { event, as_of, offline } => {
+        Command::Evaluate {
+            event,
+            as_of,
+            offline,
+        } => {
             let text = read_event(&event, stdin)?;
             let invocation = Invocation::parse(&text).with_context(|| format!("event {event}"))?;
             if !offline {
@@ -133,7 +143,15 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
 
 fn write_table(out: &mut dyn Write, rows: &[CatalogRow<'_>]) -> std::io::Result<()> {
     let headers = [
-        "RUNTIME", "FAMILY", "OS", "DEPRECATED", "CREATE BLOCKED", "UPDATE BLOCKED", "PHASE", "SUCCESSOR", "LATEST",
+        "RUNTIME",
+        "FAMILY",
+        "OS",
+        "DEPRECATED",
+        "CREATE BLOCKED",
+        "UPDATE BLOCKED",
+        "PHASE",
+        "SUCCESSOR",
+        "LATEST",
     ];
     let date = |d: Option<Date>| d.map_or_else(|| "-".to_string(), |d| d.to_string());
     let cells: Vec<[String; 9]> = rows

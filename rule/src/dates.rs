@@ -1,7 +1,7 @@
 //! Calendar dates as the rule uses them: strict `YYYY-MM-DD`, UTC days.
 
-use jiff::civil::Date;
 use jiff::Timestamp;
+use jiff::civil::Date;
 
 /// Parses a strict `YYYY-MM-DD` date (no time, no offset, no other digits count), rejecting
 /// impossible days such as 2026-02-30.
@@ -79,8 +79,19 @@ mod tests {
         assert_eq!(parse_date("2027-02-01"), Ok(date(2027, 2, 1)));
         assert_eq!(parse_date("2028-02-29"), Ok(date(2028, 2, 29)));
         for bad in [
-            "2027-2-1", "2026-02-30", "2027-13-01", "2027/02/01", "20270201", "2027-02-01T00:00:00Z",
-            " 2027-02-01", "", "tomorrow", "+02027-02-01", "2027-02-1a", "2027-00-10", "0000-00-00",
+            "2027-2-1",
+            "2026-02-30",
+            "2027-13-01",
+            "2027/02/01",
+            "20270201",
+            "2027-02-01T00:00:00Z",
+            " 2027-02-01",
+            "",
+            "tomorrow",
+            "+02027-02-01",
+            "2027-02-1a",
+            "2027-00-10",
+            "0000-00-00",
         ] {
             assert!(parse_date(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -88,10 +99,22 @@ mod tests {
 
     #[test]
     fn lambda_and_config_timestamps() {
-        assert_eq!(utc_day_of_timestamp("2026-03-01T10:00:00.000+0000"), Some(date(2026, 3, 1)));
-        assert_eq!(utc_day_of_timestamp("2026-03-01T23:30:00.000-0200"), Some(date(2026, 3, 2)));
-        assert_eq!(utc_day_of_timestamp("2026-03-01T10:00:00Z"), Some(date(2026, 3, 1)));
-        assert_eq!(utc_day_of_timestamp("2026-03-01T10:00:00.123+00:00"), Some(date(2026, 3, 1)));
+        assert_eq!(
+            utc_day_of_timestamp("2026-03-01T10:00:00.000+0000"),
+            Some(date(2026, 3, 1))
+        );
+        assert_eq!(
+            utc_day_of_timestamp("2026-03-01T23:30:00.000-0200"),
+            Some(date(2026, 3, 2))
+        );
+        assert_eq!(
+            utc_day_of_timestamp("2026-03-01T10:00:00Z"),
+            Some(date(2026, 3, 1))
+        );
+        assert_eq!(
+            utc_day_of_timestamp("2026-03-01T10:00:00.123+00:00"),
+            Some(date(2026, 3, 1))
+        );
         assert_eq!(utc_day_of_timestamp("2026-03-01"), None);
         assert_eq!(utc_day_of_timestamp("garbage"), None);
     }

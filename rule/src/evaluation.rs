@@ -114,7 +114,11 @@ pub enum OfflineError {
 
 /// The evaluations of an invocation using only what the event carries. The runtime management
 /// mode is reported as not checked.
-pub fn evaluate_offline(invocation: &Invocation, catalog: &Catalog, today: Date) -> Result<Vec<Evaluation>, OfflineError> {
+pub fn evaluate_offline(
+    invocation: &Invocation,
+    catalog: &Catalog,
+    today: Date,
+) -> Result<Vec<Evaluation>, OfflineError> {
     let context = Context::new(invocation, catalog, today);
     let account = || invocation.account_id.clone().unwrap_or_else(|| "?".into());
     match &invocation.message {
@@ -124,7 +128,8 @@ pub fn evaluate_offline(invocation: &Invocation, catalog: &Catalog, today: Date)
         } => {
             let ordering = item.capture_time.or(*notification_creation_time).ok_or_else(|| {
                 EventError::Malformed(
-                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by".into(),
+                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by"
+                        .into(),
                 )
             })?;
             Ok(vec![context.evaluate_item(
@@ -158,7 +163,8 @@ pub fn evaluate_offline(invocation: &Invocation, catalog: &Catalog, today: Date)
                     ordering_timestamp: ordering,
                 }]),
                 (Some(_), None) => Err(EventError::Malformed(
-                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by".into(),
+                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by"
+                        .into(),
                 )
                 .into()),
                 (None, _) => Err(OfflineError::NeedsAws {

@@ -83,7 +83,10 @@ impl ItemStatus {
     }
 
     pub fn is_deleted(&self) -> bool {
-        matches!(self, ItemStatus::ResourceDeleted | ItemStatus::ResourceDeletedNotRecorded)
+        matches!(
+            self,
+            ItemStatus::ResourceDeleted | ItemStatus::ResourceDeletedNotRecorded
+        )
     }
 }
 
@@ -169,7 +172,9 @@ impl Invocation {
                 None | Some(Value::Null) => false,
                 Some(Value::Bool(b)) => *b,
                 Some(Value::String(s)) if s == "true" || s == "false" => s == "true",
-                Some(_) => return Err(EventError::Malformed("eventLeftScope must be a boolean".into())),
+                Some(_) => {
+                    return Err(EventError::Malformed("eventLeftScope must be a boolean".into()));
+                }
             },
             account_id: string_at(event, "accountId").map(str::to_string),
             execution_role_arn: string_at(event, "executionRoleArn").map(str::to_string),
@@ -203,7 +208,8 @@ impl Message {
                     .filter(|s| s.is_object())
                     .ok_or_else(|| {
                         EventError::Malformed(
-                            "OversizedConfigurationItemChangeNotification without a configurationItemSummary".into(),
+                            "OversizedConfigurationItemChangeNotification without a configurationItemSummary"
+                                .into(),
                         )
                     })?;
                 let (resource_type, resource_id) = identity(summary, "configurationItemSummary")?;
@@ -214,7 +220,9 @@ impl Message {
                         aws_account_id: string_at(summary, "awsAccountId").map(str::to_string),
                         aws_region: string_at(summary, "awsRegion").map(str::to_string),
                         capture_time: timestamp_at(summary, "configurationItemCaptureTime"),
-                        status: ItemStatus::parse(string_at(summary, "configurationItemStatus").unwrap_or("OK")),
+                        status: ItemStatus::parse(
+                            string_at(summary, "configurationItemStatus").unwrap_or("OK"),
+                        ),
                     },
                     notification_creation_time,
                 })

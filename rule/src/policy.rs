@@ -118,11 +118,10 @@ impl Policy {
         if text.is_empty() {
             return Ok(Policy::default());
         }
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ParameterError {
-                parameter: "ruleParameters".into(),
-                problem: format!("not a JSON object ({e})"),
-            })?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| ParameterError {
+            parameter: "ruleParameters".into(),
+            problem: format!("not a JSON object ({e})"),
+        })?;
         match value {
             serde_json::Value::Object(map) => Policy::from_map(&map),
             serde_json::Value::Null => Ok(Policy::default()),
@@ -145,7 +144,9 @@ impl Policy {
                 serde_json::Value::String(s) => s.trim().to_string(),
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Null => String::new(),
-                other => return Err(error(format!("expected a string, got {}", json_kind(other)))),
+                other => {
+                    return Err(error(format!("expected a string, got {}", json_kind(other))));
+                }
             };
             // An empty value means "use the default": CloudFormation templates often pass "".
             if text.is_empty() {
@@ -224,7 +225,11 @@ impl Policy {
                 _ => return Err(unknown_parameter(name)),
             }
         }
-        if let Some(both) = policy.allowed_runtimes.intersection(&policy.blocked_runtimes).next() {
+        if let Some(both) = policy
+            .allowed_runtimes
+            .intersection(&policy.blocked_runtimes)
+            .next()
+        {
             return Err(ParameterError {
                 parameter: "blockedRuntimes".into(),
                 problem: format!("{both} is also in allowedRuntimes"),
@@ -323,7 +328,10 @@ mod tests {
         assert_eq!(parse("  "), Ok(defaults.clone()));
         assert_eq!(parse("{}"), Ok(defaults.clone()));
         assert_eq!(parse("null"), Ok(defaults.clone()));
-        assert_eq!(parse(r#"{"failPhase": "", "warnDaysBefore": " "}"#), Ok(defaults.clone()));
+        assert_eq!(
+            parse(r#"{"failPhase": "", "warnDaysBefore": " "}"#),
+            Ok(defaults.clone())
+        );
         assert_eq!(defaults.fail_phase, Phase::Deprecated);
         assert_eq!(defaults.fail_days_before, 0);
         assert_eq!(defaults.warn_days_before, 180);
@@ -351,7 +359,11 @@ mod tests {
         assert_eq!(policy.fail_days_before, 30);
         assert_eq!(policy.warn_days_before, 90);
         assert_eq!(
-            policy.allowed_runtimes.iter().map(String::as_str).collect::<Vec<_>>(),
+            policy
+                .allowed_runtimes
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
             ["nodejs22.x", "python3.12", "python3.13"]
         );
         assert_eq!(policy.blocked_runtimes.len(), 1);
@@ -360,7 +372,10 @@ mod tests {
         assert_eq!(policy.image_max_age_days, 180);
         assert_eq!(policy.runtime_update_mode, UpdateModeRequirement::Auto);
         assert_eq!(policy.exemption_tag, "lifecycle:exempt-until");
-        assert_eq!(policy.catalog_ssm_parameter.as_deref(), Some("/runtime-guard/catalog"));
+        assert_eq!(
+            policy.catalog_ssm_parameter.as_deref(),
+            Some("/runtime-guard/catalog")
+        );
         assert_eq!(policy.catalog_max_age_days, 60);
     }
 
@@ -371,7 +386,10 @@ mod tests {
             ("create-blocked", Phase::CreateBlocked),
             ("Update-Blocked", Phase::UpdateBlocked),
         ] {
-            assert_eq!(parse(&format!(r#"{{"failPhase":"{text}"}}"#)).map(|p| p.fail_phase), Ok(phase));
+            assert_eq!(
+                parse(&format!(r#"{{"failPhase":"{text}"}}"#)).map(|p| p.fail_phase),
+                Ok(phase)
+            );
         }
         for (text, mode) in [
             ("any", UpdateModeRequirement::Any),
@@ -392,7 +410,10 @@ mod tests {
                 .map(|p| p.catalog_ssm_parameter.is_some()),
             Ok(true)
         );
-        assert_eq!(parse(r#"{"failDaysBefore": 14}"#).map(|p| p.fail_days_before), Ok(14));
+        assert_eq!(
+            parse(r#"{"failDaysBefore": 14}"#).map(|p| p.fail_days_before),
+            Ok(14)
+        );
     }
 
     #[test]
@@ -404,16 +425,25 @@ mod tests {
             (r#"{"warnDaysBefore":"a lot"}"#, "warnDaysBefore"),
             (r#"{"warnDaysBefore":"36501"}"#, "warnDaysBefore"),
             (r#"{"warnDaysBefore":"99999999999999999999"}"#, "warnDaysBefore"),
-            (r#"{"allowedRuntimes":"python3.12;python3.13"}"#, "allowedRuntimes"),
+            (
+                r#"{"allowedRuntimes":"python3.12;python3.13"}"#,
+                "allowedRuntimes",
+            ),
             (r#"{"blockedRuntimes":"Python3.8"}"#, "blockedRuntimes"),
-            (r#"{"allowedRuntimes":"python3.8","blockedRuntimes":"python3.8"}"#, "blockedRuntimes"),
+            (
+                r#"{"allowedRuntimes":"python3.8","blockedRuntimes":"python3.8"}"#,
+                "blockedRuntimes",
+            ),
             (r#"{"unknownRuntime":"ignore"}"#, "unknownRuntime"),
             (r#"{"customRuntimeMaxAgeDays":"1y"}"#, "customRuntimeMaxAgeDays"),
             (r#"{"imageMaxAgeDays":"-30"}"#, "imageMaxAgeDays"),
             (r#"{"runtimeUpdateMode":"manual"}"#, "runtimeUpdateMode"),
             (r#"{"exemptionTag":"aws:exempt"}"#, "exemptionTag"),
             (r#"{"catalogSsmParameter":"not a name!"}"#, "catalogSsmParameter"),
-            (r#"{"catalogSsmParameter":"arn:aws:s3:::bucket/key"}"#, "catalogSsmParameter"),
+            (
+                r#"{"catalogSsmParameter":"arn:aws:s3:::bucket/key"}"#,
+                "catalogSsmParameter",
+            ),
             (r#"{"catalogMaxAgeDays":"soon"}"#, "catalogMaxAgeDays"),
             (r#"{"failphase":"deprecated"}"#, "failphase"),
             (r#"{"failDaysBefore":true}"#, "failDaysBefore"),
@@ -442,10 +472,24 @@ mod tests {
 
     #[test]
     fn runtime_identifiers() {
-        for ok in ["python3.12", "nodejs4.3-edge", "provided.al2023", "java8.al2", "go1.x", "nodejs"] {
+        for ok in [
+            "python3.12",
+            "nodejs4.3-edge",
+            "provided.al2023",
+            "java8.al2",
+            "go1.x",
+            "nodejs",
+        ] {
             assert!(is_runtime_identifier(ok), "{ok}");
         }
-        for bad in ["", "3.12", "Python3.12", "python 3.12", "python3.12;", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "3.12",
+            "Python3.12",
+            "python 3.12",
+            "python3.12;",
+            &"a".repeat(65),
+        ] {
             assert!(!is_runtime_identifier(bad), "{bad}");
         }
     }

@@ -142,7 +142,11 @@ pub fn evaluate(function: &FunctionSnapshot, policy: &Policy, catalog: &Catalog,
             ),
             Some(runtime) => {
                 check_runtime(&mut findings, function, runtime, policy, catalog, today);
-                check_update_mode(&mut findings, &function.runtime_update_mode, policy.runtime_update_mode);
+                check_update_mode(
+                    &mut findings,
+                    &function.runtime_update_mode,
+                    policy.runtime_update_mode,
+                );
             }
         },
     }
@@ -159,7 +163,10 @@ pub fn evaluate(function: &FunctionSnapshot, policy: &Policy, catalog: &Catalog,
         ComplianceType::Compliant
     };
     let prefix = exempt_until.map(|until| {
-        format!("Exempt until {until} (tag {}).", shorten(&policy.exemption_tag, 40))
+        format!(
+            "Exempt until {until} (tag {}).",
+            shorten(&policy.exemption_tag, 40)
+        )
     });
     Verdict {
         compliance,
@@ -177,20 +184,31 @@ fn check_runtime(
 ) {
     let shown = shorten(runtime, 64);
     if policy.blocked_runtimes.contains(runtime) {
-        findings.fail(Rank::Blocked, format!("{shown} is blocked by this rule (blockedRuntimes)."));
+        findings.fail(
+            Rank::Blocked,
+            format!("{shown} is blocked by this rule (blockedRuntimes)."),
+        );
     }
     if !policy.allowed_runtimes.is_empty() && !policy.allowed_runtimes.contains(runtime) {
         let allowed: Vec<&str> = policy.allowed_runtimes.iter().map(String::as_str).collect();
         findings.fail(
             Rank::NotAllowed,
-            format!("{shown} is not in allowedRuntimes ({}).", shorten(&allowed.join(", "), 80)),
+            format!(
+                "{shown} is not in allowedRuntimes ({}).",
+                shorten(&allowed.join(", "), 80)
+            ),
         );
     }
     match catalog.get(runtime) {
         Some(entry) => {
             check_lifecycle(findings, entry, policy, today);
             if entry.is_os_only() {
-                check_os_only(findings, function.last_modified, policy.custom_runtime_max_age_days, today);
+                check_os_only(
+                    findings,
+                    function.last_modified,
+                    policy.custom_runtime_max_age_days,
+                    today,
+                );
             }
         }
         None => match catalog.newer_than_known(runtime) {
@@ -206,7 +224,9 @@ fn check_runtime(
                 );
                 match policy.unknown_runtime {
                     UnknownRuntime::NonCompliant => findings.fail(Rank::UnknownRuntime, text),
-                    UnknownRuntime::Compliant => findings.info(format!("{text} unknownRuntime is compliant.")),
+                    UnknownRuntime::Compliant => {
+                        findings.info(format!("{text} unknownRuntime is compliant."))
+                    }
                 }
             }
         },
@@ -232,9 +252,9 @@ fn check_lifecycle(findings: &mut Findings, entry: &Runtime, policy: &Policy, to
                 );
             }
         }
-        (Some(fails_from), Some(days)) if days <= i64::from(policy.warn_days_before) => findings.warn(format!(
-            "{name} non-compliant from {fails_from} (in {days} days): {timeline}.{upgrade}"
-        )),
+        (Some(fails_from), Some(days)) if days <= i64::from(policy.warn_days_before) => findings.warn(
+            format!("{name} non-compliant from {fails_from} (in {days} days): {timeline}.{upgrade}"),
+        ),
         _ if entry.phase_dates().iter().all(|(_, day)| day.is_none()) => {
             findings.info(format!("{name} supported; no deprecation scheduled."));
         }
@@ -277,13 +297,28 @@ fn upgrade_sentence(entry: &Runtime) -> String {
 
 fn check_os_only(findings: &mut Findings, last_modified: Option<Date>, max_age_days: u32, today: Date) {
     if max_age_days == 0 {
-        findings.info("OS-only runtime: the language runtime you ship in the package or a layer is yours to patch.".into());
+        findings.info(
+            "OS-only runtime: the language runtime you ship in the package or a layer is yours to patch."
+                .into(),
+        );
     } else {
-        check_code_age(findings, "OS-only runtime: code", last_modified, max_age_days, today);
+        check_code_age(
+            findings,
+            "OS-only runtime: code",
+            last_modified,
+            max_age_days,
+            today,
+        );
     }
 }
 
-fn check_code_age(findings: &mut Findings, what: &str, last_modified: Option<Date>, max_age_days: u32, today: Date) {
+fn check_code_age(
+    findings: &mut Findings,
+    what: &str,
+    last_modified: Option<Date>,
+    max_age_days: u32,
+    today: Date,
+) {
     match last_modified {
         None => findings.fail(
             Rank::CodeAge,
@@ -297,13 +332,19 @@ fn check_code_age(findings: &mut Findings, what: &str, last_modified: Option<Dat
                     format!("{what} last modified {day}, {age} days ago (limit {max_age_days}): rebuild with a patched runtime."),
                 );
             } else {
-                findings.info(format!("{what} last modified {day} ({age} of {max_age_days} days)."));
+                findings.info(format!(
+                    "{what} last modified {day} ({age} of {max_age_days} days)."
+                ));
             }
         }
     }
 }
 
-fn check_update_mode(findings: &mut Findings, observed: &Observed<UpdateMode>, required: UpdateModeRequirement) {
+fn check_update_mode(
+    findings: &mut Findings,
+    observed: &Observed<UpdateMode>,
+    required: UpdateModeRequirement,
+) {
     if required == UpdateModeRequirement::Any {
         return;
     }
@@ -320,7 +361,10 @@ fn check_update_mode(findings: &mut Findings, observed: &Observed<UpdateMode>, r
         ),
         Observed::Known(UpdateMode::Other(mode)) => findings.fail(
             Rank::UpdateMode,
-            format!("Runtime update mode {:?} is not one this rule knows.", shorten(mode, 32)),
+            format!(
+                "Runtime update mode {:?} is not one this rule knows.",
+                shorten(mode, 32)
+            ),
         ),
         Observed::NotChecked(why) => findings.info(format!("Runtime update mode not checked ({why}).")),
         Observed::Failed(error) => findings.fail(

@@ -56,6 +56,9 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// (catalog field, the source's key for it; None where the source has no such date).
+type FieldMap = [(&'static str, Option<&'static str>); 3];
+
 fn found_differences() -> BTreeSet<Difference> {
     let catalog = catalog();
     let mut found = BTreeSet::new();
@@ -77,7 +80,7 @@ fn found_differences() -> BTreeSet<Difference> {
         Err(v) => v,
     };
 
-    let sources: [(&str, Value, [(&str, Option<&str>); 3]); 3] = [
+    let sources: [(&str, Value, FieldMap); 3] = [
         (
             "cfn-lint",
             json_reference("cfn-lint_LmbdRuntimeLifecycle.json"),
@@ -115,7 +118,13 @@ fn found_differences() -> BTreeSet<Difference> {
         }
         for runtime in catalog.runtimes() {
             let Some(entry) = table.get(&runtime.runtime) else {
-                differ(&runtime.runtime, "*", source, Value::Null, Value::String("listed".into()));
+                differ(
+                    &runtime.runtime,
+                    "*",
+                    source,
+                    Value::Null,
+                    Value::String("listed".into()),
+                );
                 continue;
             };
             for (field, key) in fields {
@@ -125,7 +134,13 @@ fn found_differences() -> BTreeSet<Difference> {
                     "block_create_date" => runtime.block_create_date,
                     _ => runtime.block_update_date,
                 };
-                differ(&runtime.runtime, field, source, as_json(reference_date(entry.get(key))), date_json(chosen));
+                differ(
+                    &runtime.runtime,
+                    field,
+                    source,
+                    as_json(reference_date(entry.get(key))),
+                    date_json(chosen),
+                );
             }
             // cfn-lint's "successor" is the newest of the family: our `latest`.
             if *source == "cfn-lint" {
@@ -140,12 +155,16 @@ fn found_differences() -> BTreeSet<Difference> {
 
 #[test]
 fn catalog_validates_against_its_schema() {
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(data_dir().join("runtimes.schema.json")).expect("schema"))
-            .expect("schema JSON");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(data_dir().join("runtimes.schema.json")).expect("schema"),
+    )
+    .expect("schema JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let document: Value = serde_json::from_str(BUILTIN_JSON).expect("catalog JSON");
-    let errors: Vec<String> = validator.iter_errors(&document).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "schema violations:\n{}", errors.join("\n"));
 
     // The schema has teeth: it refuses what the loader refuses.
@@ -158,7 +177,10 @@ fn catalog_validates_against_its_schema() {
         let mut doc = document.clone();
         *doc.pointer_mut(pointer).expect("pointer") = bad;
         assert!(!validator.is_valid(&doc), "schema accepted a bad {pointer}");
-        assert!(Catalog::from_json(&doc.to_string()).is_err(), "loader accepted a bad {pointer}");
+        assert!(
+            Catalog::from_json(&doc.to_string()).is_err(),
+            "loader accepted a bad {pointer}"
+        );
     }
 }
 
@@ -179,19 +201,37 @@ fn every_disagreement_with_a_reference_is_a_known_difference() {
         .map(|mut d| {
             // "*" rows record presence: normalise the same way as found_differences does.
             if d.field == "*" {
-                d.chosen = if d.source_value == "null" { "listed".into() } else { "null".into() };
+                d.chosen = if d.source_value == "null" {
+                    "listed".into()
+                } else {
+                    "null".into()
+                };
             }
             d
         })
         .collect();
     let unlisted: Vec<_> = found.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&found).collect();
-    assert!(unlisted.is_empty(), "disagreements not in known_differences:\n{unlisted:#?}");
-    assert!(stale.is_empty(), "known_differences that no longer occur:\n{stale:#?}");
+    assert!(
+        unlisted.is_empty(),
+        "disagreements not in known_differences:\n{unlisted:#?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "known_differences that no longer occur:\n{stale:#?}"
+    );
     // The one the reference README calls out is among them.
-    assert!(found.iter().any(|d| d.runtime == "nodejs4.3-edge" && d.source == "endoflife-date"));
+    assert!(
+        found
+            .iter()
+            .any(|d| d.runtime == "nodejs4.3-edge" && d.source == "endoflife-date")
+    );
     for known in catalog.known_differences() {
-        assert!(catalog.get(&known.runtime).is_some(), "{} is not in the catalog", known.runtime);
+        assert!(
+            catalog.get(&known.runtime).is_some(),
+            "{} is not in the catalog",
+            known.runtime
+        );
         assert!(known.why.len() >= 20, "{}: say why", known.runtime);
     }
 }
@@ -207,19 +247,49 @@ fn catalog_matches_the_merged_table() {
         let row = row.expect("csv row");
         let id = &row["identifier"];
         seen.insert(id.clone());
-        let r = catalog.get(id).unwrap_or_else(|| panic!("{id} from the merged table is not in the catalog"));
+        let r = catalog
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} from the merged table is not in the catalog"));
         let opt = |s: &String| (!s.is_empty()).then(|| s.clone());
         let date = |d: Option<jiff::civil::Date>| d.map(|d| d.to_string());
-        assert_eq!(r.family_name.as_deref(), Some(row["family"].as_str()), "{id} family");
-        assert_eq!(r.language_version.as_deref(), Some(row["language_version"].as_str()), "{id} language_version");
+        assert_eq!(
+            r.family_name.as_deref(),
+            Some(row["family"].as_str()),
+            "{id} family"
+        );
+        assert_eq!(
+            r.language_version.as_deref(),
+            Some(row["language_version"].as_str()),
+            "{id} language_version"
+        );
         assert_eq!(r.os, row["os"].trim_end_matches(" (assumed)"), "{id} os");
-        let packaging = if r.packaging == Packaging::ImageOnly { "image-only" } else { "zip" };
+        let packaging = if r.packaging == Packaging::ImageOnly {
+            "image-only"
+        } else {
+            "zip"
+        };
         assert_eq!(packaging, row["packaging"], "{id} packaging");
         assert_eq!(date(r.released), opt(&row["released"]), "{id} released");
-        assert_eq!(date(r.deprecation_date), opt(&row["deprecation_date"]), "{id} deprecation");
-        assert_eq!(date(r.block_create_date), opt(&row["block_create_date"]), "{id} block create");
-        assert_eq!(date(r.block_update_date), opt(&row["block_update_date"]), "{id} block update");
-        assert_eq!(r.successor, opt(&row["successor_minimal_change"]), "{id} successor");
+        assert_eq!(
+            date(r.deprecation_date),
+            opt(&row["deprecation_date"]),
+            "{id} deprecation"
+        );
+        assert_eq!(
+            date(r.block_create_date),
+            opt(&row["block_create_date"]),
+            "{id} block create"
+        );
+        assert_eq!(
+            date(r.block_update_date),
+            opt(&row["block_update_date"]),
+            "{id} block update"
+        );
+        assert_eq!(
+            r.successor,
+            opt(&row["successor_minimal_change"]),
+            "{id} successor"
+        );
         assert_eq!(r.latest, opt(&row["successor_latest"]), "{id} latest");
         for (field, column) in [
             ("deprecation_date", "deprecation_src"),
@@ -231,7 +301,11 @@ fn catalog_matches_the_merged_table() {
                 .filter(|s| !s.is_empty())
                 .map(|s| source_names[s].to_string())
                 .collect();
-            assert_eq!(r.sources.get(field).cloned().unwrap_or_default(), expected, "{id} {field} sources");
+            assert_eq!(
+                r.sources.get(field).cloned().unwrap_or_default(),
+                expected,
+                "{id} {field} sources"
+            );
         }
         // The merged table's phase on 2026-11-22 (DEPRECATION_WITHIN_180D and SUPPORTED_NO_DATE are supported).
         let expected_phase = match row["phase_2026_11_22"].as_str() {
@@ -241,23 +315,37 @@ fn catalog_matches_the_merged_table() {
             "SUPPORTED" | "DEPRECATION_WITHIN_180D" | "SUPPORTED_NO_DATE" => Phase::Supported,
             other => panic!("{id}: unexpected phase {other}"),
         };
-        assert_eq!(r.phase_on(jiff::civil::date(2026, 11, 22)), expected_phase, "{id} phase");
+        assert_eq!(
+            r.phase_on(jiff::civil::date(2026, 11, 22)),
+            expected_phase,
+            "{id} phase"
+        );
     }
     let catalogued: BTreeSet<String> = catalog.runtimes().map(|r| r.runtime.clone()).collect();
-    assert_eq!(catalogued, seen, "the catalog and the merged table list the same identifiers");
+    assert_eq!(
+        catalogued, seen,
+        "the catalog and the merged table list the same identifiers"
+    );
 }
 
 #[test]
 fn vendored_copies_match_the_shared_reference_when_present() {
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/lambda-runtimes");
     if !shared.is_dir() {
-        eprintln!("{} not present; the vendored copies stand alone", shared.display());
+        eprintln!(
+            "{} not present; the vendored copies stand alone",
+            shared.display()
+        );
         return;
     }
     for entry in std::fs::read_dir(data_dir().join("reference")).expect("vendored dir") {
         let name = entry.expect("entry").file_name();
         let theirs = std::fs::read(shared.join(&name)).unwrap_or_default();
         let ours = std::fs::read(data_dir().join("reference").join(&name)).expect("vendored file");
-        assert!(ours == theirs, "{name:?} differs from {}: update the vendored copy and the catalog", shared.display());
+        assert!(
+            ours == theirs,
+            "{name:?} differs from {}: update the vendored copy and the catalog",
+            shared.display()
+        );
     }
 }

@@ -7,7 +7,10 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 
 fn rule(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rule")).args(args).output().expect("run rule")
+    Command::new(env!("CARGO_BIN_EXE_rule"))
+        .args(args)
+        .output()
+        .expect("run rule")
 }
 
 fn fixture(name: &str) -> String {
@@ -15,7 +18,11 @@ fn fixture(name: &str) -> String {
 }
 
 fn stdout_json(output: &Output) -> Value {
-    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
@@ -23,8 +30,10 @@ fn stdout_json(output: &Output) -> Value {
 fn catalog_json_phases_match_the_merged_table() {
     let rows = stdout_json(&rule(&["catalog", "--as-of", "2026-11-22", "--json"]));
     let rows = rows.as_array().expect("array");
-    let by_runtime: BTreeMap<&str, &Value> =
-        rows.iter().map(|r| (r["runtime"].as_str().expect("runtime"), r)).collect();
+    let by_runtime: BTreeMap<&str, &Value> = rows
+        .iter()
+        .map(|r| (r["runtime"].as_str().expect("runtime"), r))
+        .collect();
     let merged = std::fs::read_to_string(format!(
         "{}/data/reference/runtimes-merged.csv",
         env!("CARGO_MANIFEST_DIR")
@@ -42,7 +51,9 @@ fn catalog_json_phases_match_the_merged_table() {
             "UPDATE_BLOCKED" => "update-blocked",
             other => panic!("{other}"),
         };
-        let got = by_runtime.get(id).unwrap_or_else(|| panic!("{id} missing from rule catalog"));
+        let got = by_runtime
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} missing from rule catalog"));
         assert_eq!(got["phase"], expected, "{id}");
         count += 1;
     }
@@ -50,7 +61,15 @@ fn catalog_json_phases_match_the_merged_table() {
     // Every contract column is present; dates are YYYY-MM-DD or null.
     let python38 = by_runtime["python3.8"];
     for key in [
-        "runtime", "family", "os", "deprecation_date", "block_create_date", "block_update_date", "phase", "successor", "latest",
+        "runtime",
+        "family",
+        "os",
+        "deprecation_date",
+        "block_create_date",
+        "block_update_date",
+        "phase",
+        "successor",
+        "latest",
     ] {
         assert!(python38.get(key).is_some(), "column {key}");
     }
@@ -66,13 +85,26 @@ fn catalog_table_for_people() {
     let text = String::from_utf8(output.stdout).expect("utf-8");
     let header = text.lines().next().expect("header");
     assert!(header.starts_with("RUNTIME"), "{header}");
-    let python38 = text.lines().find(|l| l.starts_with("python3.8 ")).expect("python3.8 row");
-    assert!(python38.contains("update-blocked") && python38.contains("python3.12"), "{python38}");
+    let python38 = text
+        .lines()
+        .find(|l| l.starts_with("python3.8 "))
+        .expect("python3.8 row");
+    assert!(
+        python38.contains("update-blocked") && python38.contains("python3.12"),
+        "{python38}"
+    );
 }
 
 #[test]
 fn evaluate_offline_prints_put_evaluations_shape() {
-    let output = rule(&["evaluate", "--event", &fixture("change-python38.json"), "--offline", "--as-of", "2026-11-23"]);
+    let output = rule(&[
+        "evaluate",
+        "--event",
+        &fixture("change-python38.json"),
+        "--offline",
+        "--as-of",
+        "2026-11-23",
+    ]);
     let evaluations = stdout_json(&output);
     assert_eq!(evaluations.as_array().map(Vec::len), Some(1));
     let e = &evaluations[0];
@@ -80,7 +112,12 @@ fn evaluate_offline_prints_put_evaluations_shape() {
     assert_eq!(e["ComplianceResourceId"], "orders-api");
     assert_eq!(e["ComplianceType"], "NON_COMPLIANT");
     assert_eq!(e["OrderingTimestamp"], "2026-11-20T10:00:00.123Z");
-    assert!(e["Annotation"].as_str().expect("annotation").starts_with("python3.8 deprecated 2024-10-14"));
+    assert!(
+        e["Annotation"]
+            .as_str()
+            .expect("annotation")
+            .starts_with("python3.8 deprecated 2024-10-14")
+    );
 }
 
 #[test]
@@ -93,18 +130,29 @@ fn evaluate_reads_standard_input() {
         .spawn()
         .expect("spawn");
     let event = std::fs::read(fixture("change-deleted.json")).expect("fixture");
-    child.stdin.take().expect("stdin").write_all(&event).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&event)
+        .expect("write");
     let output = child.wait_with_output().expect("wait");
     assert_eq!(stdout_json(&output)[0]["ComplianceType"], "NOT_APPLICABLE");
 }
 
 #[test]
 fn offline_oversized_and_scheduled_exit_non_zero_with_the_reason() {
-    for (name, needs) in [("oversized.json", "GetResourceConfigHistory"), ("scheduled.json", "ListFunctions")] {
+    for (name, needs) in [
+        ("oversized.json", "GetResourceConfigHistory"),
+        ("scheduled.json", "ListFunctions"),
+    ] {
         let output = rule(&["evaluate", "--event", &fixture(name), "--offline"]);
         assert!(!output.status.success(), "{name} should fail offline");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(needs) && stderr.contains("--offline"), "{name}: {stderr}");
+        assert!(
+            stderr.contains(needs) && stderr.contains("--offline"),
+            "{name}: {stderr}"
+        );
         assert!(output.stdout.is_empty(), "{name}: nothing is printed as a result");
     }
 }
@@ -114,9 +162,18 @@ fn bad_input_is_a_clear_error() {
     let cases: [(&[&str], &str); 5] = [
         (&["catalog", "--as-of", "2026-02-30"], "is not a calendar date"),
         (&["catalog", "--as-of", "next week"], "is not a YYYY-MM-DD date"),
-        (&["evaluate", "--event", "/nonexistent/event.json", "--offline"], "reading event file"),
-        (&["--catalog", "/nonexistent/catalog.json", "catalog"], "reading catalog"),
-        (&["evaluate", "--event", "Cargo.toml", "--offline"], "invocation event is not JSON"),
+        (
+            &["evaluate", "--event", "/nonexistent/event.json", "--offline"],
+            "reading event file",
+        ),
+        (
+            &["--catalog", "/nonexistent/catalog.json", "catalog"],
+            "reading catalog",
+        ),
+        (
+            &["evaluate", "--event", "Cargo.toml", "--offline"],
+            "invocation event is not JSON",
+        ),
     ];
     for (args, expected) in cases {
         let output = rule(args);
@@ -139,8 +196,20 @@ fn a_replacement_catalog_is_used() {
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("catalog.json");
     std::fs::write(&path, doc.to_string()).expect("write");
-    let rows = stdout_json(&rule(&["--catalog", path.to_str().expect("path"), "catalog", "--as-of", "2026-11-22", "--json"]));
-    let python313 = rows.as_array().expect("rows").iter().find(|r| r["runtime"] == "python3.13").expect("row");
+    let rows = stdout_json(&rule(&[
+        "--catalog",
+        path.to_str().expect("path"),
+        "catalog",
+        "--as-of",
+        "2026-11-22",
+        "--json",
+    ]));
+    let python313 = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["runtime"] == "python3.13")
+        .expect("row");
     assert_eq!(python313["phase"], "deprecated");
     std::fs::write(&path, "{\"schema_version\": 9}").expect("write");
     let output = rule(&["--catalog", path.to_str().expect("path"), "catalog"]);

@@ -12,7 +12,11 @@ fn fixture(name: &str) -> Value {
 
 fn evaluate(event: &Value) -> Result<Vec<rule::Evaluation>, OfflineError> {
     let invocation = Invocation::from_value(event)?;
-    evaluate_offline(&invocation, &Catalog::builtin().expect("catalog"), date(2026, 11, 23))
+    evaluate_offline(
+        &invocation,
+        &Catalog::builtin().expect("catalog"),
+        date(2026, 11, 23),
+    )
 }
 
 fn single(event: &Value) -> rule::Evaluation {
@@ -23,7 +27,8 @@ fn single(event: &Value) -> rule::Evaluation {
 
 /// Rewrites the configuration item inside `invokingEvent` (a JSON string, as Config sends it).
 fn with_item(mut event: Value, edit: impl Fn(&mut Value)) -> Value {
-    let mut invoking: Value = serde_json::from_str(event["invokingEvent"].as_str().expect("string")).expect("json");
+    let mut invoking: Value =
+        serde_json::from_str(event["invokingEvent"].as_str().expect("string")).expect("json");
     edit(&mut invoking["configurationItem"]);
     event["invokingEvent"] = Value::String(invoking.to_string());
     event
@@ -35,7 +40,11 @@ fn change_notification_for_a_deprecated_runtime() {
     assert_eq!(e.compliance_resource_type, "AWS::Lambda::Function");
     assert_eq!(e.compliance_resource_id, "orders-api");
     assert_eq!(e.compliance_type, ComplianceType::NonCompliant);
-    assert!(e.annotation.starts_with("python3.8 deprecated 2024-10-14;"), "{}", e.annotation);
+    assert!(
+        e.annotation.starts_with("python3.8 deprecated 2024-10-14;"),
+        "{}",
+        e.annotation
+    );
     // Change-triggered evaluations are ordered by the item's capture time.
     assert_eq!(e.ordering_timestamp.to_string(), "2026-11-20T10:00:00.123Z");
     let json = serde_json::to_value(&e).expect("serialize");
@@ -54,14 +63,21 @@ fn deleted_items_and_left_scope_are_not_applicable() {
         item["configurationItemStatus"] = "ResourceDeletedNotRecorded".into();
         item["configuration"] = Value::Null;
     });
-    assert_eq!(single(&not_recorded).compliance_type, ComplianceType::NotApplicable);
+    assert_eq!(
+        single(&not_recorded).compliance_type,
+        ComplianceType::NotApplicable
+    );
 }
 
 #[test]
 fn invalid_parameters_fail_closed_naming_the_parameter() {
     let e = single(&fixture("change-invalid-parameters.json"));
     assert_eq!(e.compliance_type, ComplianceType::NonCompliant);
-    assert!(e.annotation.starts_with("invalid rule parameter failPhase:"), "{}", e.annotation);
+    assert!(
+        e.annotation.starts_with("invalid rule parameter failPhase:"),
+        "{}",
+        e.annotation
+    );
     // Even an otherwise compliant function; but a deleted one stays NOT_APPLICABLE.
     let mut deleted = fixture("change-deleted.json");
     deleted["ruleParameters"] = json!("{not json");
@@ -74,7 +90,11 @@ fn image_and_exempt_fixtures() {
     assert_eq!(image.compliance_type, ComplianceType::NonCompliant); // last modified 2026-03-01, limit 180
     let exempt = single(&fixture("change-exempt.json"));
     assert_eq!(exempt.compliance_type, ComplianceType::Compliant);
-    assert!(exempt.annotation.starts_with("Exempt until 2027-01-31"), "{}", exempt.annotation);
+    assert!(
+        exempt.annotation.starts_with("Exempt until 2027-01-31"),
+        "{}",
+        exempt.annotation
+    );
 }
 
 #[test]
@@ -84,7 +104,11 @@ fn items_without_configuration_are_never_compliant() {
     });
     let e = single(&event);
     assert_eq!(e.compliance_type, ComplianceType::NonCompliant);
-    assert!(e.annotation.contains("carries no configuration"), "{}", e.annotation);
+    assert!(
+        e.annotation.contains("carries no configuration"),
+        "{}",
+        e.annotation
+    );
 }
 
 #[test]
@@ -106,25 +130,35 @@ fn tolerant_parsing_of_items() {
     let e = single(&event);
     assert_eq!(e.compliance_type, ComplianceType::Compliant, "{}", e.annotation);
     let mut inline = fixture("change-python38.json");
-    inline["invokingEvent"] = serde_json::from_str(inline["invokingEvent"].as_str().expect("str")).expect("json");
+    inline["invokingEvent"] =
+        serde_json::from_str(inline["invokingEvent"].as_str().expect("str")).expect("json");
     assert_eq!(single(&inline).compliance_type, ComplianceType::NonCompliant);
     // Without capture time, the notification time orders the evaluation.
     let no_capture = with_item(fixture("change-python38.json"), |item| {
-        item.as_object_mut().expect("object").remove("configurationItemCaptureTime");
+        item.as_object_mut()
+            .expect("object")
+            .remove("configurationItemCaptureTime");
     });
-    assert_eq!(single(&no_capture).ordering_timestamp.to_string(), "2026-11-20T10:00:05Z");
+    assert_eq!(
+        single(&no_capture).ordering_timestamp.to_string(),
+        "2026-11-20T10:00:05Z"
+    );
 }
 
 #[test]
 fn offline_refuses_what_needs_aws_and_says_why() {
     let oversized = evaluate(&fixture("oversized.json")).expect_err("needs the full item");
-    assert!(oversized.to_string().contains("GetResourceConfigHistory"), "{oversized}");
+    assert!(
+        oversized.to_string().contains("GetResourceConfigHistory"),
+        "{oversized}"
+    );
     let scheduled = evaluate(&fixture("scheduled.json")).expect_err("needs ListFunctions");
     assert!(scheduled.to_string().contains("ListFunctions"), "{scheduled}");
     assert!(scheduled.to_string().contains("111122223333"), "{scheduled}");
     // An oversized notification for a deleted function needs nothing more.
     let mut deleted = fixture("oversized.json");
-    let mut invoking: Value = serde_json::from_str(deleted["invokingEvent"].as_str().expect("str")).expect("json");
+    let mut invoking: Value =
+        serde_json::from_str(deleted["invokingEvent"].as_str().expect("str")).expect("json");
     invoking["configurationItemSummary"]["configurationItemStatus"] = "ResourceDeleted".into();
     deleted["invokingEvent"] = Value::String(invoking.to_string());
     assert_eq!(single(&deleted).compliance_type, ComplianceType::NotApplicable);
@@ -138,10 +172,16 @@ fn malformed_events_are_errors_with_a_reason() {
     let cases: Vec<(Value, &str)> = vec![
         (json!([]), "expected a JSON object"),
         (json!({}), "invokingEvent is missing"),
-        (json!({"invokingEvent": "{"}), "invokingEvent is not a JSON document"),
+        (
+            json!({"invokingEvent": "{"}),
+            "invokingEvent is not a JSON document",
+        ),
         (json!({"invokingEvent": 7}), "invokingEvent must be a JSON string"),
         (json!({"invokingEvent": "{}"}), "no messageType"),
-        (json!({"invokingEvent": "{\"messageType\":\"Surprise\"}"}), "\"Surprise\" is not one this rule handles"),
+        (
+            json!({"invokingEvent": "{\"messageType\":\"Surprise\"}"}),
+            "\"Surprise\" is not one this rule handles",
+        ),
         (
             json!({"invokingEvent": "{\"messageType\":\"ConfigurationItemChangeNotification\"}"}),
             "without a configurationItem",

@@ -39,7 +39,11 @@ fn policy(json: &str) -> Policy {
 fn verdict(function: &FunctionSnapshot, parameters: &str, today: Date) -> Verdict {
     let verdict = evaluate(function, &policy(parameters), &catalog(), today);
     let length = verdict.annotation.encode_utf16().count();
-    assert!((1..=256).contains(&length), "annotation length {length}: {}", verdict.annotation);
+    assert!(
+        (1..=256).contains(&length),
+        "annotation length {length}: {}",
+        verdict.annotation
+    );
     verdict
 }
 
@@ -69,9 +73,17 @@ fn fail_phase_boundaries_day_before_of_and_after() {
         (r#"{"failPhase":"create-blocked"}"#, date(2027, 2, 1)),
         (r#"{"failPhase":"update-blocked"}"#, date(2027, 3, 3)),
     ] {
-        assert_eq!(compliance(&f, parameters, start.yesterday().expect("date")), Compliant, "{parameters}");
+        assert_eq!(
+            compliance(&f, parameters, start.yesterday().expect("date")),
+            Compliant,
+            "{parameters}"
+        );
         assert_eq!(compliance(&f, parameters, start), NonCompliant, "{parameters}");
-        assert_eq!(compliance(&f, parameters, start.tomorrow().expect("date")), NonCompliant, "{parameters}");
+        assert_eq!(
+            compliance(&f, parameters, start.tomorrow().expect("date")),
+            NonCompliant,
+            "{parameters}"
+        );
     }
 }
 
@@ -83,7 +95,8 @@ fn fail_days_before_moves_the_failing_day_earlier() {
     let v = verdict(&f, p, date(2027, 5, 31));
     assert_eq!(v.compliance, NonCompliant);
     assert!(
-        v.annotation.starts_with("python3.11 non-compliant from 2027-05-31 (30 days before deprecated)"),
+        v.annotation
+            .starts_with("python3.11 non-compliant from 2027-05-31 (30 days before deprecated)"),
         "{}",
         v.annotation
     );
@@ -102,12 +115,28 @@ fn warn_days_before_warns_with_the_date_and_stays_compliant() {
         "{}",
         in_window.annotation
     );
-    assert!(in_window.annotation.contains("Upgrade to nodejs24.x."), "{}", in_window.annotation);
+    assert!(
+        in_window.annotation.contains("Upgrade to nodejs24.x."),
+        "{}",
+        in_window.annotation
+    );
     // Boundary: exactly warnDaysBefore days ahead warns, one more day does not.
     let warn = r#"{"warnDaysBefore":"159"}"#;
-    assert!(verdict(&f, warn, date(2026, 11, 22)).annotation.contains("in 159 days"));
-    assert!(verdict(&f, warn, date(2026, 11, 21)).annotation.starts_with("nodejs22.x supported: deprecated"));
-    assert!(verdict(&f, r#"{"warnDaysBefore":"0"}"#, date(2026, 11, 22)).annotation.starts_with("nodejs22.x supported"));
+    assert!(
+        verdict(&f, warn, date(2026, 11, 22))
+            .annotation
+            .contains("in 159 days")
+    );
+    assert!(
+        verdict(&f, warn, date(2026, 11, 21))
+            .annotation
+            .starts_with("nodejs22.x supported: deprecated")
+    );
+    assert!(
+        verdict(&f, r#"{"warnDaysBefore":"0"}"#, date(2026, 11, 22))
+            .annotation
+            .starts_with("nodejs22.x supported")
+    );
 }
 
 #[test]
@@ -120,14 +149,25 @@ fn supported_runtimes_say_so_and_name_their_dates() {
     );
     let no_dates = verdict(&zip("nodejs26.x"), "{}", date(2026, 11, 23));
     assert_eq!(no_dates.compliance, Compliant);
-    assert_eq!(no_dates.annotation, "nodejs26.x supported; no deprecation scheduled.");
+    assert_eq!(
+        no_dates.annotation,
+        "nodejs26.x supported; no deprecation scheduled."
+    );
     // A missing create-block date is never reached: java8.al2023 fails only on deprecation.
     assert_eq!(
-        compliance(&zip("java8.al2023"), r#"{"failPhase":"create-blocked"}"#, date(2029, 8, 30)),
+        compliance(
+            &zip("java8.al2023"),
+            r#"{"failPhase":"create-blocked"}"#,
+            date(2029, 8, 30)
+        ),
         Compliant
     );
     assert_eq!(
-        compliance(&zip("java8.al2023"), r#"{"failPhase":"create-blocked"}"#, date(2029, 8, 31)),
+        compliance(
+            &zip("java8.al2023"),
+            r#"{"failPhase":"create-blocked"}"#,
+            date(2029, 8, 31)
+        ),
         NonCompliant
     );
 }
@@ -139,8 +179,14 @@ fn out_of_order_dates() {
     assert_eq!(compliance(&f, "{}", date(2019, 3, 30)), Compliant);
     // Deprecated-or-worse starts with the create block, though the deprecation date is later.
     assert_eq!(compliance(&f, "{}", date(2019, 3, 31)), NonCompliant);
-    assert_eq!(compliance(&f, r#"{"failPhase":"update-blocked"}"#, date(2019, 4, 29)), Compliant);
-    assert_eq!(compliance(&f, r#"{"failPhase":"update-blocked"}"#, date(2019, 4, 30)), NonCompliant);
+    assert_eq!(
+        compliance(&f, r#"{"failPhase":"update-blocked"}"#, date(2019, 4, 29)),
+        Compliant
+    );
+    assert_eq!(
+        compliance(&f, r#"{"failPhase":"update-blocked"}"#, date(2019, 4, 30)),
+        NonCompliant
+    );
 }
 
 #[test]
@@ -158,10 +204,17 @@ fn image_functions() {
         "Container image last modified 2026-08-24, 91 days ago (limit 90): rebuild with a patched runtime."
     );
     let unknown_age = verdict(&image(None), p, today);
-    assert_eq!(unknown_age.compliance, NonCompliant, "an unknown age is never a pass");
+    assert_eq!(
+        unknown_age.compliance, NonCompliant,
+        "an unknown age is never a pass"
+    );
     // Runtime lists do not apply to images (Security Hub Lambda.2 skips them too).
     assert_eq!(
-        compliance(&image(Some(date(2026, 11, 1))), r#"{"imageMaxAgeDays":"90","allowedRuntimes":"python3.13"}"#, today),
+        compliance(
+            &image(Some(date(2026, 11, 1))),
+            r#"{"imageMaxAgeDays":"90","allowedRuntimes":"python3.13"}"#,
+            today
+        ),
         Compliant
     );
 }
@@ -170,15 +223,19 @@ fn image_functions() {
 fn every_os_only_runtime() {
     let today = date(2026, 11, 23);
     for (runtime, expected) in [
-        ("provided", NonCompliant),       // create blocked 2024-02-08
-        ("provided.al2", NonCompliant),   // deprecated 2026-07-31
-        ("provided.al2023", Compliant),   // supported until 2029-06-30
+        ("provided", NonCompliant),     // create blocked 2024-02-08
+        ("provided.al2", NonCompliant), // deprecated 2026-07-31
+        ("provided.al2023", Compliant), // supported until 2029-06-30
     ] {
         let v = verdict(&zip(runtime), "{}", today);
         assert_eq!(v.compliance, expected, "{runtime}: {}", v.annotation);
         assert!(v.annotation.contains("OS-only runtime"), "{}", v.annotation);
     }
-    assert!(verdict(&zip("provided.al2"), "{}", today).annotation.contains("Upgrade to provided.al2023."));
+    assert!(
+        verdict(&zip("provided.al2"), "{}", today)
+            .annotation
+            .contains("Upgrade to provided.al2023.")
+    );
     // customRuntimeMaxAgeDays: the runtime shipped in the package is the customer's to patch.
     let mut f = zip("provided.al2023");
     f.last_modified = Some(date(2025, 11, 23)); // 365 days before today
@@ -186,7 +243,12 @@ fn every_os_only_runtime() {
     assert_eq!(compliance(&f, p, today), Compliant);
     let v = verdict(&f, p, date(2026, 11, 24));
     assert_eq!(v.compliance, NonCompliant);
-    assert!(v.annotation.contains("OS-only runtime: code last modified 2025-11-23, 366 days ago (limit 365)"), "{}", v.annotation);
+    assert!(
+        v.annotation
+            .contains("OS-only runtime: code last modified 2025-11-23, 366 days ago (limit 365)"),
+        "{}",
+        v.annotation
+    );
     f.last_modified = None;
     assert_eq!(compliance(&f, p, today), NonCompliant);
     // Off (0): no age check, whatever the age.
@@ -204,12 +266,26 @@ fn allowed_and_blocked_runtimes() {
     assert_eq!(compliance(&zip("python3.13"), allowed, today), Compliant);
     let v = verdict(&zip("nodejs24.x"), allowed, today);
     assert_eq!(v.compliance, NonCompliant);
-    assert!(v.annotation.starts_with("nodejs24.x is not in allowedRuntimes (python3.13, python3.14)."), "{}", v.annotation);
+    assert!(
+        v.annotation
+            .starts_with("nodejs24.x is not in allowedRuntimes (python3.13, python3.14)."),
+        "{}",
+        v.annotation
+    );
     let blocked = verdict(&zip("python3.13"), r#"{"blockedRuntimes":"python3.13"}"#, today);
     assert_eq!(blocked.compliance, NonCompliant);
-    assert!(blocked.annotation.starts_with("python3.13 is blocked by this rule"), "{}", blocked.annotation);
+    assert!(
+        blocked
+            .annotation
+            .starts_with("python3.13 is blocked by this rule"),
+        "{}",
+        blocked.annotation
+    );
     // Allowing a deprecated runtime does not excuse its lifecycle.
-    assert_eq!(compliance(&zip("python3.8"), r#"{"allowedRuntimes":"python3.8"}"#, today), NonCompliant);
+    assert_eq!(
+        compliance(&zip("python3.8"), r#"{"allowedRuntimes":"python3.8"}"#, today),
+        NonCompliant
+    );
 }
 
 #[test]
@@ -217,15 +293,25 @@ fn unknown_and_newer_runtimes() {
     let today = date(2026, 11, 23);
     let v = verdict(&zip("cobol85"), "{}", today);
     assert_eq!(v.compliance, NonCompliant);
-    assert_eq!(v.annotation, "cobol85 is not in the lifecycle data (as of 2026-11-22).");
+    assert_eq!(
+        v.annotation,
+        "cobol85 is not in the lifecycle data (as of 2026-11-22)."
+    );
     let lenient = verdict(&zip("cobol85"), r#"{"unknownRuntime":"compliant"}"#, today);
     assert_eq!(lenient.compliance, Compliant);
     for newer in ["python3.16", "nodejs28.x", "java27"] {
         let v = verdict(&zip(newer), "{}", today);
         assert_eq!(v.compliance, Compliant, "{newer}: {}", v.annotation);
-        assert!(v.annotation.contains("newer than the lifecycle data"), "{}", v.annotation);
+        assert!(
+            v.annotation.contains("newer than the lifecycle data"),
+            "{}",
+            v.annotation
+        );
         // The allowed list still applies to it.
-        assert_eq!(compliance(&zip(newer), r#"{"allowedRuntimes":"python3.14"}"#, today), NonCompliant);
+        assert_eq!(
+            compliance(&zip(newer), r#"{"allowedRuntimes":"python3.14"}"#, today),
+            NonCompliant
+        );
     }
     let mut missing = zip("");
     assert_eq!(compliance(&missing, "{}", today), NonCompliant);
@@ -250,17 +336,35 @@ fn runtime_update_mode() {
     for (mode, required, expected) in cases {
         f.runtime_update_mode = Observed::Known(mode.clone());
         let parameters = format!(r#"{{"runtimeUpdateMode":"{required}"}}"#);
-        assert_eq!(compliance(&f, &parameters, today), expected, "{mode:?} under {required}");
+        assert_eq!(
+            compliance(&f, &parameters, today),
+            expected,
+            "{mode:?} under {required}"
+        );
     }
     f.runtime_update_mode = Observed::Known(UpdateMode::Manual);
     let v = verdict(&f, "{}", today);
-    assert!(v.annotation.starts_with("Runtime version pinned (update mode Manual)"), "{}", v.annotation);
+    assert!(
+        v.annotation
+            .starts_with("Runtime version pinned (update mode Manual)"),
+        "{}",
+        v.annotation
+    );
     f.runtime_update_mode = Observed::NotChecked("offline".into());
     let v = verdict(&f, "{}", today);
     assert_eq!(v.compliance, Compliant);
-    assert!(v.annotation.ends_with("Runtime update mode not checked (offline)."), "{}", v.annotation);
+    assert!(
+        v.annotation
+            .ends_with("Runtime update mode not checked (offline)."),
+        "{}",
+        v.annotation
+    );
     f.runtime_update_mode = Observed::Failed("AccessDeniedException".into());
-    assert_eq!(compliance(&f, "{}", today), NonCompliant, "a failed look-up is never a pass");
+    assert_eq!(
+        compliance(&f, "{}", today),
+        NonCompliant,
+        "a failed look-up is never a pass"
+    );
     // Images have no runtime management.
     let mut img = image(Some(today));
     img.runtime_update_mode = Observed::Known(UpdateMode::Manual);
@@ -274,20 +378,28 @@ fn exemptions_valid_expired_malformed() {
     let on_last_day = verdict(&f, "{}", date(2027, 1, 31));
     assert_eq!(on_last_day.compliance, Compliant);
     assert!(
-        on_last_day
-            .annotation
-            .starts_with("Exempt until 2027-01-31 (tag runtime-exempt-until). python3.8 deprecated 2024-10-14;"),
+        on_last_day.annotation.starts_with(
+            "Exempt until 2027-01-31 (tag runtime-exempt-until). python3.8 deprecated 2024-10-14;"
+        ),
         "{}",
         on_last_day.annotation
     );
     let expired = verdict(&f, "{}", date(2027, 2, 1));
     assert_eq!(expired.compliance, NonCompliant);
-    assert!(expired.annotation.contains("Exemption expired 2027-01-31"), "{}", expired.annotation);
+    assert!(
+        expired.annotation.contains("Exemption expired 2027-01-31"),
+        "{}",
+        expired.annotation
+    );
     for malformed in ["31/01/2027", "2027-02-30", "soon", "", "2027-1-31"] {
         f.tags.insert("runtime-exempt-until".into(), malformed.into());
         let v = verdict(&f, "{}", date(2026, 11, 23));
         assert_eq!(v.compliance, NonCompliant, "{malformed:?}");
-        assert!(v.annotation.contains("is not a YYYY-MM-DD date"), "{}", v.annotation);
+        assert!(
+            v.annotation.contains("is not a YYYY-MM-DD date"),
+            "{}",
+            v.annotation
+        );
         // Malformed on a compliant function is still a finding that fails.
         let mut good = zip("python3.13");
         good.tags = f.tags.clone();
@@ -296,7 +408,10 @@ fn exemptions_valid_expired_malformed() {
     // A custom tag key; the default key is then ignored.
     f.tags.clear();
     f.tags.insert("lifecycle/exempt".into(), "2030-01-01".into());
-    assert_eq!(compliance(&f, r#"{"exemptionTag":"lifecycle/exempt"}"#, date(2026, 11, 23)), Compliant);
+    assert_eq!(
+        compliance(&f, r#"{"exemptionTag":"lifecycle/exempt"}"#, date(2026, 11, 23)),
+        Compliant
+    );
     assert_eq!(compliance(&f, "{}", date(2026, 11, 23)), NonCompliant);
 }
 
@@ -304,11 +419,23 @@ fn exemptions_valid_expired_malformed() {
 fn catalog_max_age_adds_the_data_date() {
     let f = zip("python3.13");
     let fresh = verdict(&f, r#"{"catalogMaxAgeDays":"120"}"#, date(2027, 3, 22)); // 120 days
-    assert!(!fresh.annotation.contains("Lifecycle data as of"), "{}", fresh.annotation);
+    assert!(
+        !fresh.annotation.contains("Lifecycle data as of"),
+        "{}",
+        fresh.annotation
+    );
     let stale = verdict(&f, r#"{"catalogMaxAgeDays":"120"}"#, date(2027, 3, 23)); // 121 days
-    assert!(stale.annotation.ends_with("Lifecycle data as of 2026-11-22."), "{}", stale.annotation);
+    assert!(
+        stale.annotation.ends_with("Lifecycle data as of 2026-11-22."),
+        "{}",
+        stale.annotation
+    );
     let off = verdict(&f, r#"{"catalogMaxAgeDays":"0"}"#, date(2040, 1, 1));
-    assert!(!off.annotation.contains("Lifecycle data as of"), "{}", off.annotation);
+    assert!(
+        !off.annotation.contains("Lifecycle data as of"),
+        "{}",
+        off.annotation
+    );
 }
 
 #[test]
@@ -316,7 +443,11 @@ fn catalog_ssm_parameter_does_not_change_the_verdict_itself() {
     // The parameter tells the Lambda where to load a catalog from; the verdict sees the loaded one.
     let f = zip("python3.8");
     assert_eq!(
-        compliance(&f, r#"{"catalogSsmParameter":"/guard/catalog"}"#, date(2026, 11, 23)),
+        compliance(
+            &f,
+            r#"{"catalogSsmParameter":"/guard/catalog"}"#,
+            date(2026, 11, 23)
+        ),
         compliance(&f, "{}", date(2026, 11, 23))
     );
 }
@@ -342,7 +473,8 @@ fn longest_runtime_names_fit() {
         .expect("runtimes");
     let mut f = zip(&longest_known);
     f.runtime_update_mode = Observed::Failed("x".repeat(500));
-    f.tags.insert("runtime-exempt-until".into(), "not-a-date".repeat(30));
+    f.tags
+        .insert("runtime-exempt-until".into(), "not-a-date".repeat(30));
     let everything = r#"{"allowedRuntimes":"python3.13,python3.14,nodejs24.x,java25,dotnet10,ruby4.0,provided.al2023","blockedRuntimes":"nodejs4.3-edge","catalogMaxAgeDays":"1"}"#;
     let v = verdict(&f, everything, today);
     assert_eq!(v.compliance, NonCompliant);
