@@ -80,8 +80,8 @@ impl<'c> Context<'c> {
             self.judge(&item.content(runtime_update_mode))
         };
         Evaluation {
-            compliance_resource_type: item.resource_type.clone(),
-            compliance_resource_id: item.resource_id.clone(),
+            compliance_resource_type: item.summary.resource_type.clone(),
+            compliance_resource_id: item.summary.resource_id.clone(),
             compliance_type: compliance,
             annotation,
             ordering_timestamp,
@@ -126,12 +126,16 @@ pub fn evaluate_offline(
             item,
             notification_creation_time,
         } => {
-            let ordering = item.capture_time.or(*notification_creation_time).ok_or_else(|| {
-                EventError::Malformed(
+            let ordering = item
+                .summary
+                .capture_time
+                .or(*notification_creation_time)
+                .ok_or_else(|| {
+                    EventError::Malformed(
                     "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by"
                         .into(),
                 )
-            })?;
+                })?;
             Ok(vec![context.evaluate_item(
                 item,
                 invocation.event_left_scope,

@@ -90,7 +90,8 @@ impl ItemStatus {
     }
 }
 
-/// The fields of the summary of an oversized item (the rest is fetched with GetResourceConfigHistory).
+/// Which resource an item or an oversized item's summary is about, and its state. For an oversized
+/// notification this is all there is; the rest is fetched with GetResourceConfigHistory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemSummary {
     pub resource_type: String,
@@ -101,15 +102,24 @@ pub struct ItemSummary {
     pub status: ItemStatus,
 }
 
-/// A configuration item: the identity fields, and the raw JSON for the rest.
+impl ItemSummary {
+    fn from_value(value: &Value, what: &str) -> Result<ItemSummary, EventError> {
+        let (resource_type, resource_id) = identity(value, what)?;
+        Ok(ItemSummary {
+            resource_type,
+            resource_id,
+            aws_account_id: string_at(value, "awsAccountId").map(str::to_string),
+            aws_region: string_at(value, "awsRegion").map(str::to_string),
+            capture_time: timestamp_at(value, "configurationItemCaptureTime"),
+            status: ItemStatus::parse(string_at(value, "configurationItemStatus").unwrap_or("OK")),
+        })
+    }
+}
+
+/// A configuration item: its summary fields, and the raw JSON for the rest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigurationItem {
-    pub resource_type: String,
-    pub resource_id: String,
-    pub aws_account_id: Option<String>,
-    pub aws_region: Option<String>,
-    pub capture_time: Option<Timestamp>,
-    pub status: ItemStatus,
+    pub summary: ItemSummary,
     raw: Value,
 }
 
@@ -212,18 +222,8 @@ impl Message {
                                 .into(),
                         )
                     })?;
-                let (resource_type, resource_id) = identity(summary, "configurationItemSummary")?;
                 Ok(Message::OversizedConfigurationItemChange {
-                    summary: ItemSummary {
-                        resource_type,
-                        resource_id,
-                        aws_account_id: string_at(summary, "awsAccountId").map(str::to_string),
-                        aws_region: string_at(summary, "awsRegion").map(str::to_string),
-                        capture_time: timestamp_at(summary, "configurationItemCaptureTime"),
-                        status: ItemStatus::parse(
-                            string_at(summary, "configurationItemStatus").unwrap_or("OK"),
-                        ),
-                    },
+                    summary: ItemSummary::from_value(summary, "configurationItemSummary")?,
                     notification_creation_time,
                 })
             }
@@ -255,14 +255,8 @@ impl ConfigurationItem {
     /// Reads a configuration item as delivered in an event or returned by GetResourceConfigHistory
     /// (whose items the caller converts to this JSON shape).
     pub fn from_value(item: &Value) -> Result<ConfigurationItem, EventError> {
-        let (resource_type, resource_id) = identity(item, "configurationItem")?;
         Ok(ConfigurationItem {
-            resource_type,
-            resource_id,
-            aws_account_id: string_at(item, "awsAccountId").map(str::to_string),
-            aws_region: string_at(item, "awsRegion").map(str::to_string),
-            capture_time: timestamp_at(item, "configurationItemCaptureTime"),
-            status: ItemStatus::parse(string_at(item, "configurationItemStatus").unwrap_or("OK")),
+            summary: ItemSummary::from_value(item, "configurationItem")?,
             raw: item.clone(),
         })
     }
@@ -273,17 +267,18 @@ impl ConfigurationItem {
 
     /// The facts for the verdict. `runtime_update_mode` is not in the item; the caller supplies it.
     pub fn content(&self, runtime_update_mode: Observed<crate::verdict::UpdateMode>) -> ItemContent {
-        if self.resource_type != LAMBDA_FUNCTION {
+        let summary = &self.summary;
+        if summary.resource_type != LAMBDA_FUNCTION {
             return ItemContent::OutOfScope;
         }
-        if self.status.is_deleted() {
+        if summary.status.is_deleted() {
             return ItemContent::Deleted;
         }
         let Some(configuration) = self.raw.get("configuration").filter(|c| c.is_object()) else {
             return ItemContent::Unreadable(format!(
                 "Configuration item of {} (status {:?}) carries no configuration: cannot judge it.",
-                shorten(&self.resource_id, 64),
-                self.status
+                shorten(&summary.resource_id, 64),
+                summary.status
             ));
         };
         let package_type = match string_at(configuration, "packageType") {
@@ -291,7 +286,7 @@ impl ConfigurationItem {
             _ => PackageType::Zip,
         };
         ItemContent::Function(FunctionSnapshot {
-            name: self.resource_id.clone(),
+            name: summary.resource_id.clone(),
             package_type,
             runtime: string_at(configuration, "runtime").map(str::to_string),
             last_modified: string_at(configuration, "lastModified").and_then(utc_day_of_timestamp),
