@@ -1,0 +1,250 @@
+"""The local AWS: moto's server application wrapped by this project's extensions.
+
+Every request is classified (service, operation, calling account, region), may meet an injected fault,
+is answered by an extension where moto falls short, and otherwise goes to moto; successful Lambda
+mutations are then recorded into Config. Control endpoints live under /_localaws/."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import urllib.parse
+from typing import Any, Callable, Iterable
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+from . import lambda_ext
+from .config import ConfigState
+from .faults import FaultInjector
+from .lambda_ext import LambdaExtension
+from .protocol import AwsError, Response, error_response, json_response, rest_json_response, validate_input
+from .runtime_api import RuntimeApi
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+JSON_SERVICES = {"config", "organizations", "ssm", "glue", "athena", "sts-json"}
+CONFIG_OPERATIONS_WE_OWN = {
+    "PutEvaluations", "StartConfigRulesEvaluation", "GetComplianceDetailsByConfigRule",
+    "GetComplianceDetailsByResource", "DescribeComplianceByConfigRule", "DeleteEvaluationResults",
+    "GetResourceConfigHistory", "ListDiscoveredResources", "BatchGetResourceConfig", "SelectResourceConfig",
+    "PutOrganizationConfigRule", "DescribeOrganizationConfigRules", "DeleteOrganizationConfigRule",
+    "DescribeAggregateComplianceByConfigRules", "GetAggregateComplianceDetailsByConfigRule",
+    "GetAggregateConfigRuleComplianceSummary", "ListAggregateDiscoveredResources",
+    "BatchGetAggregateResourceConfig", "SelectAggregateResourceConfig",
+}
+
+
+class Call:
+    """One classified request."""
+
+    def __init__(self, environ: dict[str, Any], body: bytes):
+        self.environ = environ
+        self.body = body
+        self.method = environ.get("REQUEST_METHOD", "GET")
+        self.path = environ.get("PATH_INFO", "")
+        self.query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        self.headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        match = _CREDENTIAL.search(self.headers.get("authorization", ""))
+        self.access_key, self.region, self.service = (match.groups() if match else ("", "us-east-1", ""))
+        self.path_params: dict[str, str] = {}
+        self.form: dict[str, list[str]] = {}
+        target = self.headers.get("x-amz-target")
+        if target:
+            self.protocol, self.operation = "json", target.rsplit(".", 1)[-1]
+        elif self.service == "lambda":
+            self.protocol = "rest-json"
+            self.operation, self.path_params = lambda_ext.route(self.method, self.path)
+        elif self.service in ("sts", "iam"):
+            self.protocol = "query"
+            self.form = urllib.parse.parse_qs(body.decode(errors="replace")) if body else dict(self.query)
+            self.operation = (self.form.get("Action") or self.query.get("Action") or ["Unknown"])[0]
+        elif self.service == "s3":
+            self.protocol, self.operation = "rest-xml", _s3_operation(self.method, self.path, self.query)
+        else:
+            self.protocol, self.operation = "json", "Unknown"
+        self.account = self._account()
+
+    def _account(self) -> str:
+        if "x-moto-account-id" in self.headers:
+            return self.headers["x-moto-account-id"]
+        from moto.iam.models import get_account_id_from
+
+        return get_account_id_from(self.access_key or "AKIAEXAMPLE")
+
+    def json_params(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.body or b"{}")
+        except ValueError:
+            raise AwsError("SerializationException", "Start of structure or map found where not expected.")
+        if not isinstance(value, dict):
+            raise AwsError("SerializationException", "Start of structure or map found where not expected.")
+        return value
+
+    def target_account(self) -> str | None:
+        """The account an STS AssumeRole reaches into."""
+        if self.service == "sts" and self.operation == "AssumeRole":
+            arn = (self.form.get("RoleArn") or [""])[0]
+            parts = arn.split(":")
+            return parts[4] if len(parts) > 4 else None
+        return None
+
+
+def _s3_operation(method: str, path: str, query: dict[str, list[str]]) -> str:
+    key = len([p for p in path.split("/") if p]) > 1
+    if method == "PUT" and "partNumber" in query:
+        return "UploadPart"
+    if method == "POST" and "uploads" in query:
+        return "CreateMultipartUpload"
+    if method == "POST" and "uploadId" in query:
+        return "CompleteMultipartUpload"
+    if method == "DELETE" and "uploadId" in query:
+        return "AbortMultipartUpload"
+    if method == "POST" and "delete" in query:
+        return "DeleteObjects"
+    if method == "GET" and not key:
+        return "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
+    return {("PUT", True): "PutObject", ("GET", True): "GetObject", ("DELETE", True): "DeleteObject",
+            ("HEAD", True): "HeadObject", ("PUT", False): "CreateBucket", ("HEAD", False): "HeadBucket",
+            ("DELETE", False): "DeleteBucket"}.get((method, key), "Unknown")
+
+
+class LocalAws:
+    def __init__(self) -> None:
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.runtime = RuntimeApi()
+        self.config = ConfigState(deliver=lambda arn, event: self.runtime.enqueue(arn, event))
+        self.lambdas = LambdaExtension(self.config, self.runtime)
+        self.faults = FaultInjector()
+        self.reset_lock = threading.Lock()
+
+    def reset(self) -> None:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        with self.reset_lock:
+            moto_api_backend.reset()
+            self.runtime.reset()
+            self.config.reset()
+            self.lambdas.reset()
+            self.faults.configure({})
+
+    # ---------------------------------------------------------------- WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        body = _read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "")
+        call: Call | None = None
+        try:
+            if path.startswith("/_localaws/"):
+                return _send(start_response, self.control(environ, path, body))
+            call = Call(environ, body)
+            fault = self.faults.decide(call.service, call.operation, call.account, call.target_account())
+            if fault is not None:
+                return _send(start_response, error_response(call.protocol, fault))
+            answer = self.extension(call)
+            if answer is not None:
+                return _send(start_response, answer)
+        except AwsError as error:
+            return _send(start_response, error_response(call.protocol if call else "json", error))
+        return self.pass_to_moto(environ, start_response, call)
+
+    def pass_to_moto(self, environ: dict[str, Any], start_response: Callable, call: Call) -> Iterable[bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self.moto(environ, capture)
+        try:
+            data = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status = int(captured["status"].split(" ", 1)[0])
+        if 200 <= status < 300 and call.service == "lambda" and call.operation in lambda_ext.MUTATIONS:
+            self.lambdas.after_mutation(call.operation, call.account, call.region, call.path_params, call.body, data)
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(data))))
+        start_response(captured["status"], headers)
+        return [data]
+
+    def extension(self, call: Call) -> Response | None:
+        if call.service == "config" and call.operation in CONFIG_OPERATIONS_WE_OWN:
+            params = call.json_params()
+            if call.operation == "PutEvaluations":
+                validate_input("config", "PutEvaluations", params)
+                odds, rng = self.faults.failed_evaluation_odds(call.account)
+                with self.config.lock:
+                    result = self.config.op_PutEvaluations(call.account, call.region, params, odds, rng)
+            else:
+                result = self.config.handle(call.operation, call.account, call.region, params)
+            return None if result is NotImplemented else json_response(result)
+        if call.service == "lambda" and call.operation in (
+            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke"
+        ):
+            result = self.lambdas.handle(call.operation, call.account, call.region, call.path_params, call.query,
+                                         call.body, call.headers)
+            if isinstance(result, tuple):
+                status, payload, headers = result
+                return Response(status, payload, [("Content-Type", "application/json"), *headers.items()])
+            return rest_json_response(result)
+        return None
+
+    # ---------------------------------------------------------------- control
+
+    def control(self, environ: dict[str, Any], path: str, body: bytes) -> Response:
+        method = environ.get("REQUEST_METHOD", "GET")
+        params = json.loads(body) if body else {}
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        route = (method, path.rstrip("/"))
+        if route == ("GET", "/_localaws/health"):
+            return json_response({"status": "ok"}, content_type="application/json")
+        if route == ("POST", "/_localaws/reset"):
+            self.reset()
+            return json_response({"reset": True}, content_type="application/json")
+        if route == ("POST", "/_localaws/faults"):
+            self.faults.configure(params)
+            return json_response(self.faults.describe(), content_type="application/json")
+        if route == ("GET", "/_localaws/faults"):
+            return json_response(self.faults.describe(), content_type="application/json")
+        if route == ("POST", "/_localaws/runtime/bind"):
+            api = self.runtime.bind(params["FunctionArn"], params.get("TimeoutSeconds"))
+            return json_response({"RuntimeApi": api}, content_type="application/json")
+        if route == ("GET", "/_localaws/runtime/invocations"):
+            arn = (query.get("FunctionArn") or [None])[0]
+            return json_response({"Invocations": self.runtime.invocations(arn)}, content_type="application/json")
+        if route == ("POST", "/_localaws/config/settings"):
+            if "OversizedItemBytes" in params:
+                self.config.oversized_bytes = int(params["OversizedItemBytes"])
+            return json_response({"OversizedItemBytes": self.config.oversized_bytes}, content_type="application/json")
+        if route == ("POST", "/_localaws/config/periodic"):
+            sent = self.config.fire_periodic(params.get("AccountId"), params.get("Region"))
+            return json_response({"Sent": sent}, content_type="application/json")
+        if route == ("POST", "/_localaws/seed/lambda"):
+            created = lambda_ext.seed_functions(self.lambdas, params["Accounts"], params.get("Region", "us-east-1"),
+                                                int(params.get("FunctionsPerAccount", 1)), params.get("Runtimes") or [])
+            return json_response({"Created": created}, content_type="application/json")
+        raise AwsError("NotFound", f"no control endpoint {method} {path}", 404)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return stream.read(int(length))
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" or environ.get("wsgi.input_terminated"):
+        return stream.read()
+    return b""
+
+
+def _send(start_response: Callable, response: Response) -> list[bytes]:
+    headers = [(k, v) for k, v in response.headers if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(response.body))))
+    reason = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+              429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}.get(response.status, "")
+    start_response(f"{response.status} {reason}", headers)
+    return [response.body]
