@@ -10,6 +10,7 @@ import io
 import json
 import re
 import threading
+import traceback
 import urllib.parse
 from typing import Any, Callable, Iterable
 
@@ -91,7 +92,10 @@ class Call:
 
 
 def _s3_operation(method: str, path: str, query: dict[str, list[str]]) -> str:
-    key = len([p for p in path.split("/") if p]) > 1
+    segments = [p for p in path.split("/") if p]
+    if not segments:
+        return "ListBuckets" if method == "GET" else "Unknown"
+    key = len(segments) > 1
     if method == "PUT" and "partNumber" in query:
         return "UploadPart"
     if method == "POST" and "uploads" in query:
@@ -147,6 +151,10 @@ class LocalAws:
                 return _send(start_response, answer)
         except AwsError as error:
             return _send(start_response, error_response(call.protocol if call else "json", error))
+        except Exception as error:  # an emulator bug: say so loudly, answer as AWS's InternalFailure
+            traceback.print_exc()
+            failure = AwsError("InternalFailure", f"localaws: {type(error).__name__}: {error}", 500, sender=False)
+            return _send(start_response, error_response(call.protocol if call else "json", failure))
         return self.pass_to_moto(environ, start_response, call)
 
     def pass_to_moto(self, environ: dict[str, Any], start_response: Callable, call: Call) -> Iterable[bytes]:

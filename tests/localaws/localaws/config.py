@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from moto.config.models import config_backends
+from moto.config.models import ConfigRule, config_backends
 from moto.organizations.models import organizations_backends
 
 from . import sql
@@ -490,11 +490,9 @@ class ConfigState:
     @staticmethod
     def organization_of(account: str) -> tuple[str, list[Any]] | None:
         """(management account, accounts) of the organization `account` belongs to."""
-        master = organizations_backends.master_accounts.get(account)
-        if master is None:
-            return None
-        management = master[0]
-        backend = organizations_backends[management][master[1]]
+        # moto maps member accounts to their management account; the management account holds the org.
+        management, partition = organizations_backends.master_accounts.get(account, (account, "aws"))
+        backend = organizations_backends[management][partition]
         if backend.org is None:
             return None
         return management, list(backend.accounts)
@@ -549,8 +547,13 @@ class ConfigState:
                 spec["Scope"] = scope
             if metadata.get("MaximumExecutionFrequency"):
                 spec["MaximumExecutionFrequency"] = metadata["MaximumExecutionFrequency"]
-            config_backends[member.id][region].put_config_rule(spec, [])
-            config_backends[member.id][region].config_rules[member_rule_name].created_by = "config-multiaccountsetup.amazonaws.com"
+            # moto checks that the rule's Lambda exists in the rule's own account; an organization rule's
+            # Lambda lives in this (management) account, so the rule is built here and moved to the member.
+            member_rule = ConfigRule(account, region, spec, {})
+            member_rule.account_id = member.id
+            member_rule.config_rule_arn = member_rule.config_rule_arn.replace(f":{account}:", f":{member.id}:")
+            member_rule.created_by = "config-multiaccountsetup.amazonaws.com"
+            config_backends[member.id][region].config_rules[member_rule_name] = member_rule
             rule.member_rules[member.id] = member_rule_name
         return {"OrganizationConfigRuleArn": rule.arn}
 

@@ -148,7 +148,8 @@ class LambdaExtension:
                            key=lambda f: f.function_name)
         configurations = []
         for fn in functions:
-            configuration = fn.get_configuration()
+            # Lambda leaves unset members out; moto sends them as null.
+            configuration = {k: v for k, v in fn.get_configuration().items() if v is not None}
             configuration["LastModified"] = aws_last_modified(configuration.get("LastModified", ""))
             configurations.append(configuration)
         page, marker = paginate(configurations, query.get("Marker", [None])[0], min(max_items, LIST_PAGE_MAX))
@@ -215,7 +216,7 @@ def seed_functions(extension: LambdaExtension, accounts: list[str], region: str,
     for tests and the demo), recording each into Config like any other create."""
     from moto.iam.models import iam_backends
 
-    code = base64.b64decode(zip_of("def handler(event, context):\n    return event\n"))
+    code = zip_of("def handler(event, context):\n    return event\n")
     created = 0
     for account in accounts:
         iam = iam_backends[account]["aws"]

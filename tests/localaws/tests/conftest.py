@@ -39,7 +39,7 @@ class Local:
     def client(self, service: str, account: str | None = None, region: str = REGION, retries: int = 1,
                validate: bool = True, **keys: str):
         """A boto3 client; validate=False lets bad input reach the server, to test its own checks."""
-        config = botocore.config.Config(retries={"max_attempts": retries, "mode": "standard"}, region_name=region,
+        config = botocore.config.Config(retries={"total_max_attempts": retries, "mode": "standard"}, region_name=region,
                                         parameter_validation=validate)
         client = boto3.client(service, endpoint_url=self.url, config=config,
                               aws_access_key_id=keys.get("key", "testing"),
