@@ -28,6 +28,12 @@ enum Task {
     },
     /// The demo on a local AWS.
     Demo,
+    /// Run the local AWS (moto server + this project's extensions) in the foreground on 127.0.0.1.
+    Localaws {
+        /// Port to listen on (default: a free one, printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -85,10 +91,58 @@ fn ensure_component(probe: &str, component: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The project's Python environment (.venv at the root) with the local AWS's pinned requirements.
+/// Rebuilt only when the requirements change (a copy of them is kept inside the venv as a stamp).
+fn python_env() -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let requirements = root.join("tests/localaws/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).context("reading tests/localaws/requirements.txt")?;
+    let stamp = venv.join("localaws-requirements.txt");
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(
+        &system_python,
+        &["-m", "venv", venv.to_str().context("venv path")?],
+    )?;
+    let python_str = python.to_str().context("python path")?;
+    run(
+        python_str,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            requirements.to_str().context("requirements path")?,
+        ],
+    )?;
+    std::fs::write(&stamp, wanted).context("writing the venv stamp")?;
+    Ok(python)
+}
+
+fn localaws(port: u16) -> anyhow::Result<()> {
+    let python = python_env()?;
+    let status = loopback_only(&mut Command::new(&python))
+        .args(["-m", "localaws", "--port", &port.to_string()])
+        .current_dir(workspace_root().join("tests/localaws"))
+        .status()
+        .context("starting the local AWS")?;
+    if !status.success() {
+        bail!("the local AWS exited with {status}");
+    }
+    Ok(())
+}
+
 fn test() -> anyhow::Result<()> {
     let cargo = cargo();
     ensure_component("fmt", "rustfmt")?;
     ensure_component("clippy", "clippy")?;
+    let python = python_env()?;
     run(&cargo, &["fmt", "--all", "--check"])?;
     run(
         &cargo,
@@ -102,7 +156,16 @@ fn test() -> anyhow::Result<()> {
             "warnings",
         ],
     )?;
-    let totals = run_tests(&cargo, &["test", "--workspace", "--all-targets", "--locked"])?;
+    let python = python.to_str().context("python path")?;
+    let mut totals = run_tests_in(
+        python,
+        &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        &workspace_root().join("tests/localaws"),
+    )?;
+    let rust = run_tests(&cargo, &["test", "--workspace", "--all-targets", "--locked"])?;
+    totals.passed += rust.passed;
+    totals.failed += rust.failed;
+    totals.ignored += rust.ignored;
     eprintln!("==> all checks passed");
     // A plain closing line, so the totals are not lost among the per-binary summaries.
     println!(
@@ -119,13 +182,34 @@ struct Totals {
     ignored: u64,
 }
 
+/// The counts part of a runner's closing line: cargo's `test result: ok. 3 passed; 0 failed; ...`
+/// or pytest's `17 passed, 1 skipped in 14.89s`.
+fn summary_line(line: &str) -> Option<&str> {
+    if let Some(rest) = line.strip_prefix("test result: ") {
+        return Some(rest);
+    }
+    let trimmed = line.trim().trim_matches('=').trim();
+    let (counts, _duration) = trimmed.rsplit_once(" in ")?;
+    let looks_like_counts = counts.split(", ").all(|part| {
+        part.split_once(' ')
+            .is_some_and(|(n, _)| n.parse::<u64>().is_ok())
+    });
+    (looks_like_counts && (counts.contains(" passed") || counts.contains(" failed"))).then_some(counts)
+}
+
 /// Runs `cargo test`, echoing its output, and adds up the `test result:` lines of every binary.
 fn run_tests(program: &str, args: &[&str]) -> anyhow::Result<Totals> {
+    run_tests_in(program, args, &workspace_root())
+}
+
+/// Runs a test runner (cargo test or pytest), echoing its output, and adds up its summary lines:
+/// cargo's `test result: ok. N passed; M failed; K ignored` and pytest's `N passed, M failed, K skipped in 1.2s`.
+fn run_tests_in(program: &str, args: &[&str], dir: &Path) -> anyhow::Result<Totals> {
     use std::io::{BufRead, BufReader};
     eprintln!("==> {program} {}", args.join(" "));
     let mut child = loopback_only(&mut Command::new(program))
         .args(args)
-        .current_dir(workspace_root())
+        .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {program}"))?;
@@ -134,17 +218,18 @@ fn run_tests(program: &str, args: &[&str]) -> anyhow::Result<Totals> {
     for line in BufReader::new(stdout).lines() {
         let line = line.context("reading test output")?;
         println!("{line}");
-        if let Some(summary) = line.strip_prefix("test result: ") {
+        let summary = summary_line(&line);
+        if let Some(summary) = summary {
             let count = |label: &str| {
                 summary
-                    .split(['.', ';'])
+                    .split(['.', ';', ','])
                     .map(str::trim)
                     .find_map(|part| part.strip_suffix(label)?.trim().parse::<u64>().ok())
                     .unwrap_or(0)
             };
             totals.passed += count("passed");
             totals.failed += count("failed");
-            totals.ignored += count("ignored");
+            totals.ignored += count("ignored") + count("skipped");
         }
     }
     let status = child.wait().context("waiting for cargo test")?;
@@ -182,6 +267,7 @@ fn main() -> std::process::ExitCode {
             target,
             criterion_args,
         } => bench(target, &criterion_args),
+        Task::Localaws { port } => localaws(port),
         Task::Demo => Err(anyhow::anyhow!(
             "the demo needs the local AWS and the rule Lambda, which are not built yet; \
              `cargo run -p rule -- catalog` and `rule evaluate --offline` work today (see README.md)"

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 # Loopback only, never the instance-metadata address: moto and boto3 inside this process too.
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
@@ -25,6 +26,8 @@ from .app import LocalAws  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localaws", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started this one exits (test helpers)")
     args = parser.parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = LocalAws()
@@ -34,6 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     def stop(*_: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
+    if args.exit_with_parent:
+        parent = os.getppid()
+
+        def watch_parent() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            stop()
+
+        threading.Thread(target=watch_parent, daemon=True, name="parent-watch").start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(f"localaws ready http://127.0.0.1:{server.server_port}", flush=True)
@@ -42,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         app.runtime.shutdown()
         server.server_close()
-    print("localaws stopped", flush=True)
+    try:
+        print("localaws stopped", flush=True)
+    except BrokenPipeError:  # the reader (a test helper) has gone already
+        pass
     return 0
 
 
