@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -24,7 +24,7 @@ pub const REGION: &str = "us-east-1";
 pub struct LocalAws {
     child: Mutex<Child>,
     endpoint: String,
-    serial: Mutex<()>,
+    serial: tokio::sync::Mutex<()>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -71,7 +71,7 @@ impl LocalAws {
         Ok(LocalAws {
             endpoint: endpoint.to_string(),
             child: Mutex::new(child),
-            serial: Mutex::new(()),
+            serial: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -82,11 +82,8 @@ impl LocalAws {
     }
 
     /// Exclusive use of the server for one test, from a reset state.
-    pub fn lock(&self) -> MutexGuard<'_, ()> {
-        let guard = self
-            .serial
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let guard = self.serial.lock().await;
         self.control("POST", "/_localaws/reset", None)
             .expect("reset the local AWS");
         guard

@@ -102,7 +102,7 @@ fn evaluation(resource_id: &str, compliance: ComplianceType) -> Evaluation {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organization_rule_round_trip_and_put_evaluations_contract() {
     let aws = LocalAws::shared();
-    let _serial = aws.lock();
+    let _serial = aws.lock().await;
     let admin = aws.sdk_config(None, 1).await;
 
     // An organization with member account A; Config recording in A.
@@ -272,7 +272,7 @@ async fn organization_rule_round_trip_and_put_evaluations_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_throttling_is_retried_by_the_sdk() {
     let aws = LocalAws::shared();
-    let _serial = aws.lock();
+    let _serial = aws.lock().await;
     aws.control(
         "POST",
         "/_localaws/faults",
