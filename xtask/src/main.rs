@@ -17,7 +17,7 @@ struct Cli {
 enum Task {
     /// Everything CI checks: rustfmt, clippy (warnings denied), every test.
     Test,
-    /// Benchmarks (criterion): `rule` (one event parsed and evaluated).
+    /// Benchmarks: `rule` (criterion: one event parsed and evaluated), `localaws` (start, seeding).
     Bench {
         /// Which part to benchmark.
         #[arg(default_value = "rule")]
@@ -40,6 +40,7 @@ enum Task {
 enum BenchTarget {
     Rule,
     Aggregator,
+    Localaws,
 }
 
 fn workspace_root() -> PathBuf {
@@ -252,6 +253,21 @@ fn bench(target: BenchTarget, criterion_args: &[String]) -> anyhow::Result<()> {
             let mut args = vec!["bench", "--locked", "-p", "rule", "--bench", "evaluate", "--"];
             args.extend(criterion_args.iter().map(String::as_str));
             run(&cargo(), &args)
+        }
+        BenchTarget::Localaws => {
+            let python = python_env()?;
+            let mut args = vec!["bench.py"];
+            args.extend(criterion_args.iter().map(String::as_str));
+            eprintln!("==> local AWS: start to ready, seeding (accounts x functions)");
+            let status = loopback_only(&mut Command::new(&python))
+                .args(&args)
+                .current_dir(workspace_root().join("tests/localaws"))
+                .status()
+                .context("running tests/localaws/bench.py")?;
+            if !status.success() {
+                bail!("bench.py failed ({status})");
+            }
+            Ok(())
         }
         BenchTarget::Aggregator => {
             bail!("the aggregator is not built yet, so it has no benchmark yet")
