@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from . import lambda_ext
+from .automation import AutomationEngine
 from .config import ConfigState
 from .faults import FaultInjector
 from .lambda_ext import LambdaExtension
@@ -33,7 +34,11 @@ CONFIG_OPERATIONS_WE_OWN = {
     "DescribeAggregateComplianceByConfigRules", "GetAggregateComplianceDetailsByConfigRule",
     "GetAggregateConfigRuleComplianceSummary", "ListAggregateDiscoveredResources",
     "BatchGetAggregateResourceConfig", "SelectAggregateResourceConfig",
+    "PutRemediationConfigurations", "DescribeRemediationConfigurations", "DeleteRemediationConfiguration",
+    "StartRemediationExecution", "DescribeRemediationExecutionStatus",
 }
+SSM_OPERATIONS_WE_OWN = {"StartAutomationExecution", "GetAutomationExecution", "StopAutomationExecution",
+                         "DescribeAutomationExecutions"}
 
 
 class Call:
@@ -117,7 +122,8 @@ class LocalAws:
     def __init__(self) -> None:
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.runtime = RuntimeApi()
-        self.config = ConfigState(deliver=lambda arn, event: self.runtime.enqueue(arn, event))
+        self.automation = AutomationEngine()
+        self.config = ConfigState(deliver=lambda arn, event: self.runtime.enqueue(arn, event), automation=self.automation)
         self.lambdas = LambdaExtension(self.config, self.runtime)
         self.faults = FaultInjector()
         self.reset_lock = threading.Lock()
@@ -130,6 +136,7 @@ class LocalAws:
             self.runtime.reset()
             self.config.reset()
             self.lambdas.reset()
+            self.automation.reset()
             self.faults.configure({})
 
     # ---------------------------------------------------------------- WSGI
@@ -143,6 +150,8 @@ class LocalAws:
             if path.startswith("/_localaws/"):
                 return _send(start_response, self.control(environ, path, body))
             call = Call(environ, body)
+            if not self.automation.base_url:
+                self.automation.base_url = f"http://{environ.get('HTTP_HOST', '127.0.0.1')}"
             fault = self.faults.decide(call.service, call.operation, call.account, call.target_account())
             if fault is not None:
                 return _send(start_response, error_response(call.protocol, fault))
@@ -189,6 +198,10 @@ class LocalAws:
             else:
                 result = self.config.handle(call.operation, call.account, call.region, params)
             return None if result is NotImplemented else json_response(result)
+        if call.service == "ssm" and call.operation in SSM_OPERATIONS_WE_OWN:
+            params = call.json_params()
+            validate_input("ssm", call.operation, params)
+            return json_response(self.automation.handle(call.operation, call.account, call.region, params))
         if call.service == "lambda" and call.operation in (
             "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke"
         ):

@@ -67,9 +67,10 @@ Deliver = Callable[[str, dict[str, Any]], None]
 
 
 class ConfigState:
-    def __init__(self, deliver: Deliver):
+    def __init__(self, deliver: Deliver, automation: Any = None):
         self.lock = threading.RLock()
         self.deliver = deliver  # (function ARN, invocation event) -> queued for the Runtime API
+        self.automation = automation  # AutomationEngine, for remediation
         self.reset()
 
     def reset(self) -> None:
@@ -81,6 +82,10 @@ class ConfigState:
             self.org_rules: dict[tuple[str, str, str], OrgRule] = {}
             self.oversized_bytes = 256 * 1024
             self.invocations_sent = 0
+            # (account, region, rule) -> RemediationConfiguration as given
+            self.remediations: dict[tuple[str, str, str], dict[str, Any]] = {}
+            # (account, region, rule, type, id) -> automation executions started for it
+            self.remediation_runs: dict[tuple[str, str, str, str, str], list[Any]] = {}
 
     # ---------------------------------------------------------------- recording
 
@@ -314,7 +319,88 @@ class ConfigState:
                 continue
             store[key] = Evaluation(key[0], key[1], evaluation["ComplianceType"], evaluation.get("Annotation"),
                                     ordering, now(), info.invoked)
+            remediation = self.remediations.get((account, region, info.rule_name))
+            if evaluation["ComplianceType"] == "NON_COMPLIANT" and remediation and remediation.get("Automatic"):
+                runs = self.remediation_runs.get((account, region, info.rule_name, *key), [])
+                if len(runs) < int(remediation.get("MaximumAutomaticAttempts") or 5):
+                    self._remediate(account, region, info.rule_name, key[0], key[1])
         return {"FailedEvaluations": failed}
+
+    # ---- remediation (SSM Automation documents run by automation.py)
+
+    def op_PutRemediationConfigurations(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        for remediation in params["RemediationConfigurations"]:
+            rule = self._rule_or_error(account, region, remediation["ConfigRuleName"])
+            if getattr(rule, "created_by", None) == "config-multiaccountsetup.amazonaws.com":
+                raise AwsError("InvalidParameterValueException",
+                               "Remediation configurations are not supported for organization Config rules.")
+            if remediation["TargetType"] != "SSM_DOCUMENT":
+                raise AwsError("InvalidParameterValueException", "TargetType must be SSM_DOCUMENT.")
+            stored = dict(remediation)
+            stored["Arn"] = f"arn:aws:config:{region}:{account}:remediation-configuration/{remediation['ConfigRuleName']}/{uuid.uuid4()}"
+            stored.setdefault("Automatic", False)
+            self.remediations[(account, region, remediation["ConfigRuleName"])] = stored
+        return {"FailedBatches": []}
+
+    def op_DescribeRemediationConfigurations(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"RemediationConfigurations": [self.remediations[(account, region, name)]
+                                              for name in params["ConfigRuleNames"]
+                                              if (account, region, name) in self.remediations]}
+
+    def op_DeleteRemediationConfiguration(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        if self.remediations.pop((account, region, params["ConfigRuleName"]), None) is None:
+            raise AwsError("NoSuchRemediationConfigurationException", "No RemediationConfiguration for rule exists.")
+        return {}
+
+    def _remediate(self, account: str, region: str, rule_name: str, resource_type: str, resource_id: str) -> Any:
+        remediation = self.remediations[(account, region, rule_name)]
+        parameters: dict[str, list[str]] = {}
+        for name, value in (remediation.get("Parameters") or {}).items():
+            if "ResourceValue" in value:
+                parameters[name] = [resource_id]
+            elif "StaticValue" in value:
+                parameters[name] = list(value["StaticValue"].get("Values", []))
+        request = {"DocumentName": remediation["TargetId"], "Parameters": parameters}
+        if remediation.get("TargetVersion"):
+            request["DocumentVersion"] = remediation["TargetVersion"]
+        execution = self.automation.start(account, region, request)
+        self.remediation_runs.setdefault((account, region, rule_name, resource_type, resource_id), []).append(execution)
+        return execution
+
+    def op_StartRemediationExecution(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["ConfigRuleName"]
+        if (account, region, name) not in self.remediations:
+            raise AwsError("NoSuchRemediationConfigurationException", f"No RemediationConfiguration for rule {name} exists.")
+        failed = []
+        for key in params["ResourceKeys"]:
+            try:
+                self._remediate(account, region, name, key["resourceType"], key["resourceId"])
+            except AwsError as error:
+                failed.append((key, error.message))
+        result: dict[str, Any] = {"FailedItems": [k for k, _ in failed]}
+        if failed:
+            result["FailureMessage"] = failed[0][1]
+        return result
+
+    def op_DescribeRemediationExecutionStatus(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["ConfigRuleName"]
+        wanted = {(k["resourceType"], k["resourceId"]) for k in params.get("ResourceKeys") or []}
+        states = {"Pending": "QUEUED", "InProgress": "IN_PROGRESS", "Success": "SUCCEEDED"}
+        rows = []
+        for (acct, reg, rule, rtype, rid), runs in sorted(self.remediation_runs.items()):
+            if (acct, reg, rule) != (account, region, name) or (wanted and (rtype, rid) not in wanted):
+                continue
+            latest = runs[-1]
+            rows.append({
+                "ResourceKey": {"resourceType": rtype, "resourceId": rid},
+                "State": states.get(latest.status, "FAILED"),
+                "StepDetails": [{"Name": step.name, "State": step.status.upper() if step.status != "Success" else "SUCCEEDED",
+                                 **({"ErrorMessage": step.failure} if step.failure else {})} for step in latest.steps],
+                "InvocationTime": latest.started.timestamp(),
+                "LastUpdatedTime": (latest.ended or latest.started).timestamp(),
+            })
+        page, token = paginate(rows, params.get("NextToken"), params.get("Limit") or 100)
+        return {"RemediationExecutionStatuses": page, **({"NextToken": token} if token else {})}
 
     @staticmethod
     def _result(rule_name: str, e: Evaluation) -> dict[str, Any]:
