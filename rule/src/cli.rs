@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use jiff::civil::Date;
 use serde::Serialize;
@@ -50,6 +50,21 @@ pub enum Command {
         /// notifications fail with the reason.
         #[arg(long)]
         offline: bool,
+    },
+    /// Evaluate every function of the current account directly through the Lambda API, without Config.
+    Scan {
+        /// The region to scan (default: the SDK's region chain).
+        #[arg(long)]
+        region: Option<String>,
+        /// The evaluation date (YYYY-MM-DD, default: today in UTC).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        as_of: Option<Date>,
+        /// Rule parameters as the Config rule gets them (a JSON object of strings).
+        #[arg(long, value_name = "JSON")]
+        rule_parameters: Option<String>,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -127,18 +142,142 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
         } => {
             let text = read_event(&event, stdin)?;
             let invocation = Invocation::parse(&text).with_context(|| format!("event {event}"))?;
-            if !offline {
-                bail!(
-                    "evaluation with AWS calls (oversized items, periodic sweeps, the runtime management \
-                     mode) is not available in this build yet: use --offline"
-                );
-            }
-            let evaluations = evaluate_offline(&invocation, &catalog, as_of.unwrap_or_else(today_utc))?;
+            let today = as_of.unwrap_or_else(today_utc);
+            let evaluations = if offline {
+                evaluate_offline(&invocation, &catalog, today)?
+            } else {
+                online(async move {
+                    // The current credentials are taken to be the event's account: no role is assumed.
+                    let event: serde_json::Value = serde_json::from_str(&text)?;
+                    let own = invocation.account_id.clone().unwrap_or_default();
+                    let services = services(None, catalog).await;
+                    let calls = crate::aws::CallCounter::default();
+                    Ok(crate::lambda::evaluate(&event, &own, &services, &calls, today)
+                        .await?
+                        .evaluations)
+                })?
+            };
             serde_json::to_writer_pretty(&mut *out, &evaluations)?;
             writeln!(out)?;
         }
+        Command::Scan {
+            region,
+            as_of,
+            rule_parameters,
+            json,
+        } => {
+            let today = as_of.unwrap_or_else(today_utc);
+            let policy = crate::policy::Policy::from_rule_parameters(rule_parameters.as_deref())?;
+            let rows = online(async move { scan(region, policy, catalog, today).await })?;
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &rows)?;
+                writeln!(out)?;
+            } else {
+                write_scan_table(out, &rows)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Runs an async CLI command on a runtime of its own.
+fn online<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(work)
+}
+
+async fn services(region: Option<String>, catalog: Catalog) -> crate::lambda::Services {
+    let mut base = crate::aws::base_config().await;
+    if let Some(region) = region {
+        base = base.to_builder().region(aws_config::Region::new(region)).build();
+    }
+    crate::lambda::Services::new(crate::aws::Accounts::new(base, None), catalog)
+}
+
+/// One function in `rule scan`'s output.
+#[derive(Debug, Serialize)]
+pub struct ScanRow {
+    pub function: String,
+    pub runtime: Option<String>,
+    pub package_type: &'static str,
+    pub phase: Option<Phase>,
+    pub compliance: &'static str,
+    pub annotation: String,
+}
+
+async fn scan(
+    region: Option<String>,
+    policy: crate::policy::Policy,
+    catalog: Catalog,
+    today: Date,
+) -> anyhow::Result<Vec<ScanRow>> {
+    let services = services(region, catalog.clone()).await;
+    let calls = crate::aws::CallCounter::default();
+    let clients = crate::aws::AccountClients::new("current", services.accounts.base());
+    let needs_mode = policy.runtime_update_mode != crate::policy::UpdateModeRequirement::Any;
+    let functions = crate::aws::all_functions(&clients, &calls, needs_mode).await?;
+    let mut rows: Vec<ScanRow> = functions
+        .into_iter()
+        .map(|(function, _arn)| {
+            let verdict = crate::verdict::evaluate(&function, &policy, &catalog, today);
+            ScanRow {
+                phase: function
+                    .runtime
+                    .as_deref()
+                    .and_then(|r| catalog.get(r))
+                    .map(|r| r.phase_on(today)),
+                package_type: if function.package_type == crate::verdict::PackageType::Image {
+                    "Image"
+                } else {
+                    "Zip"
+                },
+                function: function.name,
+                runtime: function.runtime,
+                compliance: verdict.compliance.as_str(),
+                annotation: verdict.annotation,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.function.cmp(&b.function));
+    Ok(rows)
+}
+
+fn write_scan_table(out: &mut dyn Write, rows: &[ScanRow]) -> std::io::Result<()> {
+    let width = rows.iter().map(|r| r.function.len()).max().unwrap_or(8).max(8);
+    writeln!(
+        out,
+        "{:<width$}  {:<16}  {:<14}  {:<14}  ANNOTATION",
+        "FUNCTION", "RUNTIME", "PHASE", "COMPLIANCE"
+    )?;
+    for row in rows {
+        writeln!(
+            out,
+            "{:<width$}  {:<16}  {:<14}  {:<14}  {}",
+            row.function,
+            row.runtime.as_deref().unwrap_or(row.package_type),
+            row.phase.map_or("-", Phase::as_str),
+            row.compliance,
+            row.annotation
+        )?;
+    }
+    let failing = rows.iter().filter(|r| r.compliance == "NON_COMPLIANT").count();
+    writeln!(out, "{} functions, {failing} NON_COMPLIANT", rows.len())
+}
+
+/// JSON logs on standard error (CloudWatch reads them as structured), level from RUST_LOG (default info).
+pub fn init_json_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn write_table(out: &mut dyn Write, rows: &[CatalogRow<'_>]) -> std::io::Result<()> {

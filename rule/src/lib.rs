@@ -6,11 +6,13 @@
 //! (`src/main.rs`, [`cli`]) is the imperative shell.
 
 pub mod annotation;
+pub mod aws;
 pub mod catalog;
 pub mod cli;
 pub mod dates;
 pub mod evaluation;
 pub mod event;
+pub mod lambda;
 pub mod policy;
 pub mod verdict;
 

@@ -229,3 +229,229 @@ impl RuntimeClient {
         Ok(())
     }
 }
+
+/// A Lambda binary running as a local process behind the local AWS's Runtime API, as the Lambda
+/// service runs a `provided.al2023` bootstrap. Killed on drop.
+pub struct LambdaProcess {
+    child: Child,
+}
+
+impl LambdaProcess {
+    /// Binds `function_arn` and starts `binary` for it with Lambda's environment, the local AWS's
+    /// endpoint, dummy credentials and `extra_env`.
+    pub fn start(
+        aws: &LocalAws,
+        binary: &Path,
+        function_arn: &str,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<LambdaProcess> {
+        let runtime_api = aws.bind_runtime(function_arn)?;
+        let name = function_arn.rsplit(':').next().unwrap_or("function");
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_ENDPOINT_URL", aws.endpoint())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file(name)?);
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        Ok(LambdaProcess { child })
+    }
+
+    /// Whether the process is still running (a panic or abort would have ended it).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// The process's JSON logs go to a file (named on failure), not into the test output.
+fn log_file(name: &str) -> anyhow::Result<Stdio> {
+    let dir = std::env::temp_dir().join("e2e-lambda-logs");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}-{}-{}.log", std::process::id(), unique()));
+    Ok(Stdio::from(
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?,
+    ))
+}
+
+fn unique() -> u64 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Drop for LambdaProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LocalAws {
+    /// Every invocation of a function so far (status, attempts, response, error).
+    pub fn invocations(&self, function_arn: &str) -> anyhow::Result<Vec<Value>> {
+        let answer = self.control(
+            "GET",
+            &format!("/_localaws/runtime/invocations?FunctionArn={function_arn}"),
+            None,
+        )?;
+        Ok(answer["Invocations"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits until `count` invocations of the function have finished (succeeded or failed for good).
+    pub async fn settled(
+        &self,
+        function_arn: &str,
+        count: usize,
+        within: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let invocations = self.invocations(function_arn)?;
+            let done = invocations
+                .iter()
+                .filter(|i| matches!(i["Status"].as_str(), Some("succeeded" | "failed")))
+                .count();
+            if invocations.len() >= count && done == invocations.len() {
+                return Ok(invocations);
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("{done} of {count} invocations of {function_arn} settled in time: {invocations:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Set-up steps shared by end-to-end tests, all through the AWS SDK.
+pub mod setup {
+    use aws_sdk_config::types::{ConfigurationRecorder, DeliveryChannel, RecordingGroup};
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    use serde_json::json;
+
+    /// Function code: the emulator stores it without unpacking or running it (the rule's own Lambda runs
+    /// as a local process bound to the Runtime API instead).
+    pub fn code() -> Blob {
+        Blob::new(b"stored, not run".to_vec())
+    }
+
+    pub async fn create_function(config: &aws_config::SdkConfig, name: &str, runtime: Runtime) -> String {
+        let role = ensure_role(config).await;
+        aws_sdk_lambda::Client::new(config)
+            .create_function()
+            .function_name(name)
+            .runtime(runtime)
+            .role(role)
+            .handler("index.handler")
+            .code(FunctionCode::builder().zip_file(code()).build())
+            .send()
+            .await
+            .expect("create function")
+            .function_arn()
+            .expect("function arn")
+            .to_string()
+    }
+
+    pub async fn start_recording(config: &aws_config::SdkConfig, account: &str) {
+        let client = aws_sdk_config::Client::new(config);
+        client
+            .put_configuration_recorder()
+            .configuration_recorder(
+                ConfigurationRecorder::builder()
+                    .name("default")
+                    .role_arn(format!("arn:aws:iam::{account}:role/config-recorder"))
+                    .recording_group(RecordingGroup::builder().all_supported(true).build())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("recorder");
+        client
+            .put_delivery_channel()
+            .delivery_channel(
+                DeliveryChannel::builder()
+                    .name("default")
+                    .s3_bucket_name("config-bucket")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("delivery channel");
+        client
+            .start_configuration_recorder()
+            .configuration_recorder_name("default")
+            .send()
+            .await
+            .expect("start");
+    }
+
+    /// A container-image function (no runtime identifier).
+    pub async fn create_image_function(config: &aws_config::SdkConfig, name: &str, account: &str) -> String {
+        let role = ensure_role(config).await;
+        aws_sdk_lambda::Client::new(config)
+            .create_function()
+            .function_name(name)
+            .package_type(aws_sdk_lambda::types::PackageType::Image)
+            .role(role)
+            .code(
+                FunctionCode::builder()
+                    .image_uri(format!("{account}.dkr.ecr.us-east-1.amazonaws.com/app:1"))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("create image function")
+            .function_arn()
+            .expect("arn")
+            .to_string()
+    }
+
+    /// The functions' execution role (created on first use), as Lambda requires one that exists.
+    async fn ensure_role(config: &aws_config::SdkConfig) -> String {
+        let iam = aws_sdk_iam::Client::new(config);
+        let role = match iam.get_role().role_name("fn-role").send().await {
+            Ok(found) => found.role,
+            Err(_) => {
+                iam.create_role()
+                    .role_name("fn-role")
+                    .assume_role_policy_document(
+                        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+                        .to_string(),
+                    )
+                    .send()
+                    .await
+                    .expect("create role")
+                    .role
+            }
+        };
+        role.map(|r| r.arn).expect("role arn")
+    }
+
+    /// Tags a function.
+    pub async fn tag(config: &aws_config::SdkConfig, arn: &str, key: &str, value: &str) {
+        aws_sdk_lambda::Client::new(config)
+            .tag_resource()
+            .resource(arn)
+            .tags(key, value)
+            .send()
+            .await
+            .expect("tag");
+    }
+}

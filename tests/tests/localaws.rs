@@ -3,90 +3,17 @@
 //! aggregator, PutEvaluations is refused as AWS refuses it, and injected throttling is retried.
 
 use aws_sdk_config::types::{
-    ComplianceType, ConfigurationRecorder, DeliveryChannel, Evaluation, OrganizationAggregationSource,
-    OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata, RecordingGroup,
+    ComplianceType, Evaluation, OrganizationAggregationSource, OrganizationConfigRuleTriggerType,
+    OrganizationCustomRuleMetadata,
 };
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use aws_sdk_lambda::types::Runtime;
 use aws_sdk_sts::config::Credentials;
 use aws_smithy_types::DateTime;
+use e2e::setup::{create_function, start_recording};
 use e2e::{ADMIN_ACCOUNT, LocalAws, REGION, RuntimeClient};
 use serde_json::{Value, json};
 
 const RULE_FUNCTION: &str = "runtime-rule";
-
-/// Function code: the emulator stores it without unpacking or running it (the rule's own Lambda runs
-/// as a local process bound to the Runtime API instead).
-fn code() -> Blob {
-    Blob::new(b"stored, not run".to_vec())
-}
-
-async fn create_function(config: &aws_config::SdkConfig, name: &str, runtime: Runtime) -> String {
-    let iam = aws_sdk_iam::Client::new(config);
-    let role = match iam.get_role().role_name("fn-role").send().await {
-        Ok(found) => found.role().map(|r| r.arn().to_string()),
-        Err(_) => iam
-            .create_role()
-            .role_name("fn-role")
-            .assume_role_policy_document(
-                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-                .to_string(),
-            )
-            .send()
-            .await
-            .expect("create role")
-            .role()
-            .map(|r| r.arn().to_string()),
-    }
-    .expect("role arn");
-    aws_sdk_lambda::Client::new(config)
-        .create_function()
-        .function_name(name)
-        .runtime(runtime)
-        .role(role)
-        .handler("index.handler")
-        .code(FunctionCode::builder().zip_file(code()).build())
-        .send()
-        .await
-        .expect("create function")
-        .function_arn()
-        .expect("function arn")
-        .to_string()
-}
-
-async fn start_recording(config: &aws_config::SdkConfig, account: &str) {
-    let client = aws_sdk_config::Client::new(config);
-    client
-        .put_configuration_recorder()
-        .configuration_recorder(
-            ConfigurationRecorder::builder()
-                .name("default")
-                .role_arn(format!("arn:aws:iam::{account}:role/config-recorder"))
-                .recording_group(RecordingGroup::builder().all_supported(true).build())
-                .build(),
-        )
-        .send()
-        .await
-        .expect("recorder");
-    client
-        .put_delivery_channel()
-        .delivery_channel(
-            DeliveryChannel::builder()
-                .name("default")
-                .s3_bucket_name("config-bucket")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("delivery channel");
-    client
-        .start_configuration_recorder()
-        .configuration_recorder_name("default")
-        .send()
-        .await
-        .expect("start");
-}
 
 fn evaluation(resource_id: &str, compliance: ComplianceType) -> Evaluation {
     Evaluation::builder()

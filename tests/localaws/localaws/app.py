@@ -127,6 +127,8 @@ class LocalAws:
         self.lambdas = LambdaExtension(self.config, self.runtime)
         self.faults = FaultInjector()
         self.reset_lock = threading.Lock()
+        self.calls: dict[str, int] = {}
+        self.calls_lock = threading.Lock()
 
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
@@ -138,6 +140,8 @@ class LocalAws:
             self.lambdas.reset()
             self.automation.reset()
             self.faults.configure({})
+            with self.calls_lock:
+                self.calls = {}
 
     # ---------------------------------------------------------------- WSGI
 
@@ -152,6 +156,9 @@ class LocalAws:
             call = Call(environ, body)
             if not self.automation.base_url:
                 self.automation.base_url = f"http://{environ.get('HTTP_HOST', '127.0.0.1')}"
+            with self.calls_lock:
+                key = f"{call.service}:{call.operation}"
+                self.calls[key] = self.calls.get(key, 0) + 1
             fault = self.faults.decide(call.service, call.operation, call.account, call.target_account())
             if fault is not None:
                 return _send(start_response, error_response(call.protocol, fault))
@@ -236,6 +243,11 @@ class LocalAws:
         if route == ("GET", "/_localaws/runtime/invocations"):
             arn = (query.get("FunctionArn") or [None])[0]
             return json_response({"Invocations": self.runtime.invocations(arn)}, content_type="application/json")
+        if route == ("GET", "/_localaws/stats"):
+            with self.calls_lock:
+                calls = dict(self.calls)
+            return json_response({"Calls": calls, "EvaluationsRecorded": self.config.recorded_counts()},
+                                 content_type="application/json")
         if route == ("POST", "/_localaws/config/settings"):
             if "OversizedItemBytes" in params:
                 self.config.oversized_bytes = int(params["OversizedItemBytes"])

@@ -86,6 +86,8 @@ class ConfigState:
             self.remediations: dict[tuple[str, str, str], dict[str, Any]] = {}
             # (account, region, rule, type, id) -> automation executions started for it
             self.remediation_runs: dict[tuple[str, str, str, str, str], list[Any]] = {}
+            # (account, region, rule, type, id) -> evaluations stored (not ignored as older), for tests
+            self.recorded: dict[tuple[str, str, str, str, str], int] = {}
 
     # ---------------------------------------------------------------- recording
 
@@ -319,12 +321,19 @@ class ConfigState:
                 continue
             store[key] = Evaluation(key[0], key[1], evaluation["ComplianceType"], evaluation.get("Annotation"),
                                     ordering, now(), info.invoked)
+            counter = (account, region, info.rule_name, *key)
+            self.recorded[counter] = self.recorded.get(counter, 0) + 1
             remediation = self.remediations.get((account, region, info.rule_name))
             if evaluation["ComplianceType"] == "NON_COMPLIANT" and remediation and remediation.get("Automatic"):
                 runs = self.remediation_runs.get((account, region, info.rule_name, *key), [])
                 if len(runs) < int(remediation.get("MaximumAutomaticAttempts") or 5):
                     self._remediate(account, region, info.rule_name, key[0], key[1])
         return {"FailedEvaluations": failed}
+
+    def recorded_counts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{"AccountId": a, "Region": r, "ConfigRuleName": rule, "ResourceType": t, "ResourceId": i, "Count": n}
+                    for (a, r, rule, t, i), n in sorted(self.recorded.items())]
 
     # ---- remediation (SSM Automation documents run by automation.py)
 

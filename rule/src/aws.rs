@@ -1,0 +1,402 @@
+//! The AWS side of the rule: SDK clients (per account, through an assumed role in organization mode)
+//! and the calls the rule makes, each counted for the invocation summary. The verdict never sees any
+//! of this: these functions only gather facts and deliver evaluations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_config::types::{ComplianceType as SdkCompliance, ResourceType};
+use aws_smithy_types::DateTime;
+use futures_util::{StreamExt, TryStreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::evaluation::Evaluation;
+use crate::event::LAMBDA_FUNCTION;
+use crate::verdict::{FunctionSnapshot, Observed, PackageType, UpdateMode};
+
+/// How many look-ups run at once during a periodic sweep (ListTags, GetRuntimeManagementConfig).
+const SWEEP_CONCURRENCY: usize = 16;
+/// PutEvaluations accepts at most 100 evaluations a call.
+pub const PUT_BATCH: usize = 100;
+/// Attempts for evaluations that PutEvaluations returns as FailedEvaluations.
+const FAILED_EVALUATION_ATTEMPTS: u32 = 4;
+
+/// The SDK configuration the rule starts from: the default credential chain and region, a rustls
+/// HTTP client, and standard retries with more patience than the default (Config throttles).
+pub async fn base_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                ))
+                .build_https(),
+        )
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(10)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .load()
+        .await
+}
+
+/// Calls made during one invocation, by operation, for the summary line.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    counts: std::sync::Mutex<BTreeMap<&'static str, u32>>,
+    total: AtomicU32,
+}
+
+impl CallCounter {
+    pub fn count(&self, operation: &'static str) {
+        self.total.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(operation).or_default() += 1;
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u32> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+/// The clients for one account.
+#[derive(Clone, Debug)]
+pub struct AccountClients {
+    pub account: String,
+    pub config: aws_sdk_config::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl AccountClients {
+    pub fn new(account: &str, sdk: &SdkConfig) -> AccountClients {
+        AccountClients {
+            account: account.to_string(),
+            config: aws_sdk_config::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::new(sdk),
+        }
+    }
+}
+
+/// Clients per account: the Lambda's own account directly, member accounts through an assumed role
+/// (cached; the SDK's credentials cache refreshes the session before it expires).
+pub struct Accounts {
+    base: SdkConfig,
+    own_account: Mutex<Option<String>>,
+    member_role_name: Option<String>,
+    members: Mutex<HashMap<String, AccountClients>>,
+}
+
+impl Accounts {
+    pub fn new(base: SdkConfig, member_role_name: Option<String>) -> Accounts {
+        Accounts {
+            base,
+            own_account: Mutex::new(None),
+            member_role_name,
+            members: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
+    /// The role to assume in `account`. A configured role name wins: its trust policy can pin the
+    /// Lambda's role and the organization. The event's executionRoleArn is the fallback, for
+    /// per-account rules whose recorder role trusts this Lambda (rdklib's "assume role mode").
+    pub fn role_for(&self, account: &str, execution_role_arn: Option<&str>) -> anyhow::Result<String> {
+        match (&self.member_role_name, execution_role_arn) {
+            (Some(name), _) => Ok(format!("arn:aws:iam::{account}:role/{name}")),
+            (None, Some(arn)) if arn.split(':').nth(4) == Some(account) => Ok(arn.to_string()),
+            _ => bail!(
+                "account {account}: no role to assume (set RULE_MEMBER_ROLE_NAME, or give the rule an \
+                 executionRoleArn in that account)"
+            ),
+        }
+    }
+
+    /// Clients for the account an invocation belongs to.
+    pub async fn for_account(
+        &self,
+        own_account: &str,
+        account: &str,
+        execution_role_arn: Option<&str>,
+    ) -> anyhow::Result<AccountClients> {
+        *self.own_account.lock().await = Some(own_account.to_string());
+        if account == own_account {
+            return Ok(AccountClients::new(account, &self.base));
+        }
+        if let Some(clients) = self.members.lock().await.get(account) {
+            return Ok(clients.clone());
+        }
+        let role = self.role_for(account, execution_role_arn)?;
+        let provider = aws_config::sts::AssumeRoleProvider::builder(&role)
+            .session_name("lambda-runtime-rule")
+            .configure(&self.base)
+            .build()
+            .await;
+        // Fail here, with the account named, rather than on the first call that needs the keys.
+        use aws_credential_types::provider::ProvideCredentials;
+        provider
+            .provide_credentials()
+            .await
+            .with_context(|| format!("account {account}: cannot assume {role}"))?;
+        let config = self.base.to_builder().credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+        );
+        let clients = AccountClients::new(account, &config.build());
+        self.members
+            .lock()
+            .await
+            .insert(account.to_string(), clients.clone());
+        Ok(clients)
+    }
+}
+
+/// The full configuration item of an oversized notification, as the JSON an event would carry.
+pub async fn full_item(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    resource_id: &str,
+) -> anyhow::Result<Value> {
+    calls.count("config:GetResourceConfigHistory");
+    let history = clients
+        .config
+        .get_resource_config_history()
+        .resource_type(ResourceType::from(LAMBDA_FUNCTION))
+        .resource_id(resource_id)
+        .limit(1)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "account {}: GetResourceConfigHistory for {resource_id}",
+                clients.account
+            )
+        })?;
+    let item = history.configuration_items().first().with_context(|| {
+        format!(
+            "account {}: no configuration item for {resource_id}",
+            clients.account
+        )
+    })?;
+    let configuration = match item.configuration() {
+        Some(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    Ok(json!({
+        "resourceType": item.resource_type().map(|t| t.as_str()),
+        "resourceId": item.resource_id(),
+        "resourceName": item.resource_name(),
+        "awsAccountId": item.account_id(),
+        "awsRegion": item.aws_region(),
+        "ARN": item.arn(),
+        "configurationItemStatus": item.configuration_item_status().map(|s| s.as_str()),
+        "configurationItemCaptureTime": item.configuration_item_capture_time().and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok()),
+        "tags": item.tags(),
+        "configuration": configuration,
+    }))
+}
+
+/// `GetRuntimeManagementConfig`, as an observed fact: a failure is kept as a failure (never a pass).
+pub async fn runtime_update_mode(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    function: &str,
+) -> Observed<UpdateMode> {
+    calls.count("lambda:GetRuntimeManagementConfig");
+    match clients
+        .lambda
+        .get_runtime_management_config()
+        .function_name(function)
+        .send()
+        .await
+    {
+        Ok(answer) => match answer.update_runtime_on() {
+            Some(mode) => Observed::Known(UpdateMode::parse(mode.as_str())),
+            None => Observed::Failed("GetRuntimeManagementConfig returned no UpdateRuntimeOn".into()),
+        },
+        Err(error) => Observed::Failed(error_text(&error)),
+    }
+}
+
+/// Every function of the account and region, with tags and (when `with_mode`) the runtime management
+/// mode, gathered with bounded concurrency.
+pub async fn all_functions(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    with_mode: bool,
+) -> anyhow::Result<Vec<(FunctionSnapshot, String)>> {
+    let mut listed = Vec::new();
+    let mut pages = clients.lambda.list_functions().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        calls.count("lambda:ListFunctions");
+        let page = page.with_context(|| format!("account {}: ListFunctions", clients.account))?;
+        listed.extend(page.functions().iter().cloned());
+    }
+    futures_util::stream::iter(listed)
+        .map(|function| async move {
+            let name = function.function_name().unwrap_or_default().to_string();
+            let arn = function.function_arn().unwrap_or_default().to_string();
+            calls.count("lambda:ListTags");
+            let tags = clients
+                .lambda
+                .list_tags()
+                .resource(&arn)
+                .send()
+                .await
+                .with_context(|| format!("account {}: ListTags for {name}", clients.account))?
+                .tags()
+                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default();
+            let package_type = match function.package_type() {
+                Some(aws_sdk_lambda::types::PackageType::Image) => PackageType::Image,
+                _ => PackageType::Zip,
+            };
+            let runtime_update_mode = if with_mode && package_type == PackageType::Zip {
+                runtime_update_mode(clients, calls, &arn).await
+            } else {
+                Observed::NotChecked("not required by runtimeUpdateMode".into())
+            };
+            let snapshot = FunctionSnapshot {
+                name: name.clone(),
+                package_type,
+                runtime: function.runtime().map(|r| r.as_str().to_string()),
+                last_modified: function
+                    .last_modified()
+                    .and_then(crate::dates::utc_day_of_timestamp),
+                tags,
+                runtime_update_mode,
+            };
+            anyhow::Ok((snapshot, arn))
+        })
+        .buffer_unordered(SWEEP_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Resources this rule has evaluated before (and not as NOT_APPLICABLE), from Config.
+pub async fn previously_evaluated(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    rule_name: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    let mut pages = clients
+        .config
+        .get_compliance_details_by_config_rule()
+        .config_rule_name(rule_name)
+        .compliance_types(SdkCompliance::Compliant)
+        .compliance_types(SdkCompliance::NonCompliant)
+        .limit(100)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        calls.count("config:GetComplianceDetailsByConfigRule");
+        let page =
+            page.with_context(|| format!("account {}: GetComplianceDetailsByConfigRule", clients.account))?;
+        for result in page.evaluation_results() {
+            let qualifier = result
+                .evaluation_result_identifier()
+                .and_then(|i| i.evaluation_result_qualifier());
+            if let Some(q) = qualifier.filter(|q| q.resource_type() == Some(LAMBDA_FUNCTION)) {
+                ids.extend(q.resource_id().map(str::to_string));
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Delivers evaluations in batches of 100. Evaluations returned as FailedEvaluations are sent again
+/// (with a short backoff); any still failing make this an error naming them — never dropped in silence.
+pub async fn put_evaluations(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    result_token: &str,
+    test_mode: bool,
+    evaluations: &[Evaluation],
+) -> anyhow::Result<()> {
+    for batch in evaluations.chunks(PUT_BATCH) {
+        let mut pending: Vec<aws_sdk_config::types::Evaluation> =
+            batch.iter().map(to_sdk).collect::<Result<_, _>>()?;
+        for attempt in 1..=FAILED_EVALUATION_ATTEMPTS {
+            calls.count("config:PutEvaluations");
+            let answer = clients
+                .config
+                .put_evaluations()
+                .result_token(result_token)
+                .test_mode(test_mode)
+                .set_evaluations(Some(pending.clone()))
+                .send()
+                .await
+                .with_context(|| format!("account {}: PutEvaluations", clients.account))?;
+            let failed = answer.failed_evaluations().to_vec();
+            if failed.is_empty() {
+                break;
+            }
+            if attempt == FAILED_EVALUATION_ATTEMPTS {
+                let ids: Vec<&str> = failed.iter().map(|e| e.compliance_resource_id()).collect();
+                bail!(
+                    "account {}: PutEvaluations did not record {} evaluation(s) after {attempt} attempts: {}",
+                    clients.account,
+                    ids.len(),
+                    ids.join(", ")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            pending = failed;
+        }
+    }
+    Ok(())
+}
+
+fn to_sdk(evaluation: &Evaluation) -> anyhow::Result<aws_sdk_config::types::Evaluation> {
+    Ok(aws_sdk_config::types::Evaluation::builder()
+        .compliance_resource_type(&evaluation.compliance_resource_type)
+        .compliance_resource_id(&evaluation.compliance_resource_id)
+        .compliance_type(SdkCompliance::from(evaluation.compliance_type.as_str()))
+        .annotation(&evaluation.annotation)
+        .ordering_timestamp(DateTime::from_millis(
+            evaluation.ordering_timestamp.as_millisecond(),
+        ))
+        .build()?)
+}
+
+/// Reads a replacement catalog from SSM Parameter Store.
+pub async fn catalog_parameter(base: &SdkConfig, calls: &CallCounter, name: &str) -> anyhow::Result<String> {
+    calls.count("ssm:GetParameter");
+    let answer = aws_sdk_ssm::Client::new(base)
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .with_context(|| format!("SSM parameter {name}"))?;
+    answer
+        .parameter()
+        .and_then(|p| p.value())
+        .map(str::to_string)
+        .with_context(|| format!("SSM parameter {name} has no value"))
+}
+
+/// An SDK error as one line: the service's code and message when there is one.
+pub fn error_text<E>(error: &aws_sdk_config::error::SdkError<E>) -> String
+where
+    E: std::error::Error + aws_sdk_config::error::ProvideErrorMetadata + 'static,
+{
+    match error.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("no message")
+        ),
+        None => format!("{}", aws_smithy_types::error::display::DisplayErrorContext(error)),
+    }
+}

@@ -1,0 +1,326 @@
+//! The rule as a Lambda: one Config invocation in, evaluations delivered with PutEvaluations, one
+//! summary line out. [`handle`] is a plain async function; `main` only wires it to `lambda_runtime`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::aws::{self, AccountClients, Accounts, CallCounter};
+use crate::catalog::Catalog;
+use crate::dates::today_utc;
+use crate::evaluation::{Context, Evaluation};
+use crate::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
+use crate::policy::{ParameterError, Policy, UpdateModeRequirement};
+use crate::verdict::{ComplianceType, Observed, PackageType, catalog_is_stale};
+
+/// How long a catalog read from SSM is reused by a warm container.
+const CATALOG_TTL: Duration = Duration::from_secs(300);
+
+/// A catalog read from SSM (or the reason it could not be used) and when it was read.
+type CachedCatalog = (Instant, Result<Catalog, String>);
+
+/// What lives as long as the Lambda container: clients, the built-in catalog, the SSM catalog cache.
+pub struct Services {
+    pub accounts: Accounts,
+    pub builtin: Catalog,
+    catalogs: Mutex<BTreeMap<String, CachedCatalog>>,
+}
+
+impl Services {
+    pub fn new(accounts: Accounts, builtin: Catalog) -> Services {
+        Services {
+            accounts,
+            builtin,
+            catalogs: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The catalog the policy asks for: the built-in one, or the SSM parameter's (read at most once
+    /// per TTL per container). An unreadable replacement is reported as an error of that parameter.
+    async fn catalog(&self, policy: &Policy, calls: &CallCounter) -> Result<Catalog, ParameterError> {
+        let Some(name) = &policy.catalog_ssm_parameter else {
+            return Ok(self.builtin.clone());
+        };
+        let mut cache = self.catalogs.lock().await;
+        let fresh = cache
+            .get(name)
+            .filter(|(read, _)| read.elapsed() < CATALOG_TTL)
+            .map(|(_, c)| c.clone());
+        let loaded = match fresh {
+            Some(cached) => cached,
+            None => {
+                let read = aws::catalog_parameter(self.accounts.base(), calls, name)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+                    .and_then(|text| Catalog::from_json(&text).map_err(|e| e.to_string()));
+                cache.insert(name.clone(), (Instant::now(), read.clone()));
+                read
+            }
+        };
+        loaded.map_err(|problem| ParameterError {
+            parameter: "catalogSsmParameter".into(),
+            problem: crate::dates::shorten(&problem, 160),
+        })
+    }
+}
+
+/// Where the invocation ran, from the Lambda context.
+#[derive(Debug, Clone)]
+pub struct InvocationContext {
+    pub request_id: String,
+    /// The account of the rule's own Lambda (from its ARN).
+    pub own_account: String,
+}
+
+/// The summary line of one invocation (also the Lambda's response payload).
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub request_id: String,
+    pub message_type: &'static str,
+    pub account: String,
+    pub rule: Option<String>,
+    pub evaluations: BTreeMap<&'static str, usize>,
+    pub api_calls: BTreeMap<&'static str, u32>,
+    pub duration_ms: u128,
+    pub catalog_updated_at: String,
+    pub test_mode: bool,
+}
+
+/// The evaluations one invocation produces, gathering what it needs from AWS (the full item of an
+/// oversized notification, every function for a sweep, runtime management modes).
+pub struct Evaluated {
+    pub invocation: Invocation,
+    pub clients: AccountClients,
+    pub message_type: &'static str,
+    pub evaluations: Vec<Evaluation>,
+    pub catalog_updated_at: String,
+}
+
+pub async fn evaluate(
+    event: &Value,
+    own_account: &str,
+    services: &Services,
+    calls: &CallCounter,
+    today: jiff::civil::Date,
+) -> anyhow::Result<Evaluated> {
+    let invocation = Invocation::from_value(event).context("malformed Config invocation event")?;
+    let account = invocation
+        .account_id
+        .clone()
+        .context("invocation event without accountId")?;
+    let policy = Policy::from_rule_parameters(invocation.rule_parameters.as_deref());
+    let catalog = match &policy {
+        Ok(valid) => services.catalog(valid, calls).await,
+        Err(_) => Ok(services.builtin.clone()),
+    };
+    let (catalog, policy) = match catalog {
+        Ok(catalog) => (catalog, policy),
+        Err(error) => (services.builtin.clone(), Err(error)),
+    };
+    if let Err(error) = &policy {
+        tracing::error!(account = %account, rule = ?invocation.config_rule_name, "{error}: every evaluation of this invocation is NON_COMPLIANT");
+    }
+    if let Ok(valid) = &policy
+        && catalog_is_stale(&catalog, valid, today)
+    {
+        tracing::warn!(catalog_updated_at = %catalog.updated_at(), "the lifecycle catalog is older than catalogMaxAgeDays");
+    }
+    let needs_mode = policy
+        .as_ref()
+        .is_ok_and(|p| p.runtime_update_mode != UpdateModeRequirement::Any);
+    let judge = Context {
+        policy,
+        catalog: &catalog,
+        today,
+    };
+
+    let clients = services
+        .accounts
+        .for_account(own_account, &account, invocation.execution_role_arn.as_deref())
+        .await?;
+    let (message_type, evaluations) = match &invocation.message {
+        Message::ConfigurationItemChange {
+            item,
+            notification_creation_time,
+        } => {
+            let ordering = item
+                .summary
+                .capture_time
+                .or(*notification_creation_time)
+                .context("no configurationItemCaptureTime or notificationCreationTime")?;
+            let mode = mode_for(&clients, calls, item, invocation.event_left_scope, needs_mode).await;
+            (
+                "ConfigurationItemChangeNotification",
+                vec![judge.evaluate_item(item, invocation.event_left_scope, mode, ordering)],
+            )
+        }
+        Message::OversizedConfigurationItemChange {
+            summary,
+            notification_creation_time,
+        } => {
+            let ordering = summary
+                .capture_time
+                .or(*notification_creation_time)
+                .context("no configurationItemCaptureTime or notificationCreationTime")?;
+            let item = if summary.status.is_deleted()
+                || invocation.event_left_scope
+                || summary.resource_type != LAMBDA_FUNCTION
+            {
+                ConfigurationItem::from_value(&serde_json::json!({
+                    "resourceType": summary.resource_type, "resourceId": summary.resource_id,
+                    "configurationItemStatus": if summary.status.is_deleted() { "ResourceDeleted" } else { "OK" },
+                }))?
+            } else {
+                ConfigurationItem::from_value(&aws::full_item(&clients, calls, &summary.resource_id).await?)?
+            };
+            let mode = mode_for(&clients, calls, &item, invocation.event_left_scope, needs_mode).await;
+            (
+                "OversizedConfigurationItemChangeNotification",
+                vec![judge.evaluate_item(&item, invocation.event_left_scope, mode, ordering)],
+            )
+        }
+        Message::Scheduled {
+            notification_creation_time,
+            ..
+        } => {
+            let ordering = notification_creation_time.unwrap_or_else(Timestamp::now);
+            let rule = invocation
+                .config_rule_name
+                .as_deref()
+                .context("ScheduledNotification without configRuleName")?;
+            (
+                "ScheduledNotification",
+                sweep(&clients, calls, &judge, rule, ordering, needs_mode).await?,
+            )
+        }
+    };
+    Ok(Evaluated {
+        invocation,
+        clients,
+        message_type,
+        evaluations,
+        catalog_updated_at: catalog.updated_at().to_string(),
+    })
+}
+
+/// Handles one Config invocation event: evaluates, delivers with PutEvaluations, logs a summary.
+pub async fn handle(
+    event: Value,
+    context: InvocationContext,
+    services: &Services,
+) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let calls = CallCounter::default();
+    let evaluated = evaluate(&event, &context.own_account, services, &calls, today_utc()).await?;
+    let invocation = &evaluated.invocation;
+    let token = invocation
+        .result_token
+        .as_deref()
+        .context("invocation event without resultToken")?;
+    aws::put_evaluations(
+        &evaluated.clients,
+        &calls,
+        token,
+        invocation.is_test_mode(),
+        &evaluated.evaluations,
+    )
+    .await?;
+    let mut counts = BTreeMap::new();
+    for evaluation in &evaluated.evaluations {
+        *counts.entry(evaluation.compliance_type.as_str()).or_insert(0) += 1;
+    }
+    let summary = Summary {
+        request_id: context.request_id,
+        message_type: evaluated.message_type,
+        account: evaluated.clients.account.clone(),
+        rule: invocation.config_rule_name.clone(),
+        evaluations: counts,
+        api_calls: calls.snapshot(),
+        duration_ms: started.elapsed().as_millis(),
+        catalog_updated_at: evaluated.catalog_updated_at.clone(),
+        test_mode: invocation.is_test_mode(),
+    };
+    tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation done");
+    Ok(summary)
+}
+
+/// The runtime management mode of the item's function, when the policy needs it and it exists.
+async fn mode_for(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    item: &ConfigurationItem,
+    left_scope: bool,
+    needs_mode: bool,
+) -> Observed<crate::verdict::UpdateMode> {
+    let zip_function = matches!(item.content(Observed::NotChecked(String::new())), ItemContent::Function(ref f) if f.package_type == PackageType::Zip);
+    if !needs_mode || left_scope || !zip_function {
+        return Observed::NotChecked("not needed".into());
+    }
+    let function = item
+        .raw()
+        .pointer("/configuration/functionArn")
+        .and_then(Value::as_str)
+        .unwrap_or(&item.summary.resource_id)
+        .to_string();
+    let observed = aws::runtime_update_mode(clients, calls, &function).await;
+    if let Observed::Failed(error) = &observed {
+        tracing::warn!(account = %clients.account, function = %function, "runtime management mode unknown: {error}");
+    }
+    observed
+}
+
+/// A periodic sweep: every function of the account and region, then NOT_APPLICABLE for those this
+/// rule evaluated before that no longer exist.
+async fn sweep(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    judge: &Context<'_>,
+    rule: &str,
+    ordering: Timestamp,
+    needs_mode: bool,
+) -> anyhow::Result<Vec<Evaluation>> {
+    let functions = aws::all_functions(clients, calls, needs_mode).await?;
+    let mut evaluations = Vec::with_capacity(functions.len());
+    let mut present = std::collections::BTreeSet::new();
+    for (snapshot, arn) in functions {
+        if let Observed::Failed(error) = &snapshot.runtime_update_mode {
+            tracing::warn!(account = %clients.account, function = %arn, "runtime management mode unknown: {error}");
+        }
+        let (compliance, annotation) = judge.judge(&ItemContent::Function(snapshot.clone()));
+        present.insert(snapshot.name.clone());
+        evaluations.push(Evaluation {
+            compliance_resource_type: LAMBDA_FUNCTION.into(),
+            compliance_resource_id: snapshot.name,
+            compliance_type: compliance,
+            annotation,
+            ordering_timestamp: ordering,
+        });
+    }
+    for gone in aws::previously_evaluated(clients, calls, rule).await? {
+        if present.insert(gone.clone()) {
+            evaluations.push(Evaluation {
+                compliance_resource_type: LAMBDA_FUNCTION.into(),
+                compliance_resource_id: gone,
+                compliance_type: ComplianceType::NotApplicable,
+                annotation: "Function no longer exists.".into(),
+                ordering_timestamp: ordering,
+            });
+        }
+    }
+    Ok(evaluations)
+}
+
+/// The account of a Lambda function ARN (arn:aws:lambda:region:ACCOUNT:function:name).
+pub fn account_of_arn(arn: &str) -> anyhow::Result<String> {
+    match arn.split(':').nth(4) {
+        Some(account) if account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()) => {
+            Ok(account.to_string())
+        }
+        _ => bail!("cannot tell the account of function ARN {arn:?}"),
+    }
+}

@@ -1,0 +1,614 @@
+//! The real `rule` binary behind the local AWS's Lambda Runtime API: Config invokes it, it evaluates
+//! and puts evaluations back, as in AWS. Everything through the AWS SDK.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_sdk_config::types::{
+    ComplianceType, ConfigRule, OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata, Owner,
+    Scope, Source, SourceDetail,
+};
+use aws_sdk_config::types::{EventSource, MaximumExecutionFrequency, MessageType};
+use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
+use e2e::setup::{create_function, create_image_function, start_recording, tag};
+use e2e::{ADMIN_ACCOUNT, LambdaProcess, LocalAws, REGION};
+use serde_json::{Value, json};
+
+const RULE: &str = "lambda-runtime-lifecycle";
+
+fn rule_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_rule"))
+}
+
+/// A custom rule in the admin account, backed by the rule binary running as its Lambda.
+async fn rule_in_admin(
+    aws: &LocalAws,
+    parameters: &str,
+    change: bool,
+    periodic: bool,
+) -> (String, LambdaProcess) {
+    let admin = aws.sdk_config(None, 3).await;
+    let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
+    let mut details = Vec::new();
+    if change {
+        for kind in [
+            MessageType::ConfigurationItemChangeNotification,
+            MessageType::OversizedConfigurationItemChangeNotification,
+        ] {
+            details.push(
+                SourceDetail::builder()
+                    .event_source(EventSource::AwsConfig)
+                    .message_type(kind)
+                    .build(),
+            );
+        }
+    }
+    if periodic {
+        details.push(
+            SourceDetail::builder()
+                .event_source(EventSource::AwsConfig)
+                .message_type(MessageType::ScheduledNotification)
+                .maximum_execution_frequency(MaximumExecutionFrequency::TwentyFourHours)
+                .build(),
+        );
+    }
+    aws_sdk_config::Client::new(&admin)
+        .put_config_rule()
+        .config_rule(
+            ConfigRule::builder()
+                .config_rule_name(RULE)
+                .scope(
+                    Scope::builder()
+                        .compliance_resource_types("AWS::Lambda::Function")
+                        .build(),
+                )
+                .source(
+                    Source::builder()
+                        .owner(Owner::CustomLambda)
+                        .source_identifier(&arn)
+                        .set_source_details(Some(details))
+                        .build()
+                        .expect("source"),
+                )
+                .input_parameters(parameters)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put rule");
+    let process = LambdaProcess::start(aws, rule_binary(), &arn, &[]).expect("rule process");
+    (arn, process)
+}
+
+/// resource id -> (compliance, annotation, ordering timestamp seconds) from Config's compliance reads.
+async fn compliance(config: &aws_config::SdkConfig, rule: &str) -> BTreeMap<String, (String, String, i64)> {
+    let client = aws_sdk_config::Client::new(config);
+    let mut pages = client
+        .get_compliance_details_by_config_rule()
+        .config_rule_name(rule)
+        .compliance_types(ComplianceType::Compliant)
+        .compliance_types(ComplianceType::NonCompliant)
+        .compliance_types(ComplianceType::NotApplicable)
+        .into_paginator()
+        .send();
+    let mut out = BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        for result in page.expect("page").evaluation_results() {
+            let identifier = result.evaluation_result_identifier().expect("identifier");
+            let id = identifier
+                .evaluation_result_qualifier()
+                .and_then(|q| q.resource_id())
+                .expect("id");
+            out.insert(
+                id.to_string(),
+                (
+                    result
+                        .compliance_type()
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    result.annotation().unwrap_or_default().to_string(),
+                    identifier
+                        .ordering_timestamp()
+                        .map(|t| t.secs())
+                        .unwrap_or_default(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn assert_all_succeeded(invocations: &[Value]) {
+    for invocation in invocations {
+        assert_eq!(invocation["Status"], "succeeded", "{invocation:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_create_update_delete_across_runtimes() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    start_recording(&admin, ADMIN_ACCOUNT).await;
+    let (rule_arn, mut process) = rule_in_admin(aws, r#"{"failPhase":"deprecated"}"#, true, false).await;
+
+    let runtimes = [
+        ("py38", Runtime::Python38),
+        ("py313", Runtime::Python313),
+        ("node16", Runtime::Nodejs16x),
+        ("node24", Runtime::Nodejs24x),
+        ("java8", Runtime::Java8),
+        ("java21", Runtime::Java21),
+        ("dotnet6", Runtime::Dotnet6),
+        ("ruby32", Runtime::Ruby32),
+        ("ruby34", Runtime::Ruby34),
+        ("go1", Runtime::Go1x),
+        ("al2", Runtime::Providedal2),
+        ("al2023", Runtime::Providedal2023),
+        ("manual", Runtime::Python313),
+        ("exempt", Runtime::Python38),
+        ("future", Runtime::from("python3.16")),
+    ];
+    let mut arns = BTreeMap::new();
+    for (name, runtime) in runtimes {
+        arns.insert(name, create_function(&admin, name, runtime).await);
+    }
+    create_image_function(&admin, "image", ADMIN_ACCOUNT).await;
+    let lambda = aws_sdk_lambda::Client::new(&admin);
+    lambda
+        .put_runtime_management_config()
+        .function_name("manual")
+        .update_runtime_on(UpdateRuntimeOn::Manual)
+        .runtime_version_arn("arn:aws:lambda:us-east-1::runtime:0b4f9c7e5e0a4bc1a2f7d2c7e6f4c8a1b8f3a5e9d2c4b6a8f0e1d3c5b7a9f2e4")
+        .send()
+        .await
+        .expect("manual mode");
+    // The mode is not in the configuration item: a tag change makes Config notify the rule again.
+    tag(&admin, &arns["manual"], "pinned", "yes").await;
+    tag(&admin, &arns["exempt"], "runtime-exempt-until", "2099-12-31").await;
+    // An update and a delete.
+    lambda
+        .update_function_configuration()
+        .function_name("java8")
+        .runtime(Runtime::Java21)
+        .send()
+        .await
+        .expect("update");
+    lambda
+        .delete_function()
+        .function_name("node16")
+        .send()
+        .await
+        .expect("delete");
+
+    // 15 zip creates + 1 image, 2 tags, 1 update, 1 delete (the rule's own function predates the rule).
+    let invocations = aws
+        .settled(&rule_arn, 20, Duration::from_secs(60))
+        .await
+        .expect("settled");
+    assert_all_succeeded(&invocations);
+    assert!(process.is_running());
+
+    let results = compliance(&admin, RULE).await;
+    let verdict = |id: &str| {
+        results
+            .get(id)
+            .map(|(c, a, _)| (c.as_str(), a.as_str()))
+            .unwrap_or(("missing", ""))
+    };
+    for (id, expected) in [
+        ("py38", "NON_COMPLIANT"),
+        ("py313", "COMPLIANT"),
+        ("node24", "COMPLIANT"),
+        ("java8", "COMPLIANT"), // updated to java21
+        ("java21", "COMPLIANT"),
+        ("dotnet6", "NON_COMPLIANT"),
+        ("ruby32", "NON_COMPLIANT"),
+        ("ruby34", "COMPLIANT"),
+        ("go1", "NON_COMPLIANT"),
+        ("al2", "NON_COMPLIANT"),
+        ("al2023", "COMPLIANT"),
+        ("manual", "NON_COMPLIANT"),
+        ("exempt", "COMPLIANT"),
+        ("future", "COMPLIANT"),
+        ("image", "NOT_APPLICABLE"),
+        ("node16", "NOT_APPLICABLE"), // deleted
+    ] {
+        assert_eq!(verdict(id).0, expected, "{id}: {:?}", verdict(id));
+    }
+    assert!(
+        verdict("py38").1.starts_with("python3.8 deprecated 2024-10-14;"),
+        "{:?}",
+        verdict("py38")
+    );
+    assert!(
+        verdict("manual").1.contains("pinned (update mode Manual)"),
+        "{:?}",
+        verdict("manual")
+    );
+    assert!(
+        verdict("exempt").1.starts_with("Exempt until 2099-12-31"),
+        "{:?}",
+        verdict("exempt")
+    );
+    assert!(
+        verdict("al2").1.contains("Upgrade to provided.al2023"),
+        "{:?}",
+        verdict("al2")
+    );
+    assert!(
+        verdict("future").1.contains("newer than the lifecycle data"),
+        "{:?}",
+        verdict("future")
+    );
+    assert!(verdict("node16").1.contains("deleted"), "{:?}", verdict("node16"));
+    // Change-triggered evaluations carry the item's capture time: recent, not zero.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    for (id, (_, _, ordering)) in &results {
+        assert!(
+            (now - ordering).abs() < 600,
+            "{id}: ordering timestamp {ordering}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_sweep_of_a_thousand_functions_and_a_deleted_one() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    start_recording(&admin, ADMIN_ACCOUNT).await;
+    aws.control(
+        "POST",
+        "/_localaws/seed/lambda",
+        Some(
+            json!({"Accounts": [ADMIN_ACCOUNT], "Region": REGION, "FunctionsPerAccount": 999,
+                    "Runtimes": ["python3.8", "python3.13", "nodejs24.x", "provided.al2023", "image"]}),
+        ),
+    )
+    .expect("seed");
+    let (rule_arn, _process) = rule_in_admin(aws, "{}", false, true).await; // the 1,000th function
+    let rule_arn = rule_arn.as_str();
+    let sweep = |expected: usize| async move {
+        aws.control("POST", "/_localaws/config/periodic", Some(json!({})))
+            .expect("periodic");
+        let invocations = aws
+            .settled(rule_arn, expected, Duration::from_secs(120))
+            .await
+            .expect("settled");
+        assert_all_succeeded(&invocations);
+        invocations.last().cloned().expect("invocation")
+    };
+    let before =
+        aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"]["config:PutEvaluations"]
+            .as_u64()
+            .unwrap_or(0);
+    let first = sweep(1).await;
+    let after =
+        aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"]["config:PutEvaluations"]
+            .as_u64()
+            .unwrap_or(0);
+    assert_eq!(after - before, 10, "server-side PutEvaluations calls");
+    let summary = &first["Response"];
+    assert_eq!(summary["api_calls"]["config:PutEvaluations"], 10, "{summary:#}");
+    assert_eq!(summary["message_type"], "ScheduledNotification");
+    let results = compliance(&admin, RULE).await;
+    assert_eq!(results.len(), 1000);
+    assert_eq!(results["fn-0000"].0, "NON_COMPLIANT"); // python3.8
+    assert_eq!(results["fn-0001"].0, "COMPLIANT"); // python3.13
+    assert_eq!(results["fn-0004"].0, "NOT_APPLICABLE"); // image
+
+    aws_sdk_lambda::Client::new(&admin)
+        .delete_function()
+        .function_name("fn-0000")
+        .send()
+        .await
+        .expect("delete");
+    sweep(2).await;
+    let results = compliance(&admin, RULE).await;
+    assert_eq!(results["fn-0000"].0, "NOT_APPLICABLE", "{:?}", results["fn-0000"]);
+    assert_eq!(results["fn-0000"].1, "Function no longer exists.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_items_are_fetched_from_the_history() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    start_recording(&admin, ADMIN_ACCOUNT).await;
+    let (rule_arn, _process) = rule_in_admin(aws, "{}", true, false).await;
+    aws.control(
+        "POST",
+        "/_localaws/config/settings",
+        Some(json!({"OversizedItemBytes": 200})),
+    )
+    .expect("settings");
+    create_function(&admin, "big", Runtime::Ruby32).await;
+    let invocations = aws
+        .settled(&rule_arn, 1, Duration::from_secs(30))
+        .await
+        .expect("settled");
+    assert_all_succeeded(&invocations);
+    let big = invocations
+        .iter()
+        .find(|i| {
+            i["Event"]["invokingEvent"]
+                .as_str()
+                .is_some_and(|e| e.contains("\"resourceId\": \"big\""))
+        })
+        .expect("the big function's invocation");
+    assert!(
+        big["Event"]["invokingEvent"]
+            .as_str()
+            .expect("str")
+            .contains("OversizedConfigurationItemChangeNotification")
+    );
+    assert_eq!(
+        big["Response"]["api_calls"]["config:GetResourceConfigHistory"], 1,
+        "{big:#}"
+    );
+    let results = compliance(&admin, RULE).await;
+    assert_eq!(results["big"].0, "NON_COMPLIANT");
+    assert!(
+        results["big"].1.starts_with("ruby3.2 deprecated"),
+        "{:?}",
+        results["big"]
+    );
+}
+
+async fn organization(aws: &LocalAws, members: usize) -> Vec<String> {
+    let admin = aws.sdk_config(None, 3).await;
+    let org = aws_sdk_organizations::Client::new(&admin);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("organization");
+    let mut accounts = Vec::new();
+    for index in 0..members {
+        let status = org
+            .create_account()
+            .account_name(format!("team-{index}"))
+            .email(format!("team{index}@example.com"))
+            .send()
+            .await
+            .expect("account");
+        accounts.push(
+            status
+                .create_account_status()
+                .and_then(|s| s.account_id())
+                .expect("id")
+                .to_string(),
+        );
+    }
+    accounts
+}
+
+async fn organization_rule(aws: &LocalAws, member_role: &str) -> (String, LambdaProcess) {
+    let admin = aws.sdk_config(None, 3).await;
+    let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
+    aws_sdk_config::Client::new(&admin)
+        .put_organization_config_rule()
+        .organization_config_rule_name(RULE)
+        .organization_custom_rule_metadata(
+            OrganizationCustomRuleMetadata::builder()
+                .lambda_function_arn(&arn)
+                .organization_config_rule_trigger_types(
+                    OrganizationConfigRuleTriggerType::ConfigurationItemChangeNotification,
+                )
+                .organization_config_rule_trigger_types(
+                    OrganizationConfigRuleTriggerType::ScheduledNotification,
+                )
+                .resource_types_scope("AWS::Lambda::Function")
+                .build()
+                .expect("metadata"),
+        )
+        .send()
+        .await
+        .expect("organization rule");
+    let process = LambdaProcess::start(
+        aws,
+        rule_binary(),
+        &arn,
+        &[("RULE_MEMBER_ROLE_NAME", member_role)],
+    )
+    .expect("process");
+    (arn, process)
+}
+
+async fn member_config(aws: &LocalAws, account: &str, attempts: u32) -> aws_config::SdkConfig {
+    let keys = aws
+        .assume_role(account, "OrganizationAccountAccessRole")
+        .await
+        .expect("member keys");
+    aws.sdk_config(Some(keys), attempts).await
+}
+
+/// The evaluations of `account`'s copy of the organization rule, read with that account's credentials.
+async fn member_results(aws: &LocalAws, account: &str) -> BTreeMap<String, (String, String, i64)> {
+    let config = member_config(aws, account, 3).await;
+    let rules = aws_sdk_config::Client::new(&config)
+        .describe_config_rules()
+        .send()
+        .await
+        .expect("rules");
+    let name = rules
+        .config_rules()
+        .first()
+        .and_then(|r| r.config_rule_name())
+        .expect("org rule")
+        .to_string();
+    compliance(&config, &name).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_rule_puts_evaluations_into_each_member() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let members = organization(aws, 3).await;
+    let (rule_arn, _process) = organization_rule(aws, "RuntimeGuardMember").await;
+    for (index, member) in members.iter().enumerate() {
+        let config = member_config(aws, member, 3).await;
+        start_recording(&config, member).await;
+        let runtime = [Runtime::Python38, Runtime::Nodejs24x, Runtime::Java8][index].clone();
+        create_function(&config, &format!("app-{index}"), runtime).await;
+    }
+    let invocations = aws
+        .settled(&rule_arn, 3, Duration::from_secs(60))
+        .await
+        .expect("settled");
+    assert_all_succeeded(&invocations);
+    let expected = ["NON_COMPLIANT", "COMPLIANT", "NON_COMPLIANT"];
+    for (index, member) in members.iter().enumerate() {
+        let results = member_results(aws, member).await;
+        assert_eq!(results.len(), 1, "{member}: {results:?}");
+        assert_eq!(results[&format!("app-{index}")].0, expected[index], "{member}");
+    }
+    // The admin account (in the organization too, so it has its own copy of the rule) holds none of them.
+    let admin_rules = aws_sdk_config::Client::new(&aws.sdk_config(None, 3).await)
+        .describe_compliance_by_config_rule()
+        .send()
+        .await
+        .expect("admin");
+    for rule in admin_rules.compliance_by_config_rules() {
+        let kind = rule
+            .compliance()
+            .and_then(|c| c.compliance_type())
+            .map(|c| c.as_str());
+        assert_eq!(kind, Some("INSUFFICIENT_DATA"), "{rule:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_a_denied_member() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let members = organization(aws, 3).await;
+    let (rule_arn, _process) = organization_rule(aws, "RuntimeGuardMember").await;
+    for member in &members {
+        let config = member_config(aws, member, 3).await;
+        start_recording(&config, member).await;
+    }
+    aws.control(
+        "POST",
+        "/_localaws/seed/lambda",
+        Some(
+            json!({"Accounts": [&members[0], &members[1]], "Region": REGION, "FunctionsPerAccount": 120,
+                    "Runtimes": ["python3.8", "python3.13", "nodejs24.x"]}),
+        ),
+    )
+    .expect("seed");
+    // 240 change notifications are queued; from now on 30% of Config and Lambda calls are throttled,
+    // and the third member denies everything.
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(json!({"Seed": 5, "DenyAccounts": [&members[2]], "Rules": [
+            {"Service": "config", "Throttle": 0.3}, {"Service": "lambda", "Throttle": 0.3}]})),
+    )
+    .expect("faults");
+    aws.control("POST", "/_localaws/config/periodic", Some(json!({})))
+        .expect("periodic");
+    // 240 change notifications, and a sweep in each account of the organization (admin included).
+    let invocations = aws
+        .settled(&rule_arn, 244, Duration::from_secs(240))
+        .await
+        .expect("settled");
+    let (failed, succeeded): (Vec<&Value>, Vec<&Value>) =
+        invocations.iter().partition(|i| i["Status"] == "failed");
+    assert_eq!(succeeded.len(), 243, "{failed:#?}");
+    assert_eq!(failed.len(), 1, "only the denied member's sweep fails");
+    let error = failed[0]["Error"].to_string();
+    assert!(
+        error.contains(&members[2]) && error.contains("cannot assume"),
+        "{error}"
+    );
+    let injected = aws.control("GET", "/_localaws/faults", None).expect("faults");
+    assert!(
+        injected["Injected"]["throttle:config:PutEvaluations"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{injected}"
+    );
+
+    aws.control("POST", "/_localaws/faults", Some(json!({})))
+        .expect("faults off");
+    let recorded =
+        aws.control("GET", "/_localaws/stats", None).expect("stats")["EvaluationsRecorded"].clone();
+    for member in &members[..2] {
+        let results = member_results(aws, member).await;
+        assert_eq!(results.len(), 120, "{member}");
+        // Each function: one change-triggered evaluation and one from the sweep, each recorded once.
+        let counts: Vec<u64> = recorded
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|r| r["AccountId"] == member.as_str())
+            .map(|r| r["Count"].as_u64().unwrap_or(0))
+            .collect();
+        assert_eq!(counts.len(), 120);
+        assert!(counts.iter().all(|&c| c == 2), "{member}: {counts:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_invocations_are_errors_and_report_nothing() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    start_recording(&admin, ADMIN_ACCOUNT).await;
+    let (rule_arn, mut process) = rule_in_admin(aws, "{}", true, false).await;
+    let lambda = aws_sdk_lambda::Client::new(&admin);
+    let payloads = [
+        json!({}),
+        json!([1, 2, 3]),
+        json!("just a string"),
+        json!({"invokingEvent": "{not json", "accountId": ADMIN_ACCOUNT, "resultToken": "t"}),
+        json!({"invokingEvent": "{\"messageType\":\"Surprise\"}", "accountId": ADMIN_ACCOUNT, "resultToken": "t"}),
+        json!({"invokingEvent": "{\"messageType\":\"ConfigurationItemChangeNotification\",\"configurationItem\":{\"resourceType\":\"AWS::Lambda::Function\",\"resourceId\":\"x\",\"configurationItemCaptureTime\":\"2026-11-20T10:00:00Z\",\"configuration\":{\"runtime\":\"python3.13\"}}}",
+               "accountId": ADMIN_ACCOUNT, "resultToken": "forged-token"}),
+        json!({"invokingEvent": "{\"messageType\":\"ScheduledNotification\"}", "resultToken": "t"}),
+    ];
+    for payload in &payloads {
+        lambda
+            .invoke()
+            .function_name(&rule_arn)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await
+            .expect("queued");
+    }
+    let invocations = aws
+        .settled(&rule_arn, payloads.len(), Duration::from_secs(60))
+        .await
+        .expect("settled");
+    for invocation in &invocations {
+        assert_eq!(invocation["Status"], "failed", "{invocation:#}");
+        assert!(
+            invocation["Error"]["errorMessage"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{invocation:#}"
+        );
+    }
+    assert!(process.is_running(), "no panic took the runtime down");
+    let recorded =
+        aws.control("GET", "/_localaws/stats", None).expect("stats")["EvaluationsRecorded"].clone();
+    assert_eq!(recorded, json!([]), "nothing was reported");
+    // The process still serves well-formed events afterwards.
+    create_function(&admin, "after", Runtime::Python313).await;
+    let invocations = aws
+        .settled(&rule_arn, payloads.len() + 1, Duration::from_secs(30))
+        .await
+        .expect("settled");
+    assert_eq!(
+        invocations.iter().filter(|i| i["Status"] == "succeeded").count(),
+        1
+    );
+}
