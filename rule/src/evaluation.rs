@@ -122,20 +122,8 @@ pub fn evaluate_offline(
     let context = Context::new(invocation, catalog, today);
     let account = || invocation.account_id.clone().unwrap_or_else(|| "?".into());
     match &invocation.message {
-        Message::ConfigurationItemChange {
-            item,
-            notification_creation_time,
-        } => {
-            let ordering = item
-                .summary
-                .capture_time
-                .or(*notification_creation_time)
-                .ok_or_else(|| {
-                    EventError::Malformed(
-                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by"
-                        .into(),
-                )
-                })?;
+        Message::ConfigurationItemChange { item, .. } => {
+            let ordering = invocation.message.ordering_timestamp()?;
             Ok(vec![context.evaluate_item(
                 item,
                 invocation.event_left_scope,
@@ -143,10 +131,7 @@ pub fn evaluate_offline(
                 ordering,
             )])
         }
-        Message::OversizedConfigurationItemChange {
-            summary,
-            notification_creation_time,
-        } => {
+        Message::OversizedConfigurationItemChange { summary, .. } => {
             // What is gone or out of scope needs no full item.
             let known = if invocation.event_left_scope {
                 Some(left_scope())
@@ -157,26 +142,20 @@ pub fn evaluate_offline(
             } else {
                 None
             };
-            let ordering = summary.capture_time.or(*notification_creation_time);
-            match (known, ordering) {
-                (Some((compliance, annotation)), Some(ordering)) => Ok(vec![Evaluation {
-                    compliance_resource_type: summary.resource_type.clone(),
-                    compliance_resource_id: summary.resource_id.clone(),
-                    compliance_type: compliance,
-                    annotation,
-                    ordering_timestamp: ordering,
-                }]),
-                (Some(_), None) => Err(EventError::Malformed(
-                    "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by"
-                        .into(),
-                )
-                .into()),
-                (None, _) => Err(OfflineError::NeedsAws {
+            let Some((compliance, annotation)) = known else {
+                return Err(OfflineError::NeedsAws {
                     message_type: "OversizedConfigurationItemChangeNotification",
                     call: "the full configuration item from GetResourceConfigHistory",
                     account: summary.aws_account_id.clone().unwrap_or_else(account),
-                }),
-            }
+                });
+            };
+            Ok(vec![Evaluation {
+                compliance_resource_type: summary.resource_type.clone(),
+                compliance_resource_id: summary.resource_id.clone(),
+                compliance_type: compliance,
+                annotation,
+                ordering_timestamp: invocation.message.ordering_timestamp()?,
+            }])
         }
         Message::Scheduled { aws_account_id, .. } => Err(OfflineError::NeedsAws {
             message_type: "ScheduledNotification",

@@ -195,6 +195,31 @@ impl Invocation {
 }
 
 impl Message {
+    /// What orders this message's evaluations (PutEvaluations' OrderingTimestamp): the item's capture
+    /// time for a change, else the notification's creation time (periodic evaluations).
+    pub fn ordering_timestamp(&self) -> Result<Timestamp, EventError> {
+        let (capture, notification) = match self {
+            Message::ConfigurationItemChange {
+                item,
+                notification_creation_time,
+            } => (item.summary.capture_time, *notification_creation_time),
+            Message::OversizedConfigurationItemChange {
+                summary,
+                notification_creation_time,
+            } => (summary.capture_time, *notification_creation_time),
+            Message::Scheduled {
+                notification_creation_time,
+                ..
+            } => (None, *notification_creation_time),
+        };
+        capture.or(notification).ok_or_else(|| {
+            EventError::Malformed(
+                "no configurationItemCaptureTime or notificationCreationTime to order the evaluation by"
+                    .into(),
+            )
+        })
+    }
+
     fn from_invoking_event(invoking: &Value) -> Result<Message, EventError> {
         let notification_creation_time = timestamp_at(invoking, "notificationCreationTime");
         match string_at(invoking, "messageType") {

@@ -143,30 +143,16 @@ pub async fn evaluate(
         .accounts
         .for_account(own_account, &account, invocation.execution_role_arn.as_deref())
         .await?;
+    let ordering = invocation.message.ordering_timestamp()?;
     let (message_type, evaluations) = match &invocation.message {
-        Message::ConfigurationItemChange {
-            item,
-            notification_creation_time,
-        } => {
-            let ordering = item
-                .summary
-                .capture_time
-                .or(*notification_creation_time)
-                .context("no configurationItemCaptureTime or notificationCreationTime")?;
+        Message::ConfigurationItemChange { item, .. } => {
             let mode = mode_for(&clients, calls, item, invocation.event_left_scope, needs_mode).await;
             (
                 "ConfigurationItemChangeNotification",
                 vec![judge.evaluate_item(item, invocation.event_left_scope, mode, ordering)],
             )
         }
-        Message::OversizedConfigurationItemChange {
-            summary,
-            notification_creation_time,
-        } => {
-            let ordering = summary
-                .capture_time
-                .or(*notification_creation_time)
-                .context("no configurationItemCaptureTime or notificationCreationTime")?;
+        Message::OversizedConfigurationItemChange { summary, .. } => {
             let item = if summary.status.is_deleted()
                 || invocation.event_left_scope
                 || summary.resource_type != LAMBDA_FUNCTION
@@ -184,11 +170,7 @@ pub async fn evaluate(
                 vec![judge.evaluate_item(&item, invocation.event_left_scope, mode, ordering)],
             )
         }
-        Message::Scheduled {
-            notification_creation_time,
-            ..
-        } => {
-            let ordering = notification_creation_time.unwrap_or_else(Timestamp::now);
+        Message::Scheduled { .. } => {
             let rule = invocation
                 .config_rule_name
                 .as_deref()
@@ -245,7 +227,22 @@ pub async fn handle(
         catalog_updated_at: evaluated.catalog_updated_at.clone(),
         test_mode: invocation.is_test_mode(),
     };
-    tracing::info!(summary = %serde_json::to_string(&summary).unwrap_or_default(), "invocation done");
+    // Flat fields, so that CloudWatch Logs Insights can filter and aggregate on each of them.
+    let count = |kind: &str| summary.evaluations.get(kind).copied().unwrap_or(0);
+    tracing::info!(
+        message_type = summary.message_type,
+        account = %summary.account,
+        rule = summary.rule.as_deref().unwrap_or(""),
+        compliant = count("COMPLIANT"),
+        non_compliant = count("NON_COMPLIANT"),
+        not_applicable = count("NOT_APPLICABLE"),
+        api_calls = summary.api_calls.values().sum::<u32>(),
+        api_calls_by_operation = %serde_json::to_string(&summary.api_calls).unwrap_or_default(),
+        duration_ms = summary.duration_ms as u64,
+        catalog_updated_at = %summary.catalog_updated_at,
+        test_mode = summary.test_mode,
+        "invocation done"
+    );
     Ok(summary)
 }
 

@@ -612,3 +612,78 @@ async fn malformed_invocations_are_errors_and_report_nothing() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_evaluates_every_function_without_config() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    aws.control(
+        "POST",
+        "/_localaws/seed/lambda",
+        Some(
+            json!({"Accounts": [ADMIN_ACCOUNT], "Region": REGION, "FunctionsPerAccount": 60,
+                    "Runtimes": ["python3.8", "nodejs24.x", "image"]}),
+        ),
+    )
+    .expect("seed");
+    let admin = aws.sdk_config(None, 3).await;
+    aws_sdk_lambda::Client::new(&admin)
+        .put_runtime_management_config()
+        .function_name("fn-0001")
+        .update_runtime_on(UpdateRuntimeOn::Manual)
+        .runtime_version_arn("arn:aws:lambda:us-east-1::runtime:0b4f9c7e5e0a4bc1a2f7d2c7e6f4c8a1b8f3a5e9d2c4b6a8f0e1d3c5b7a9f2e4")
+        .send()
+        .await
+        .expect("manual");
+    let scan = |args: &[&str]| {
+        std::process::Command::new(rule_binary())
+            .arg("scan")
+            .args(args)
+            .env_clear()
+            .env("AWS_ENDPOINT_URL", aws.endpoint())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", REGION)
+            .output()
+            .expect("rule scan")
+    };
+    let output = scan(&["--json", "--as-of", "2026-11-23"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(rows.len(), 60); // all pages of ListFunctions (50 + 10)
+    let by_name: BTreeMap<&str, &Value> = rows
+        .iter()
+        .map(|r| (r["function"].as_str().expect("name"), r))
+        .collect();
+    assert_eq!(by_name["fn-0000"]["compliance"], "NON_COMPLIANT"); // python3.8
+    assert_eq!(by_name["fn-0000"]["phase"], "deprecated");
+    assert_eq!(by_name["fn-0001"]["compliance"], "NON_COMPLIANT"); // nodejs24.x pinned by Manual
+    assert!(
+        by_name["fn-0001"]["annotation"]
+            .as_str()
+            .expect("text")
+            .contains("Manual")
+    );
+    assert_eq!(by_name["fn-0004"]["compliance"], "COMPLIANT"); // nodejs24.x
+    assert_eq!(by_name["fn-0002"]["compliance"], "NOT_APPLICABLE"); // image
+    // Rule parameters apply; the table is for people.
+    let lenient = scan(&["--json", "--rule-parameters", r#"{"runtimeUpdateMode":"any"}"#]);
+    let rows: Vec<Value> = serde_json::from_slice(&lenient.stdout).expect("json");
+    assert!(
+        rows.iter()
+            .any(|r| r["function"] == "fn-0001" && r["compliance"] == "COMPLIANT")
+    );
+    let table = String::from_utf8(scan(&[]).stdout).expect("utf-8");
+    assert!(
+        table.starts_with("FUNCTION") && table.trim_end().ends_with("60 functions, 21 NON_COMPLIANT"),
+        "{table}"
+    );
+    let invalid = scan(&["--rule-parameters", r#"{"failPhase":"soon"}"#]);
+    assert!(!invalid.status.success());
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("failPhase"));
+}

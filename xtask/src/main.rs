@@ -26,6 +26,8 @@ enum Task {
         #[arg(last = true)]
         criterion_args: Vec<String>,
     },
+    /// Lambda bootstrap zips for arm64 and x86_64 (cargo-lambda), their sizes and cold-start time.
+    Lambda,
     /// The demo on a local AWS.
     Demo,
     /// Run the local AWS (moto server + this project's extensions) in the foreground on 127.0.0.1.
@@ -124,6 +126,127 @@ fn python_env() -> anyhow::Result<PathBuf> {
     )?;
     std::fs::write(&stamp, wanted).context("writing the venv stamp")?;
     Ok(python)
+}
+
+/// cargo-lambda (PyPI; brings zig for cross-linking), pinned, in the project's own environment.
+const CARGO_LAMBDA: &str = "cargo-lambda==1.9.2";
+
+fn lambda() -> anyhow::Result<()> {
+    let python = python_env()?;
+    let bin = python.parent().context("venv bin")?.to_path_buf();
+    let cargo_lambda = bin.join("cargo-lambda");
+    if !cargo_lambda.exists() {
+        run(
+            python.to_str().context("python path")?,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                CARGO_LAMBDA,
+            ],
+        )?;
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let root = workspace_root();
+    let mut report = Vec::new();
+    for (arch_flag, arch) in [("--arm64", "arm64"), ("--x86-64", "x86_64")] {
+        let out_dir = root.join("target/lambda").join(arch);
+        eprintln!("==> cargo lambda build --release {arch_flag} --output-format zip -p rule");
+        let status = loopback_only(&mut Command::new(&cargo_lambda))
+            .args([
+                "lambda",
+                "build",
+                "--release",
+                arch_flag,
+                "--output-format",
+                "zip",
+                "-p",
+                "rule",
+                "--lambda-dir",
+            ])
+            .arg(&out_dir)
+            .env("PATH", &path)
+            .current_dir(&root)
+            .status()
+            .context("running cargo-lambda")?;
+        if !status.success() {
+            bail!("cargo lambda build {arch_flag} failed ({status})");
+        }
+        let zip = out_dir.join("rule/bootstrap.zip");
+        let size = std::fs::metadata(&zip)
+            .with_context(|| format!("{}", zip.display()))?
+            .len();
+        report.push(format!(
+            "{arch}: {} ({:.2} MiB)",
+            zip.display(),
+            size as f64 / 1_048_576.0
+        ));
+    }
+    // Cold start on the local Runtime API, with the binary this machine can run.
+    let bootstrap = root.join("target/lambda/x86_64/rule/bootstrap");
+    if !bootstrap.exists() {
+        // Python's zipfile module: no unzip binary needed on a fresh machine.
+        let zip = root.join("target/lambda/x86_64/rule/bootstrap.zip");
+        let dir = root.join("target/lambda/x86_64/rule");
+        let python = python.to_str().context("python path")?;
+        run(
+            python,
+            &[
+                "-m",
+                "zipfile",
+                "-e",
+                zip.to_str().context("zip path")?,
+                dir.to_str().context("dir")?,
+            ],
+        )?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let output = loopback_only(&mut Command::new(&python))
+        .args([
+            "coldstart.py",
+            bootstrap.to_str().context("bootstrap path")?,
+            "--runs",
+            "7",
+        ])
+        .current_dir(root.join("tests/localaws"))
+        .output()
+        .context("running coldstart.py")?;
+    if !output.status.success() {
+        bail!("coldstart.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    print!("cold start (x86_64): {}", String::from_utf8_lossy(&output.stdout));
+    Ok(())
+}
+
+/// The demo: builds the rule, then runs tests/src/bin/demo.rs against a fresh local AWS.
+fn demo() -> anyhow::Result<()> {
+    python_env()?;
+    let cargo = cargo();
+    run(&cargo, &["build", "--quiet", "--locked", "-p", "rule"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let rule = target.join("debug/rule");
+    run(
+        &cargo,
+        &[
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "e2e",
+            "--bin",
+            "demo",
+            "--",
+            rule.to_str().context("rule path")?,
+        ],
+    )
 }
 
 fn localaws(port: u16) -> anyhow::Result<()> {
@@ -284,10 +407,8 @@ fn main() -> std::process::ExitCode {
             criterion_args,
         } => bench(target, &criterion_args),
         Task::Localaws { port } => localaws(port),
-        Task::Demo => Err(anyhow::anyhow!(
-            "the demo needs the local AWS and the rule Lambda, which are not built yet; \
-             `cargo run -p rule -- catalog` and `rule evaluate --offline` work today (see README.md)"
-        )),
+        Task::Lambda => lambda(),
+        Task::Demo => demo(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -240,6 +240,9 @@ class LocalAws:
         if route == ("POST", "/_localaws/runtime/bind"):
             api = self.runtime.bind(params["FunctionArn"], params.get("TimeoutSeconds"))
             return json_response({"RuntimeApi": api}, content_type="application/json")
+        if route == ("POST", "/_localaws/runtime/enqueue"):
+            invocation = self.runtime.enqueue(params["FunctionArn"], params.get("Event"))
+            return json_response({"RequestId": invocation.id}, content_type="application/json")
         if route == ("GET", "/_localaws/runtime/invocations"):
             arn = (query.get("FunctionArn") or [None])[0]
             return json_response({"Invocations": self.runtime.invocations(arn)}, content_type="application/json")

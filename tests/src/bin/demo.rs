@@ -1,0 +1,225 @@
+//! `cargo xtask demo`: an organization on the local AWS, the rule deployed as an organization rule
+//! with its real binary behind the Lambda Runtime API, a periodic sweep, and what Config then shows
+//! in each account and through the organization aggregator. Loopback only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_sdk_config::types::{
+    ComplianceType, OrganizationAggregationSource, OrganizationConfigRuleTriggerType,
+    OrganizationCustomRuleMetadata,
+};
+use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
+use e2e::setup::{create_function, create_image_function, start_recording, tag};
+use e2e::{ADMIN_ACCOUNT, LambdaProcess, LocalAws};
+use serde_json::json;
+
+const RULE: &str = "lambda-runtime-lifecycle";
+
+/// A team's functions: name and runtime (None: a container image).
+type TeamFunctions = (&'static str, &'static [(&'static str, Option<Runtime>)]);
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let rule_binary = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .context("usage: demo PATH-TO-RULE-BINARY")?,
+    );
+    println!("Starting the local AWS (moto + this project's Config/Lambda extensions) on 127.0.0.1 ...");
+    let aws = LocalAws::start()?;
+    println!("  {}", aws.endpoint());
+    let admin = aws.sdk_config(None, 5).await;
+
+    println!("Creating an organization with three member accounts, Config recording in each ...");
+    let org = aws_sdk_organizations::Client::new(&admin);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await?;
+    let mut members = Vec::new();
+    for team in ["payments", "search", "platform"] {
+        let created = org
+            .create_account()
+            .account_name(team)
+            .email(format!("{team}@example.com"))
+            .send()
+            .await?;
+        let id = created
+            .create_account_status()
+            .and_then(|s| s.account_id())
+            .context("account id")?
+            .to_string();
+        println!("  {team}: {id}");
+        members.push((team, id));
+    }
+
+    let functions: [TeamFunctions; 3] = [
+        (
+            "payments",
+            &[
+                ("checkout", Some(Runtime::Python38)),
+                ("refunds", Some(Runtime::Python313)),
+                ("ledger", Some(Runtime::Java8)),
+                ("fraud-model", None),
+            ],
+        ),
+        (
+            "search",
+            &[
+                ("indexer", Some(Runtime::Nodejs16x)),
+                ("query", Some(Runtime::Nodejs24x)),
+                ("crawler", Some(Runtime::Providedal2)),
+            ],
+        ),
+        (
+            "platform",
+            &[
+                ("edge-router", Some(Runtime::Providedal2023)),
+                ("legacy-cron", Some(Runtime::Ruby32)),
+                ("pinned-api", Some(Runtime::Python313)),
+            ],
+        ),
+    ];
+    for (team, account) in &members {
+        let keys = aws.assume_role(account, "OrganizationAccountAccessRole").await?;
+        let config = aws.sdk_config(Some(keys), 5).await;
+        start_recording(&config, account).await;
+        let list = functions
+            .iter()
+            .find(|(t, _)| t == team)
+            .map(|(_, f)| *f)
+            .unwrap_or_default();
+        for (name, runtime) in list {
+            let arn = match runtime {
+                Some(runtime) => create_function(&config, name, runtime.clone()).await,
+                None => create_image_function(&config, name, account).await,
+            };
+            if *name == "legacy-cron" {
+                tag(&config, &arn, "runtime-exempt-until", "2027-03-31").await;
+            }
+            if *name == "pinned-api" {
+                aws_sdk_lambda::Client::new(&config)
+                    .put_runtime_management_config()
+                    .function_name(*name)
+                    .update_runtime_on(UpdateRuntimeOn::Manual)
+                    .runtime_version_arn(
+                        "arn:aws:lambda:us-east-1::runtime:0b4f9c7e5e0a4bc1a2f7d2c7e6f4c8a1b8f3a5e9d2c4b6a8f0e1d3c5b7a9f2e4",
+                    )
+                    .send()
+                    .await?;
+            }
+        }
+    }
+
+    println!("Deploying the rule: its Lambda in the admin account, an organization Config rule ...");
+    let rule_arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
+    let _process = LambdaProcess::start(
+        &aws,
+        &rule_binary,
+        &rule_arn,
+        &[("RULE_MEMBER_ROLE_NAME", "RuntimeGuardMember")],
+    )?;
+    let config = aws_sdk_config::Client::new(&admin);
+    config
+        .put_organization_config_rule()
+        .organization_config_rule_name(RULE)
+        .organization_custom_rule_metadata(
+            OrganizationCustomRuleMetadata::builder()
+                .lambda_function_arn(&rule_arn)
+                .organization_config_rule_trigger_types(
+                    OrganizationConfigRuleTriggerType::ConfigurationItemChangeNotification,
+                )
+                .organization_config_rule_trigger_types(
+                    OrganizationConfigRuleTriggerType::ScheduledNotification,
+                )
+                .resource_types_scope("AWS::Lambda::Function")
+                .input_parameters(r#"{"failPhase":"deprecated","warnDaysBefore":"180"}"#)
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    println!("Running the periodic evaluation (a ScheduledNotification to every account) ...");
+    aws.control("POST", "/_localaws/config/periodic", Some(json!({})))?;
+    aws.settled(&rule_arn, 4, Duration::from_secs(60)).await?;
+
+    config
+        .put_configuration_aggregator()
+        .configuration_aggregator_name("organization")
+        .organization_aggregation_source(
+            OrganizationAggregationSource::builder()
+                .role_arn(format!("arn:aws:iam::{ADMIN_ACCOUNT}:role/config-aggregator"))
+                .all_aws_regions(true)
+                .build()?,
+        )
+        .send()
+        .await?;
+
+    println!("\nWhat each member account's Config console shows (read with that account's credentials):");
+    for (team, account) in &members {
+        let keys = aws.assume_role(account, "OrganizationAccountAccessRole").await?;
+        let member = aws_sdk_config::Client::new(&aws.sdk_config(Some(keys), 5).await);
+        let rule = member.describe_config_rules().send().await?;
+        let name = rule
+            .config_rules()
+            .first()
+            .and_then(|r| r.config_rule_name())
+            .context("rule")?
+            .to_string();
+        let details = member
+            .get_compliance_details_by_config_rule()
+            .config_rule_name(&name)
+            .compliance_types(ComplianceType::Compliant)
+            .compliance_types(ComplianceType::NonCompliant)
+            .compliance_types(ComplianceType::NotApplicable)
+            .send()
+            .await?;
+        println!("\n  {team} ({account}) — rule {name}");
+        let mut rows = BTreeMap::new();
+        for result in details.evaluation_results() {
+            let id = result
+                .evaluation_result_identifier()
+                .and_then(|i| i.evaluation_result_qualifier())
+                .and_then(|q| q.resource_id())
+                .unwrap_or("?");
+            rows.insert(
+                id.to_string(),
+                (
+                    result
+                        .compliance_type()
+                        .map(|c| c.as_str())
+                        .unwrap_or("?")
+                        .to_string(),
+                    result.annotation().unwrap_or("").to_string(),
+                ),
+            );
+        }
+        for (id, (compliance, annotation)) in rows {
+            println!("    {id:<12} {compliance:<15} {annotation}");
+        }
+    }
+
+    println!("\nThe organization aggregator in the admin account:");
+    let summary = config
+        .describe_aggregate_compliance_by_config_rules()
+        .configuration_aggregator_name("organization")
+        .send()
+        .await?;
+    for row in summary.aggregate_compliance_by_config_rules() {
+        let compliance = row.compliance().context("compliance")?;
+        println!(
+            "    account {}  {:<15} non-compliant functions: {}",
+            row.account_id().unwrap_or("?"),
+            compliance.compliance_type().map(|c| c.as_str()).unwrap_or("?"),
+            compliance
+                .compliance_contributor_count()
+                .map(|c| c.capped_count())
+                .unwrap_or(0)
+        );
+    }
+    println!("\nDone. Try `cargo run -p rule -- catalog` and `rule scan` against your own account next.");
+    Ok(())
+}
