@@ -11,7 +11,7 @@ use aws_sdk_config::types::{
 };
 use aws_sdk_config::types::{EventSource, MaximumExecutionFrequency, MessageType};
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
-use e2e::setup::{create_function, create_image_function, start_recording, tag};
+use e2e::setup::{create_function, create_image_function, create_organization, start_recording, tag};
 use e2e::{ADMIN_ACCOUNT, LambdaProcess, LocalAws, REGION};
 use serde_json::{Value, json};
 
@@ -361,31 +361,9 @@ async fn oversized_items_are_fetched_from_the_history() {
 }
 
 async fn organization(aws: &LocalAws, members: usize) -> Vec<String> {
-    let admin = aws.sdk_config(None, 3).await;
-    let org = aws_sdk_organizations::Client::new(&admin);
-    org.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .expect("organization");
-    let mut accounts = Vec::new();
-    for index in 0..members {
-        let status = org
-            .create_account()
-            .account_name(format!("team-{index}"))
-            .email(format!("team{index}@example.com"))
-            .send()
-            .await
-            .expect("account");
-        accounts.push(
-            status
-                .create_account_status()
-                .and_then(|s| s.account_id())
-                .expect("id")
-                .to_string(),
-        );
-    }
-    accounts
+    let names: Vec<String> = (0..members).map(|i| format!("team-{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    create_organization(&aws.sdk_config(None, 3).await, &names).await
 }
 
 async fn organization_rule(aws: &LocalAws, member_role: &str) -> (String, LambdaProcess) {

@@ -454,4 +454,53 @@ pub mod setup {
             .await
             .expect("tag");
     }
+
+    /// An organization (all features) in the admin account with one member account per name; returns
+    /// the members' account ids in order.
+    pub async fn create_organization(config: &aws_config::SdkConfig, members: &[&str]) -> Vec<String> {
+        let org = aws_sdk_organizations::Client::new(config);
+        org.create_organization()
+            .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+            .send()
+            .await
+            .expect("organization");
+        let mut accounts = Vec::new();
+        for name in members {
+            let created = org
+                .create_account()
+                .account_name(*name)
+                .email(format!("{name}@example.com"))
+                .send()
+                .await
+                .expect("account");
+            accounts.push(
+                created
+                    .create_account_status()
+                    .and_then(|s| s.account_id())
+                    .expect("id")
+                    .to_string(),
+            );
+        }
+        accounts
+    }
+
+    /// An organization-wide Config aggregator (all regions) in the admin account.
+    pub async fn organization_aggregator(config: &aws_config::SdkConfig, name: &str) {
+        aws_sdk_config::Client::new(config)
+            .put_configuration_aggregator()
+            .configuration_aggregator_name(name)
+            .organization_aggregation_source(
+                aws_sdk_config::types::OrganizationAggregationSource::builder()
+                    .role_arn(format!(
+                        "arn:aws:iam::{}:role/config-aggregator",
+                        super::ADMIN_ACCOUNT
+                    ))
+                    .all_aws_regions(true)
+                    .build()
+                    .expect("source"),
+            )
+            .send()
+            .await
+            .expect("aggregator");
+    }
 }

@@ -3,14 +3,13 @@
 //! aggregator, PutEvaluations is refused as AWS refuses it, and injected throttling is retried.
 
 use aws_sdk_config::types::{
-    ComplianceType, Evaluation, OrganizationAggregationSource, OrganizationConfigRuleTriggerType,
-    OrganizationCustomRuleMetadata,
+    ComplianceType, Evaluation, OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata,
 };
 use aws_sdk_lambda::types::Runtime;
 use aws_sdk_sts::config::Credentials;
 use aws_smithy_types::DateTime;
-use e2e::setup::{create_function, start_recording};
-use e2e::{ADMIN_ACCOUNT, LocalAws, REGION, RuntimeClient};
+use e2e::setup::{create_function, create_organization, organization_aggregator, start_recording};
+use e2e::{LocalAws, REGION, RuntimeClient};
 use serde_json::{Value, json};
 
 const RULE_FUNCTION: &str = "runtime-rule";
@@ -33,24 +32,7 @@ async fn organization_rule_round_trip_and_put_evaluations_contract() {
     let admin = aws.sdk_config(None, 1).await;
 
     // An organization with member account A; Config recording in A.
-    let organizations = aws_sdk_organizations::Client::new(&admin);
-    organizations
-        .create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await
-        .expect("organization");
-    let member = organizations
-        .create_account()
-        .account_name("team-a")
-        .email("a@example.com")
-        .send()
-        .await
-        .expect("account")
-        .create_account_status()
-        .and_then(|s| s.account_id())
-        .expect("account id")
-        .to_string();
+    let member = create_organization(&admin, &["team-a"]).await.remove(0);
     let member_credentials: Credentials = aws
         .assume_role(&member, "OrganizationAccountAccessRole")
         .await
@@ -162,19 +144,7 @@ async fn organization_rule_round_trip_and_put_evaluations_contract() {
         .expect("respond");
 
     // ...and is read back from the admin account through the organization aggregator.
-    config_admin
-        .put_configuration_aggregator()
-        .configuration_aggregator_name("organization")
-        .organization_aggregation_source(
-            OrganizationAggregationSource::builder()
-                .role_arn(format!("arn:aws:iam::{ADMIN_ACCOUNT}:role/config-aggregator"))
-                .all_aws_regions(true)
-                .build()
-                .expect("source"),
-        )
-        .send()
-        .await
-        .expect("aggregator");
+    organization_aggregator(&admin, "organization").await;
     let details = config_admin
         .get_aggregate_compliance_details_by_config_rule()
         .configuration_aggregator_name("organization")

@@ -115,7 +115,7 @@ def validate_input(service: str, operation: str, params: dict[str, Any]) -> None
     if shape is None:
         return
     problems: list[str] = []
-    _check(shape, params, _lower_first(shape.name) if False else "", problems)
+    _check(shape, params, "", problems)
     if problems:
         raise validation_error(problems)
 

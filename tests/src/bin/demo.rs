@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use aws_sdk_config::types::{
-    ComplianceType, OrganizationAggregationSource, OrganizationConfigRuleTriggerType,
-    OrganizationCustomRuleMetadata,
+    ComplianceType, OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata,
 };
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
-use e2e::setup::{create_function, create_image_function, start_recording, tag};
-use e2e::{ADMIN_ACCOUNT, LambdaProcess, LocalAws};
+use e2e::setup::{
+    create_function, create_image_function, create_organization, organization_aggregator, start_recording,
+    tag,
+};
+use e2e::{LambdaProcess, LocalAws};
 use serde_json::json;
 
 const RULE: &str = "lambda-runtime-lifecycle";
@@ -34,26 +36,11 @@ async fn main() -> anyhow::Result<()> {
     let admin = aws.sdk_config(None, 5).await;
 
     println!("Creating an organization with three member accounts, Config recording in each ...");
-    let org = aws_sdk_organizations::Client::new(&admin);
-    org.create_organization()
-        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
-        .send()
-        .await?;
-    let mut members = Vec::new();
-    for team in ["payments", "search", "platform"] {
-        let created = org
-            .create_account()
-            .account_name(team)
-            .email(format!("{team}@example.com"))
-            .send()
-            .await?;
-        let id = created
-            .create_account_status()
-            .and_then(|s| s.account_id())
-            .context("account id")?
-            .to_string();
+    let teams = ["payments", "search", "platform"];
+    let accounts = create_organization(&admin, &teams).await;
+    let members: Vec<(&str, String)> = teams.into_iter().zip(accounts).collect();
+    for (team, id) in &members {
         println!("  {team}: {id}");
-        members.push((team, id));
     }
 
     let functions: [TeamFunctions; 3] = [
@@ -146,17 +133,7 @@ async fn main() -> anyhow::Result<()> {
     aws.control("POST", "/_localaws/config/periodic", Some(json!({})))?;
     aws.settled(&rule_arn, 4, Duration::from_secs(60)).await?;
 
-    config
-        .put_configuration_aggregator()
-        .configuration_aggregator_name("organization")
-        .organization_aggregation_source(
-            OrganizationAggregationSource::builder()
-                .role_arn(format!("arn:aws:iam::{ADMIN_ACCOUNT}:role/config-aggregator"))
-                .all_aws_regions(true)
-                .build()?,
-        )
-        .send()
-        .await?;
+    organization_aggregator(&admin, "organization").await;
 
     println!("\nWhat each member account's Config console shows (read with that account's credentials):");
     for (team, account) in &members {
