@@ -89,7 +89,6 @@ impl AccountClients {
 /// (cached; the SDK's credentials cache refreshes the session before it expires).
 pub struct Accounts {
     base: SdkConfig,
-    own_account: Mutex<Option<String>>,
     member_role_name: Option<String>,
     members: Mutex<HashMap<String, AccountClients>>,
 }
@@ -98,7 +97,6 @@ impl Accounts {
     pub fn new(base: SdkConfig, member_role_name: Option<String>) -> Accounts {
         Accounts {
             base,
-            own_account: Mutex::new(None),
             member_role_name,
             members: Mutex::new(HashMap::new()),
         }
@@ -129,7 +127,6 @@ impl Accounts {
         account: &str,
         execution_role_arn: Option<&str>,
     ) -> anyhow::Result<AccountClients> {
-        *self.own_account.lock().await = Some(own_account.to_string());
         if account == own_account {
             return Ok(AccountClients::new(account, &self.base));
         }
