@@ -248,10 +248,50 @@ impl Catalog {
                 return Err(CatalogError::Duplicate(id));
             }
         }
+        let catalog = Catalog {
+            updated_at,
+            runtimes,
+            known_differences: doc.known_differences,
+            sources: doc.sources,
+            description: doc.description,
+        };
+        catalog.check_upgrade_targets()?;
+        Ok(catalog)
+    }
+
+    /// This catalog with the runtimes of `text` (a document of the same schema, usually a handful of
+    /// runtimes) laid over it: listed identifiers replace or add entries, the rest stay. Its
+    /// `updated_at` becomes the overlay's. SSM parameters hold at most 8 KB, which a full catalog
+    /// (about 32 KB) does not fit, so the run-time catalog parameter is an overlay.
+    pub fn with_overlay(&self, text: &str) -> Result<Catalog, CatalogError> {
+        let doc: CatalogDocument = serde_json::from_str(text)?;
+        if doc.schema_version != SCHEMA_VERSION {
+            return Err(CatalogError::SchemaVersion {
+                found: doc.schema_version,
+            });
+        }
+        let mut merged = self.clone();
+        merged.updated_at = parse_date(&doc.updated_at).map_err(|problem| CatalogError::Invalid {
+            runtime: "updated_at".into(),
+            problem,
+        })?;
+        let mut seen = std::collections::BTreeSet::new();
+        for runtime in doc.runtimes {
+            validate_runtime(&runtime)?;
+            if !seen.insert(runtime.runtime.clone()) {
+                return Err(CatalogError::Duplicate(runtime.runtime));
+            }
+            merged.runtimes.insert(runtime.runtime.clone(), runtime);
+        }
+        merged.check_upgrade_targets()?;
+        Ok(merged)
+    }
+
+    fn check_upgrade_targets(&self) -> Result<(), CatalogError> {
         // Upgrade targets must exist, or annotations would send people to a runtime we know nothing of.
-        for runtime in runtimes.values() {
+        for runtime in self.runtimes.values() {
             for target in [&runtime.successor, &runtime.latest].into_iter().flatten() {
-                if !runtimes.contains_key(target) {
+                if !self.runtimes.contains_key(target) {
                     return Err(CatalogError::Invalid {
                         runtime: runtime.runtime.clone(),
                         problem: format!("upgrade target {target:?} is not in the catalog"),
@@ -259,13 +299,7 @@ impl Catalog {
                 }
             }
         }
-        Ok(Catalog {
-            updated_at,
-            runtimes,
-            known_differences: doc.known_differences,
-            sources: doc.sources,
-            description: doc.description,
-        })
+        Ok(())
     }
 
     pub fn updated_at(&self) -> Date {
@@ -467,6 +501,42 @@ mod tests {
                 "{unknown:?} should not count as newer"
             );
         }
+    }
+
+    #[test]
+    fn overlays_replace_listed_runtimes_only() {
+        let builtin = Catalog::builtin().expect("valid");
+        let overlay = r#"{"schema_version": 1, "updated_at": "2027-01-15", "runtimes": [
+            {"runtime": "python3.13", "family": "python", "os": "AL2023", "packaging": "zip",
+             "deprecation_date": "2027-01-01", "block_create_date": null, "block_update_date": null,
+             "successor": "python3.14", "latest": "python3.14"},
+            {"runtime": "python3.16", "family": "python", "os": "AL2023", "packaging": "zip",
+             "deprecation_date": "2031-06-30", "block_create_date": null, "block_update_date": null,
+             "successor": null, "latest": null}]}"#;
+        assert!(
+            overlay.len() < 1024,
+            "a typical overlay is tiny next to SSM's 8 KB"
+        );
+        let merged = builtin.with_overlay(overlay).expect("overlay");
+        assert_eq!(merged.updated_at(), date(2027, 1, 15));
+        assert_eq!(merged.runtimes().len(), 55);
+        assert_eq!(
+            merged.get("python3.13").and_then(|r| r.deprecation_date),
+            Some(date(2027, 1, 1))
+        );
+        assert_eq!(merged.get("python3.8"), builtin.get("python3.8"));
+        assert!(merged.get("python3.16").is_some());
+        let dangling = overlay.replace(r#""successor": "python3.14""#, r#""successor": "python9""#);
+        assert!(matches!(
+            builtin.with_overlay(&dangling),
+            Err(CatalogError::Invalid { .. })
+        ));
+        assert!(builtin.with_overlay("{}").is_err());
+        assert!(
+            builtin
+                .with_overlay(r#"{"schema_version": 2, "updated_at": "2027-01-01", "runtimes": []}"#)
+                .is_err()
+        );
     }
 
     #[test]

@@ -40,8 +40,9 @@ impl Services {
         }
     }
 
-    /// The catalog the policy asks for: the built-in one, or the SSM parameter's (read at most once
-    /// per TTL per container). An unreadable replacement is reported as an error of that parameter.
+    /// The catalog the policy asks for: the built-in one, or the built-in one with the SSM parameter's
+    /// overlay (read at most once per TTL per container). An unusable overlay is reported as an error
+    /// of that parameter.
     async fn catalog(&self, policy: &Policy, calls: &CallCounter) -> Result<Catalog, ParameterError> {
         let Some(name) = &policy.catalog_ssm_parameter else {
             return Ok(self.builtin.clone());
@@ -57,7 +58,7 @@ impl Services {
                 let read = aws::catalog_parameter(self.accounts.base(), calls, name)
                     .await
                     .map_err(|e| format!("{e:#}"))
-                    .and_then(|text| Catalog::from_json(&text).map_err(|e| e.to_string()));
+                    .and_then(|text| self.builtin.with_overlay(&text).map_err(|e| e.to_string()));
                 cache.insert(name.clone(), (Instant::now(), read.clone()));
                 read
             }

@@ -665,3 +665,102 @@ async fn scan_evaluates_every_function_without_config() {
     assert!(!invalid.status.success());
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("failPhase"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_from_ssm_and_test_mode() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    start_recording(&admin, ADMIN_ACCOUNT).await;
+    // An overlay in which python3.13 is already deprecated: new dates without a redeploy. (A full
+    // catalog is ~32 KB; SSM holds at most 8 KB, so the parameter carries only what changed.)
+    let builtin: Value = serde_json::from_str(rule::catalog::BUILTIN_JSON).expect("catalog");
+    let mut python313 = builtin["runtimes"]
+        .as_array()
+        .expect("runtimes")
+        .iter()
+        .find(|r| r["runtime"] == "python3.13")
+        .cloned()
+        .expect("python3.13");
+    python313["deprecation_date"] = json!("2026-01-01");
+    let catalog = json!({"schema_version": 1, "updated_at": "2026-11-23", "runtimes": [python313]});
+    let full = aws_sdk_ssm::Client::new(&admin)
+        .put_parameter()
+        .name("/runtime-guard/full")
+        .value(rule::catalog::BUILTIN_JSON)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+        .send()
+        .await;
+    assert!(full.is_err(), "a whole catalog does not fit in an SSM parameter");
+    let ssm = aws_sdk_ssm::Client::new(&admin);
+    ssm.put_parameter()
+        .name("/runtime-guard/catalog")
+        .value(catalog.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("parameter");
+    ssm.put_parameter()
+        .name("/runtime-guard/broken")
+        .value("{\"schema_version\": 1}")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("parameter");
+    let (rule_arn, _process) = rule_in_admin(
+        aws,
+        r#"{"catalogSsmParameter":"/runtime-guard/catalog"}"#,
+        true,
+        false,
+    )
+    .await;
+    create_function(&admin, "modern", Runtime::Python313).await;
+    let invocations = aws
+        .settled(&rule_arn, 1, Duration::from_secs(30))
+        .await
+        .expect("settled");
+    assert_all_succeeded(&invocations);
+    assert_eq!(invocations[0]["Response"]["api_calls"]["ssm:GetParameter"], 1);
+    let results = compliance(&admin, RULE).await;
+    assert_eq!(results["modern"].0, "NON_COMPLIANT", "{:?}", results["modern"]);
+    assert!(
+        results["modern"]
+            .1
+            .starts_with("python3.13 deprecated 2026-01-01"),
+        "{:?}",
+        results["modern"]
+    );
+
+    // An unusable replacement fails closed, naming the parameter.
+    let event = |parameters: &str, token: &str| {
+        json!({
+            "invokingEvent": json!({"messageType": "ConfigurationItemChangeNotification",
+                "notificationCreationTime": "2026-11-20T10:00:05.000Z",
+                "configurationItem": {"resourceType": "AWS::Lambda::Function", "resourceId": "modern",
+                    "configurationItemStatus": "OK", "configurationItemCaptureTime": "2026-11-20T10:00:00.000Z",
+                    "awsAccountId": ADMIN_ACCOUNT, "tags": {},
+                    "configuration": {"runtime": "python3.13", "packageType": "Zip",
+                        "functionArn": format!("arn:aws:lambda:{REGION}:{ADMIN_ACCOUNT}:function:modern")}}}).to_string(),
+            "ruleParameters": parameters, "resultToken": token, "eventLeftScope": false,
+            "accountId": ADMIN_ACCOUNT, "configRuleName": RULE,
+        })
+    };
+    // TESTMODE (the console's "test" invocation): PutEvaluations with TestMode, nothing stored.
+    aws.control(
+        "POST",
+        "/_localaws/runtime/enqueue",
+        Some(json!({"FunctionArn": rule_arn, "Event": event(r#"{"catalogSsmParameter":"/runtime-guard/broken"}"#, "TESTMODE")})),
+    )
+    .expect("enqueue");
+    let invocations = aws
+        .settled(&rule_arn, 2, Duration::from_secs(30))
+        .await
+        .expect("settled");
+    assert_all_succeeded(&invocations);
+    let summary = &invocations[1]["Response"];
+    assert_eq!(summary["test_mode"], true, "{summary:#}");
+    assert_eq!(summary["evaluations"]["NON_COMPLIANT"], 1, "{summary:#}");
+    let after = compliance(&admin, RULE).await;
+    assert_eq!(after["modern"], results["modern"], "TESTMODE stored nothing");
+}

@@ -205,6 +205,9 @@ class LocalAws:
             else:
                 result = self.config.handle(call.operation, call.account, call.region, params)
             return None if result is NotImplemented else json_response(result)
+        if call.service == "ssm" and call.operation == "PutParameter":
+            _check_parameter_size(call.json_params())  # moto stores any size; AWS does not
+            return None
         if call.service == "ssm" and call.operation in SSM_OPERATIONS_WE_OWN:
             params = call.json_params()
             validate_input("ssm", call.operation, params)
@@ -263,6 +266,23 @@ class LocalAws:
                                                 int(params.get("FunctionsPerAccount", 1)), params.get("Runtimes") or [])
             return json_response({"Created": created}, content_type="application/json")
         raise AwsError("NotFound", f"no control endpoint {method} {path}", 404)
+
+
+# SSM Parameter Store's value limits by tier (characters).
+PARAMETER_VALUE_LIMITS = {"Standard": 4096, "Advanced": 8192, "Intelligent-Tiering": 8192}
+
+
+def _check_parameter_size(params: dict[str, Any]) -> None:
+    tier = params.get("Tier") or "Standard"
+    value = params.get("Value") or ""
+    limit = PARAMETER_VALUE_LIMITS.get(tier, 4096)
+    if len(value) > limit:
+        if tier == "Standard":
+            message = ("Standard tier parameters support a maximum parameter value of 4096 characters. To create a "
+                       "larger parameter value, upgrade the parameter to use the advanced-parameter tier.")
+        else:
+            message = f"Advanced tier parameters support a maximum parameter value of {limit} characters."
+        raise AwsError("ValidationException", message)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

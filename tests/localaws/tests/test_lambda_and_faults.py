@@ -163,3 +163,14 @@ def test_responses_match_botocore_output_shapes(aws):
         _check_shape(models[service].operation_model(operation).output_shape, body, operation, problems)
     assert problems == []
     _ = lambda_role  # imported for symmetry with other modules
+
+
+def test_ssm_parameter_values_are_limited_as_in_aws(aws):
+    ssm = aws.client("ssm")
+    ssm.put_parameter(Name="/small", Value="x" * 4096, Type="String")
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        ssm.put_parameter(Name="/large", Value="x" * 4097, Type="String")
+    assert error.value.response["Error"]["Code"] == "ValidationException"
+    ssm.put_parameter(Name="/large", Value="x" * 8192, Type="String", Tier="Advanced")
+    with pytest.raises(botocore.exceptions.ClientError):
+        ssm.put_parameter(Name="/huge", Value="x" * 8193, Type="String", Tier="Advanced")
