@@ -1,0 +1,210 @@
+//! One row of the dataset: an evaluation result, the function's details, the account's, and the
+//! lifecycle columns computed from the rule's catalog as of the snapshot date (one source of truth).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rule::verdict::lifecycle_status;
+use rule::{Catalog, Phase, Policy};
+
+/// What Config's aggregator says about one (rule, resource) in one account and region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationRecord {
+    pub account_id: String,
+    pub region: String,
+    pub rule_name: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub compliance_type: String,
+    pub annotation: Option<String>,
+    pub result_recorded_time: Option<Timestamp>,
+    pub config_rule_invoked_time: Option<Timestamp>,
+}
+
+/// The function's recorded configuration (SelectAggregateResourceConfig).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FunctionDetails {
+    pub function_arn: Option<String>,
+    pub runtime: Option<String>,
+    pub package_type: Option<String>,
+    pub architectures: Vec<String>,
+    pub code_last_modified: Option<Timestamp>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The account as Organizations knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountDetails {
+    pub name: Option<String>,
+    /// e.g. `Root/Workloads/Payments`.
+    pub ou_path: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The columns of schema.rs, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub account_id: String,
+    pub account_name: Option<String>,
+    pub ou_path: Option<String>,
+    pub account_tags: BTreeMap<String, String>,
+    pub region: String,
+    pub rule_name: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub function_arn: Option<String>,
+    pub compliance_type: String,
+    pub annotation: Option<String>,
+    pub result_recorded_time: Option<Timestamp>,
+    pub config_rule_invoked_time: Option<Timestamp>,
+    pub runtime: Option<String>,
+    pub runtime_family: Option<String>,
+    pub package_type: Option<String>,
+    pub architectures: Vec<String>,
+    pub code_last_modified: Option<Timestamp>,
+    pub function_tags: BTreeMap<String, String>,
+    pub phase: Option<Phase>,
+    pub deprecation_date: Option<Date>,
+    pub block_create_date: Option<Date>,
+    pub block_update_date: Option<Date>,
+    /// Days from the snapshot date to the day the policy fails the runtime (negative: failing already).
+    pub days_to_fail: Option<i32>,
+    pub successor: Option<String>,
+    pub latest_runtime: Option<String>,
+    pub run_id: String,
+    pub collected_at: Timestamp,
+}
+
+/// Everything a run shares.
+pub struct RunContext<'c> {
+    pub catalog: &'c Catalog,
+    /// The policy whose failing day `days_to_fail` counts towards (the rule's parameters).
+    pub policy: &'c Policy,
+    pub snapshot_date: Date,
+    pub run_id: String,
+    pub collected_at: Timestamp,
+}
+
+impl RunContext<'_> {
+    pub fn row(
+        &self,
+        record: &EvaluationRecord,
+        function: Option<&FunctionDetails>,
+        account: Option<&AccountDetails>,
+    ) -> Row {
+        let function = function.cloned().unwrap_or_default();
+        let account = account.cloned().unwrap_or_default();
+        let entry = function.runtime.as_deref().and_then(|r| self.catalog.get(r));
+        let family = entry.map(|e| e.family.clone()).or_else(|| {
+            function
+                .runtime
+                .as_deref()
+                .and_then(|r| self.catalog.newer_than_known(r))
+                .map(|e| e.family.clone())
+        });
+        let status = entry.map(|e| lifecycle_status(e, self.policy, self.snapshot_date));
+        Row {
+            account_id: record.account_id.clone(),
+            account_name: account.name,
+            ou_path: account.ou_path,
+            account_tags: account.tags,
+            region: record.region.clone(),
+            rule_name: record.rule_name.clone(),
+            resource_type: record.resource_type.clone(),
+            resource_id: record.resource_id.clone(),
+            function_arn: function.function_arn,
+            compliance_type: record.compliance_type.clone(),
+            annotation: record.annotation.clone(),
+            result_recorded_time: record.result_recorded_time,
+            config_rule_invoked_time: record.config_rule_invoked_time,
+            runtime: function.runtime,
+            runtime_family: family,
+            package_type: function.package_type,
+            architectures: function.architectures,
+            code_last_modified: function.code_last_modified,
+            function_tags: function.tags,
+            phase: status.as_ref().map(|s| s.phase),
+            deprecation_date: entry.and_then(|e| e.deprecation_date),
+            block_create_date: entry.and_then(|e| e.block_create_date),
+            block_update_date: entry.and_then(|e| e.block_update_date),
+            days_to_fail: status
+                .and_then(|s| s.days_to_fail)
+                .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX })),
+            successor: entry.and_then(|e| e.successor.clone()),
+            latest_runtime: entry.and_then(|e| e.latest.clone()),
+            run_id: self.run_id.clone(),
+            collected_at: self.collected_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn record(id: &str) -> EvaluationRecord {
+        EvaluationRecord {
+            account_id: "111122223333".into(),
+            region: "eu-west-1".into(),
+            rule_name: "OrgConfigRule-lambda-runtime-lifecycle-abc".into(),
+            resource_type: "AWS::Lambda::Function".into(),
+            resource_id: id.into(),
+            compliance_type: "NON_COMPLIANT".into(),
+            annotation: Some("python3.8 deprecated 2024-10-14".into()),
+            result_recorded_time: None,
+            config_rule_invoked_time: None,
+        }
+    }
+
+    fn function(runtime: Option<&str>) -> FunctionDetails {
+        FunctionDetails {
+            runtime: runtime.map(str::to_string),
+            ..FunctionDetails::default()
+        }
+    }
+
+    #[test]
+    fn lifecycle_columns_come_from_the_catalog_as_of_the_snapshot() {
+        let catalog = Catalog::builtin().expect("catalog");
+        let policy = Policy::default();
+        let run = RunContext {
+            catalog: &catalog,
+            policy: &policy,
+            snapshot_date: date(2026, 11, 23),
+            run_id: "run-1".into(),
+            collected_at: Timestamp::UNIX_EPOCH,
+        };
+        let row = run.row(&record("orders"), Some(&function(Some("python3.8"))), None);
+        assert_eq!(row.phase, Some(Phase::Deprecated));
+        assert_eq!(row.runtime_family.as_deref(), Some("python"));
+        assert_eq!(row.deprecation_date, Some(date(2024, 10, 14)));
+        assert_eq!(row.block_update_date, Some(date(2027, 3, 3)));
+        assert_eq!(row.days_to_fail, Some(-770)); // failing since 2024-10-14 under failPhase deprecated
+        assert_eq!(row.successor.as_deref(), Some("python3.12"));
+        assert_eq!(row.latest_runtime.as_deref(), Some("python3.14"));
+
+        let strict = Policy::from_rule_parameters(Some(r#"{"failPhase":"update-blocked"}"#)).expect("policy");
+        let later = RunContext {
+            policy: &strict,
+            ..run
+        };
+        let row = later.row(&record("orders"), Some(&function(Some("python3.8"))), None);
+        assert_eq!(row.days_to_fail, Some(100)); // 2027-03-03
+
+        let image = later.row(&record("model"), Some(&function(None)), None);
+        assert_eq!(
+            (image.phase, image.runtime_family, image.days_to_fail),
+            (None, None, None)
+        );
+        let newer = later.row(&record("next"), Some(&function(Some("python3.16"))), None);
+        assert_eq!(
+            (newer.phase, newer.runtime_family.as_deref()),
+            (None, Some("python"))
+        );
+        let unknown = later.row(&record("odd"), None, None);
+        assert_eq!(unknown.runtime, None);
+        assert_eq!(unknown.account_name, None);
+    }
+}
