@@ -129,7 +129,7 @@ def _check(shape, value: Any, path: str, problems: list[str]) -> None:
     where = path or "input"
     if kind == "structure":
         if not isinstance(value, dict):
-            problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a structure")
+            problems.append(_not_a(value, where, "a structure"))
             return
         for required in shape.required_members:
             if value.get(required) is None:
@@ -142,7 +142,7 @@ def _check(shape, value: Any, path: str, problems: list[str]) -> None:
         return
     if kind == "list":
         if not isinstance(value, list):
-            problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a list")
+            problems.append(_not_a(value, where, "a list"))
             return
         _check_length(shape, len(value), value, where, problems)
         for index, item in enumerate(value):
@@ -150,7 +150,7 @@ def _check(shape, value: Any, path: str, problems: list[str]) -> None:
         return
     if kind == "map":
         if not isinstance(value, dict):
-            problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a map")
+            problems.append(_not_a(value, where, "a map"))
             return
         _check_length(shape, len(value), value, where, problems)
         for key, item in value.items():
@@ -159,7 +159,7 @@ def _check(shape, value: Any, path: str, problems: list[str]) -> None:
         return
     if kind == "string":
         if not isinstance(value, str):
-            problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a string")
+            problems.append(_not_a(value, where, "a string"))
             return
         _check_length(shape, len(value), value, where, problems)
         enum = shape.metadata.get("enum")
@@ -171,7 +171,7 @@ def _check(shape, value: Any, path: str, problems: list[str]) -> None:
         return
     if kind in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a number")
+            problems.append(_not_a(value, where, "a number"))
             return
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
         if low is not None and value < low:
@@ -180,9 +180,13 @@ def _check(shape, value: Any, path: str, problems: list[str]) -> None:
             problems.append(f"Value '{value}' at '{where}' failed to satisfy constraint: Member must have value less than or equal to {high}")
         return
     if kind == "boolean" and not isinstance(value, bool):
-        problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a boolean")
+        problems.append(_not_a(value, where, "a boolean"))
     if kind == "timestamp" and not isinstance(value, (int, float, str)):
-        problems.append(f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be a timestamp")
+        problems.append(_not_a(value, where, "a timestamp"))
+
+
+def _not_a(value: Any, where: str, kind: str) -> str:
+    return f"Value '{_describe(value)}' at '{where}' failed to satisfy constraint: Member must be {kind}"
 
 
 def _check_length(shape, length: int, value: Any, where: str, problems: list[str]) -> None:
