@@ -1,11 +1,15 @@
 //! The aggregator: the organization's Config evaluations as a Parquet dataset for Athena.
 //!
-//! Built so far: the dataset's schema ([`schema`], defined once), the Athena DDL generated from it
-//! ([`ddl`]), the row with its lifecycle columns ([`row`]), and Parquet snapshots in a local directory
-//! with atomic publish ([`sink`]). Gathering from the Config aggregator and Organizations, the S3 sink
-//! and the CLI/Lambda `run` come next (issue 5).
+//! [`gather`] reads the Config aggregator and Organizations, [`row`] joins them with the rule's
+//! catalog, [`sink`] encodes Parquet in bounded parts, [`output`] publishes one snapshot a day on S3 or
+//! in a directory, [`run`] ties them together; [`schema`] and [`ddl`] define the dataset once.
 
 pub mod ddl;
+pub mod gather;
+pub mod lambda;
+pub mod output;
 pub mod row;
+pub mod run;
 pub mod schema;
 pub mod sink;
+pub mod synthetic;

@@ -1,8 +1,21 @@
-//! `aggregator`: thin CLI over the library.
+//! `aggregator`: the scheduled Lambda when AWS_LAMBDA_RUNTIME_API is set, else the command line.
+//! Thin: everything it calls lives in the library.
 
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
+use aggregator::gather::Gatherer;
+use aggregator::lambda::Settings;
+use aggregator::output::Output;
+use aggregator::row::RunContext;
+use aggregator::run::{DEFAULT_CONCURRENCY, Request, Services};
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use lambda_runtime::{LambdaEvent, service_fn};
+use rule::{Catalog, Policy};
+use serde_json::Value;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +30,31 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Gather the organization's evaluations into the day's Parquet snapshot (exit 0: complete,
+    /// 2: published with gaps listed in the summary, 1: failed, nothing published).
+    Run {
+        /// The Config configuration aggregator (organization-wide) to read.
+        #[arg(long)]
+        config_aggregator: String,
+        /// Rule name as deployed (an organization rule's member copies match too); repeatable.
+        #[arg(long = "rule", required = true)]
+        rules: Vec<String>,
+        /// s3://bucket/prefix or a local directory.
+        #[arg(long)]
+        output: String,
+        /// The partition to write and the day the lifecycle columns are computed for (default: today, UTC).
+        #[arg(long, value_parser = rule::dates::parse_date)]
+        snapshot_date: Option<jiff::civil::Date>,
+        /// The rule's parameters JSON, so days_to_fail counts towards the day the rule fails a runtime.
+        #[arg(long)]
+        rule_parameters: Option<String>,
+        /// (account, region) groups gathered at once.
+        #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// A catalog JSON to use instead of the built-in one.
+        #[arg(long)]
+        catalog: Option<PathBuf>,
+    },
     /// Print the Athena CREATE EXTERNAL TABLE (partition projection on dt) for the dataset under LOCATION.
     Ddl {
         /// s3://bucket/prefix — the same prefix the aggregator writes `evaluations/dt=…/` under.
@@ -30,9 +68,20 @@ enum Command {
         #[arg(long, default_value = "2026-01-01", value_parser = rule::dates::parse_date)]
         first_day: jiff::civil::Date,
     },
+    /// Encode synthetic rows into a local snapshot and report rows/s and peak RSS (for `cargo xtask bench`).
+    #[command(hide = true)]
+    BenchEncode {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda_main();
+    }
     let result = match Cli::parse().command {
         Command::Ddl {
             location,
@@ -43,13 +92,192 @@ fn main() -> ExitCode {
             .and_then(|location| {
                 aggregator::ddl::create_table(&database, &table, &location, &first_day.to_string())
             })
-            .map(|ddl| print!("{ddl}")),
+            .map(|ddl| {
+                print!("{ddl}");
+                ExitCode::SUCCESS
+            }),
+        Command::BenchEncode { rows, output } => bench_encode(rows, &output).map(|()| ExitCode::SUCCESS),
+        Command::Run {
+            config_aggregator,
+            rules,
+            output,
+            snapshot_date,
+            rule_parameters,
+            concurrency,
+            catalog,
+        } => (|| {
+            let catalog = match catalog {
+                Some(path) => Catalog::from_json(
+                    &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+                )
+                .with_context(|| format!("catalog {}", path.display()))?,
+                None => Catalog::builtin()?,
+            };
+            let today = rule::dates::today_utc();
+            let snapshot_date = snapshot_date.unwrap_or(today);
+            if snapshot_date > today {
+                anyhow::bail!("snapshot date {snapshot_date} is in the future (today is {today} UTC)");
+            }
+            let request = Request {
+                rules,
+                output: Output::parse(&output)?,
+                snapshot_date,
+                policy: Policy::from_rule_parameters(rule_parameters.as_deref())
+                    .context("--rule-parameters")?,
+                concurrency: usize::from(concurrency),
+                run_id: format!(
+                    "{}-{}",
+                    jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+                    std::process::id()
+                ),
+            };
+            run_cli(&config_aggregator, &request, &catalog)
+        })(),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("aggregator: {error:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn services(config_aggregator: &str) -> Services {
+    let sdk = rule::aws::base_config().await;
+    // A local endpoint (tests, the demo) serves buckets by path, not by host name.
+    let path_style = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(path_style)
+        .build();
+    Services {
+        gatherer: Gatherer {
+            config: aws_sdk_config::Client::new(&sdk),
+            organizations: aws_sdk_organizations::Client::new(&sdk),
+            aggregator: config_aggregator.to_string(),
+        },
+        s3: Some(aws_sdk_s3::Client::from_conf(s3)),
+    }
+}
+
+/// A progress bar on a terminal, JSON logs otherwise; the summary on standard output.
+fn run_cli(config_aggregator: &str, request: &Request, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} (rule, account, region) · {msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    } else {
+        rule::cli::init_json_logs();
+        indicatif::ProgressBar::hidden()
+    };
+    let summary = runtime()?.block_on(async {
+        let services = services(config_aggregator).await;
+        aggregator::run::run(&services, request, catalog, &progress).await
+    })?;
+    println!("{}", summary.to_json());
+    if summary.complete {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "aggregator: published {} with {} gap(s): see \"gaps\" in the summary",
+            summary.location,
+            summary.gaps.len()
+        );
+        Ok(ExitCode::from(2))
+    }
+}
+
+/// Wires the handler to the Lambda Runtime API; everything else lives in `aggregator::lambda`.
+fn lambda_main() -> ExitCode {
+    rule::cli::init_json_logs();
+    let result: Result<(), lambda_runtime::Error> = (|| {
+        let runtime = runtime()?;
+        runtime.block_on(async {
+            let settings = Settings::from_env(|name| std::env::var(name).ok())?;
+            let catalog = Catalog::builtin()?;
+            let services = services(&settings.config_aggregator).await;
+            let (settings, services, catalog) = (&settings, &services, &catalog);
+            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+                aggregator::lambda::handle(
+                    event.payload,
+                    &event.context.request_id,
+                    settings,
+                    services,
+                    catalog,
+                )
+                .await
+                .map_err(|error| {
+                    tracing::error!(error = %format!("{error:#}"), "run failed");
+                    lambda_runtime::Error::from(format!("{error:#}"))
+                })
+            }))
+            .await
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "the aggregator Lambda stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Synthetic rows → Parquet in a local directory; prints rows/s and peak RSS as JSON.
+fn bench_encode(rows: usize, output: &std::path::Path) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin()?;
+    let policy = Policy::default();
+    let context = RunContext {
+        catalog: &catalog,
+        policy: &policy,
+        snapshot_date: jiff::civil::date(2026, 11, 23),
+        run_id: "bench".into(),
+        collected_at: jiff::Timestamp::now(),
+    };
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    let path = output.join("rust.parquet");
+    let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let started = Instant::now();
+    let mut encoder = aggregator::sink::Encoder::new()?;
+    for row in aggregator::synthetic::rows(&context, rows) {
+        encoder.push(row)?;
+        if let Some(part) = encoder.take(aggregator::output::PART_BYTES) {
+            std::io::Write::write_all(&mut file, &part)?;
+        }
+    }
+    let (last, written) = encoder.finish()?;
+    std::io::Write::write_all(&mut file, &last)?;
+    file.sync_all()?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = serde_json::json!({
+        "rows": written,
+        "seconds": seconds,
+        "rows_per_second": written as f64 / seconds,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "file": path.display().to_string(),
+        "file_bytes": std::fs::metadata(&path).map(|m| m.len()).ok(),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// VmHWM from /proc (Linux): the process's peak resident set.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

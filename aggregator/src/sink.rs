@@ -1,12 +1,7 @@
-//! Rows into Parquet (zstd, statistics, bounded row groups) in batches, so memory stays bounded by
-//! the batch size whatever the organization's size; published as one snapshot per day.
-//!
-//! Local directories only for now: the snapshot is written under a staging name and renamed into
-//! `evaluations/dt=YYYY-MM-DD/` at the end, replacing an earlier snapshot of the same day, so a failed
-//! run leaves nothing new under `evaluations/`. (The S3 sink is next.)
+//! Rows into Parquet (zstd, statistics, bounded row groups) in record batches; the encoded bytes are
+//! handed out in parts as they accumulate, so memory stays bounded by a row group and a part whatever
+//! the organization's size. [`crate::output`] publishes the parts as one snapshot per day.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -131,67 +126,58 @@ fn properties() -> WriterProperties {
         .build()
 }
 
-/// Writes `rows` as the snapshot of `date` under `root/evaluations/dt=DATE/part-00000.parquet`,
-/// replacing that day's earlier snapshot only once the new one is complete. Returns the rows written.
-pub fn write_local_snapshot(
-    rows: impl IntoIterator<Item = Row>,
-    root: &Path,
-    date: Date,
-    run_id: &str,
-) -> anyhow::Result<usize> {
-    let evaluations = root.join("evaluations");
-    std::fs::create_dir_all(&evaluations).with_context(|| format!("creating {}", evaluations.display()))?;
-    // Staging outside `evaluations/` so that Athena never lists a half-written snapshot.
-    let staging = root.join(format!(".staging-{run_id}"));
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let written = write_parts(rows, &staging).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&staging);
-    })?;
-    publish(&staging, &evaluations.join(format!("dt={date}")), run_id)?;
-    Ok(written)
+/// Encodes rows into one Parquet file whose bytes are taken out as they are produced.
+pub struct Encoder {
+    writer: ArrowWriter<Vec<u8>>,
+    pending: Vec<Row>,
+    rows: usize,
 }
 
-fn write_parts(rows: impl IntoIterator<Item = Row>, dir: &Path) -> anyhow::Result<usize> {
-    let path = dir.join("part-00000.parquet");
-    let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-    let mut writer = ArrowWriter::try_new(file, schema(), Some(properties()))?;
-    let mut pending = Vec::with_capacity(BATCH_ROWS);
-    let mut written = 0;
-    for row in rows {
-        pending.push(row);
-        if pending.len() == BATCH_ROWS {
-            writer.write(&batch(&pending)?)?;
-            written += pending.len();
-            pending.clear();
-        }
+impl Encoder {
+    pub fn new() -> anyhow::Result<Encoder> {
+        Ok(Encoder {
+            writer: ArrowWriter::try_new(Vec::new(), schema(), Some(properties()))
+                .context("starting a Parquet file")?,
+            pending: Vec::with_capacity(BATCH_ROWS),
+            rows: 0,
+        })
     }
-    if !pending.is_empty() {
-        writer.write(&batch(&pending)?)?;
-        written += pending.len();
-    }
-    writer.close().context("finishing the Parquet file")?;
-    Ok(written)
-}
 
-/// Moves the staged snapshot into place; an earlier snapshot of the day is set aside first and
-/// removed only after the new one is in.
-fn publish(staging: &Path, target: &Path, run_id: &str) -> anyhow::Result<()> {
-    let parent = target.parent().context("snapshot directory")?;
-    let replaced: Option<PathBuf> = if target.exists() {
-        let aside = parent.with_file_name(format!(".replaced-{run_id}"));
-        std::fs::rename(target, &aside).with_context(|| format!("setting aside {}", target.display()))?;
-        Some(aside)
-    } else {
-        None
-    };
-    if let Err(error) = std::fs::rename(staging, target) {
-        if let Some(aside) = &replaced {
-            let _ = std::fs::rename(aside, target); // put the previous snapshot back
+    pub fn push(&mut self, row: Row) -> anyhow::Result<()> {
+        self.pending.push(row);
+        if self.pending.len() == BATCH_ROWS {
+            self.write_pending()?;
         }
-        return Err(error).with_context(|| format!("publishing {}", target.display()));
+        Ok(())
     }
-    if let Some(aside) = replaced {
-        std::fs::remove_dir_all(&aside).with_context(|| format!("removing {}", aside.display()))?;
+
+    fn write_pending(&mut self) -> anyhow::Result<()> {
+        if !self.pending.is_empty() {
+            self.writer
+                .write(&batch(&self.pending)?)
+                .context("encoding rows as Parquet")?;
+            self.rows += self.pending.len();
+            self.pending.clear();
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The encoded bytes so far, once there are at least `at_least` of them. The writer only
+    /// appends to its buffer and keeps its own offsets, so taking the bytes out is safe.
+    pub fn take(&mut self, at_least: usize) -> Option<Vec<u8>> {
+        (self.writer.inner().len() >= at_least).then(|| std::mem::take(self.writer.inner_mut()))
+    }
+
+    /// Rows encoded so far (including those waiting for a full batch).
+    pub fn rows(&self) -> usize {
+        self.rows + self.pending.len()
+    }
+
+    /// Writes what is pending and the footer; returns the last bytes and the row count.
+    pub fn finish(mut self) -> anyhow::Result<(Vec<u8>, usize)> {
+        self.write_pending()?;
+        let rows = self.rows;
+        let bytes = self.writer.into_inner().context("finishing the Parquet file")?;
+        Ok((bytes, rows))
+    }
 }

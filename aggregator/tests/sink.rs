@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use aggregator::output::Output;
 use aggregator::row::{AccountDetails, EvaluationRecord, FunctionDetails, RunContext};
-use aggregator::sink::write_local_snapshot;
+use aggregator::sink::Encoder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int32Type, TimestampMillisecondType};
 use jiff::civil::date;
@@ -56,13 +57,46 @@ fn rows(count: usize, run_id: &str) -> Vec<aggregator::row::Row> {
         .collect()
 }
 
+/// Encodes `rows` into the day's snapshot under `root`, taking the bytes out in small parts (as the
+/// S3 path does in 8 MiB parts) so that their concatenation is what gets checked. `fail` aborts
+/// instead of committing.
+fn write_local_snapshot(
+    rows: Vec<aggregator::row::Row>,
+    root: &std::path::Path,
+    day: jiff::civil::Date,
+    run_id: &str,
+    fail: bool,
+) -> usize {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let output = Output::Local(root.to_path_buf());
+        let mut upload = output.begin(None, day, run_id).await.expect("begin");
+        let mut encoder = Encoder::new().expect("encoder");
+        for row in rows {
+            encoder.push(row).expect("push");
+            if let Some(part) = encoder.take(64 * 1024) {
+                upload.write(part).await.expect("part");
+            }
+        }
+        let (last, written) = encoder.finish().expect("finish");
+        upload.write(last).await.expect("last part");
+        if fail {
+            upload.abort().await;
+        } else {
+            upload.commit().await.expect("commit");
+        }
+        written
+    })
+}
+
 #[test]
 fn snapshot_round_trips_and_replaces_the_day() {
     let root = std::env::temp_dir().join(format!("aggregator-sink-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     // More than one batch, to cover the streaming path.
-    let written =
-        write_local_snapshot(rows(40_000, "run-1"), &root, date(2026, 11, 23), "run-1").expect("write");
+    let written = write_local_snapshot(rows(40_000, "run-1"), &root, date(2026, 11, 23), "run-1", false);
     assert_eq!(written, 40_000);
     let file = root.join("evaluations/dt=2026-11-23/part-00000.parquet");
     let reader =
@@ -109,8 +143,12 @@ fn snapshot_round_trips_and_replaces_the_day() {
         "arm64"
     );
 
-    // A rerun of the same day replaces the snapshot; nothing is left beside it.
-    write_local_snapshot(rows(3, "run-2"), &root, date(2026, 11, 23), "run-2").expect("rerun");
+    // A failed run changes nothing; a rerun of the same day replaces the snapshot, nothing beside it.
+    write_local_snapshot(rows(5, "run-x"), &root, date(2026, 11, 23), "run-x", true);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("file")).expect("reader");
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 40_000);
+    write_local_snapshot(rows(3, "run-2"), &root, date(2026, 11, 23), "run-2", false);
     let reader =
         ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("file")).expect("reader");
     assert_eq!(reader.metadata().file_metadata().num_rows(), 3);

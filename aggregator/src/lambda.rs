@@ -1,0 +1,228 @@
+//! The aggregator as a scheduled Lambda: settings from the environment, an event that may override
+//! the rule names and the snapshot date, and a plain async handler the tests call directly.
+
+use anyhow::{Context as _, bail};
+use jiff::civil::Date;
+use rule::{Catalog, Policy};
+use serde_json::Value;
+
+use crate::output::Output;
+use crate::run::{DEFAULT_CONCURRENCY, Request, Services, run};
+
+/// Set by the deployment (CDK): `AGGREGATOR_CONFIG_AGGREGATOR`, `AGGREGATOR_RULES` (comma-separated),
+/// `AGGREGATOR_OUTPUT` (s3://bucket/prefix), optional `AGGREGATOR_RULE_PARAMETERS` (the rule's
+/// parameters JSON) and `AGGREGATOR_CONCURRENCY`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config_aggregator: String,
+    pub rules: Vec<String>,
+    pub output: Output,
+    pub policy: Policy,
+    pub concurrency: usize,
+}
+
+impl Settings {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let required = |name: &str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .with_context(|| format!("environment variable {name} is not set"))
+        };
+        let concurrency = match get("AGGREGATOR_CONCURRENCY") {
+            None => usize::from(DEFAULT_CONCURRENCY),
+            Some(text) => match text.trim().parse::<usize>() {
+                Ok(n @ 1..=64) => n,
+                _ => bail!("AGGREGATOR_CONCURRENCY must be a whole number from 1 to 64, not {text:?}"),
+            },
+        };
+        Ok(Settings {
+            config_aggregator: required("AGGREGATOR_CONFIG_AGGREGATOR")?,
+            rules: rule_list(&required("AGGREGATOR_RULES")?),
+            output: Output::parse(&required("AGGREGATOR_OUTPUT")?).context("AGGREGATOR_OUTPUT")?,
+            policy: Policy::from_rule_parameters(get("AGGREGATOR_RULE_PARAMETERS").as_deref())
+                .context("AGGREGATOR_RULE_PARAMETERS")?,
+            concurrency,
+        })
+    }
+}
+
+fn rule_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// What an event may change for one run: `{"rules": ["name", …], "snapshotDate": "YYYY-MM-DD"}`.
+/// Other fields (EventBridge's scheduled-event envelope) are ignored; wrong types are errors.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub rules: Option<Vec<String>>,
+    pub snapshot_date: Option<Date>,
+}
+
+pub fn overrides(event: &Value) -> anyhow::Result<Overrides> {
+    let object = match event {
+        Value::Null => return Ok(Overrides::default()),
+        Value::Object(object) => object,
+        other => bail!("the event must be a JSON object, not {}", kind(other)),
+    };
+    let rules = match object.get("rules") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let names = items
+                .iter()
+                .map(|item| match item.as_str().map(str::trim) {
+                    Some(name) if !name.is_empty() => Ok(name.to_string()),
+                    _ => bail!("event field rules must hold rule names (non-empty strings), found {item}"),
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if names.is_empty() {
+                bail!("event field rules is empty");
+            }
+            Some(names)
+        }
+        Some(other) => bail!(
+            "event field rules must be an array of rule names, not {}",
+            kind(other)
+        ),
+    };
+    let snapshot_date = match object.get("snapshotDate") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(
+            rule::dates::parse_date(text).map_err(|e| anyhow::anyhow!("event field snapshotDate: {e}"))?,
+        ),
+        Some(other) => bail!(
+            "event field snapshotDate must be a date string, not {}",
+            kind(other)
+        ),
+    };
+    Ok(Overrides { rules, snapshot_date })
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The request for one run from settings and overrides. `today` (UTC) is the default snapshot date
+/// and the latest accepted: a snapshot of a future day would put rows where reports read facts.
+pub fn request(
+    settings: &Settings,
+    overrides: Overrides,
+    run_id: &str,
+    today: Date,
+) -> anyhow::Result<Request> {
+    let snapshot_date = overrides.snapshot_date.unwrap_or(today);
+    if snapshot_date > today {
+        bail!("snapshot date {snapshot_date} is in the future (today is {today} UTC)");
+    }
+    Ok(Request {
+        rules: overrides.rules.unwrap_or_else(|| settings.rules.clone()),
+        output: settings.output.clone(),
+        snapshot_date,
+        policy: settings.policy.clone(),
+        concurrency: settings.concurrency,
+        run_id: run_id.to_string(),
+    })
+}
+
+/// One scheduled invocation: returns the run summary as the response.
+pub async fn handle(
+    event: Value,
+    request_id: &str,
+    settings: &Settings,
+    services: &Services,
+    catalog: &Catalog,
+) -> anyhow::Result<Value> {
+    let request = request(settings, overrides(&event)?, request_id, rule::dates::today_utc())?;
+    let summary = run(services, &request, catalog, &indicatif::ProgressBar::hidden()).await?;
+    if summary.complete {
+        tracing::info!(rows = summary.rows, accounts = summary.accounts, triples = summary.triples,
+            location = %summary.location, duration_ms = summary.duration_ms, "snapshot published");
+    } else {
+        tracing::warn!(rows = summary.rows, accounts = summary.accounts, triples = summary.triples,
+            gaps = summary.gaps.len(), location = %summary.location, "snapshot published with gaps");
+    }
+    serde_json::to_value(&summary).context("encoding the summary")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings() -> Settings {
+        let env = |name: &str| {
+            let value = match name {
+                "AGGREGATOR_CONFIG_AGGREGATOR" => "org",
+                "AGGREGATOR_RULES" => "lambda-runtime-lifecycle, other ,",
+                "AGGREGATOR_OUTPUT" => "s3://reports/lambda",
+                _ => return None,
+            };
+            Some(value.to_string())
+        };
+        Settings::from_env(env).expect("settings")
+    }
+
+    #[test]
+    fn settings_come_from_the_environment_and_refuse_nonsense() {
+        let settings = settings();
+        assert_eq!(settings.rules, vec!["lambda-runtime-lifecycle", "other"]);
+        assert_eq!(settings.concurrency, usize::from(DEFAULT_CONCURRENCY));
+        let missing = Settings::from_env(|_| None).expect_err("missing");
+        assert!(
+            format!("{missing:#}").contains("AGGREGATOR_CONFIG_AGGREGATOR"),
+            "{missing:#}"
+        );
+        let bad = Settings::from_env(|name| {
+            Some(
+                if name == "AGGREGATOR_CONCURRENCY" {
+                    "0"
+                } else {
+                    "s3://x"
+                }
+                .to_string(),
+            )
+        })
+        .expect_err("bad concurrency");
+        assert!(format!("{bad:#}").contains("1 to 64"), "{bad:#}");
+    }
+
+    #[test]
+    fn events_override_rules_and_date_or_say_what_is_wrong() {
+        let today = jiff::civil::date(2026, 11, 23);
+        let scheduled =
+            json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
+        let plain =
+            request(&settings(), overrides(&scheduled).expect("scheduled"), "r", today).expect("request");
+        assert_eq!((plain.snapshot_date, plain.rules.len()), (today, 2));
+        let custom = overrides(&json!({"rules": ["a"], "snapshotDate": "2026-11-01"})).expect("custom");
+        let custom = request(&settings(), custom, "r", today).expect("request");
+        assert_eq!(
+            (custom.snapshot_date.to_string(), custom.rules),
+            ("2026-11-01".to_string(), vec!["a".to_string()])
+        );
+        for (event, message) in [
+            (json!([]), "JSON object"),
+            (json!({"rules": "a"}), "array of rule names"),
+            (json!({"rules": []}), "empty"),
+            (json!({"rules": [""]}), "non-empty strings"),
+            (json!({"snapshotDate": 20261123}), "date string"),
+            (json!({"snapshotDate": "2026-02-30"}), "snapshotDate"),
+        ] {
+            let error = overrides(&event).expect_err("refused");
+            assert!(format!("{error:#}").contains(message), "{event}: {error:#}");
+        }
+        let future = overrides(&json!({"snapshotDate": "2026-11-24"})).expect("parsed");
+        let error = request(&settings(), future, "r", today).expect_err("future");
+        assert!(error.to_string().contains("future"), "{error}");
+    }
+}
