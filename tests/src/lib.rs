@@ -280,6 +280,30 @@ impl LambdaProcess {
     }
 }
 
+/// A binary of another workspace package (`cargo test` gives a test only its own package's binaries):
+/// the one built next to this test executable, built first with cargo if it is not there yet.
+pub fn workspace_binary(package: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating the test executable")?;
+    // target/<profile>/deps/<test> → target/<profile>/<package>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test executable is not under target/<profile>/deps")?;
+    let binary = profile_dir.join(package);
+    if !binary.exists() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", package, "--bin", package])
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+            .status()
+            .with_context(|| format!("building {package}"))?;
+        if !status.success() || !binary.exists() {
+            bail!("could not build {package} (expected {})", binary.display());
+        }
+    }
+    Ok(binary)
+}
+
 /// The process's JSON logs go to a file (named on failure), not into the test output.
 fn log_file(name: &str) -> anyhow::Result<Stdio> {
     let dir = std::env::temp_dir().join("e2e-lambda-logs");

@@ -1,0 +1,658 @@
+//! End to end on the local AWS: an organization of 20 active accounts in 3 OUs (and one suspended),
+//! 50 functions in each of 2 regions, the real rule binary as an organization rule putting its
+//! evaluations, then the real aggregator binary writing the day's snapshot to S3. The snapshot is read
+//! back with the parquet crate and compared with what the Config aggregator itself returns.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::time::Duration;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, MapArray, RecordBatch};
+use aws_sdk_config::types::{OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata};
+use aws_sdk_lambda::types::Runtime;
+use e2e::setup::{create_function, create_organization, organization_aggregator, start_recording};
+use e2e::{ADMIN_ACCOUNT, LambdaProcess, LocalAws, REGION};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Value, json};
+
+const RULE: &str = "lambda-runtime-lifecycle";
+const AGGREGATOR: &str = "organization";
+const BUCKET: &str = "runtime-reports";
+const PREFIX: &str = "guard";
+const REGIONS: [&str; 2] = [REGION, "eu-west-1"];
+const OUS: [&str; 3] = ["Payments", "Platform", "Data"];
+const MEMBERS: usize = 20;
+/// Container images are evaluated (by age) only when the rule is given a maximum age.
+const RULE_PARAMETERS: &str = r#"{"imageMaxAgeDays":"180"}"#;
+const FUNCTIONS: usize = 50;
+/// The seed cycles through these by function index (`fn-NNNN`).
+const RUNTIMES: [&str; 6] = [
+    "python3.8",
+    "python3.13",
+    "nodejs24.x",
+    "nodejs18.x",
+    "provided.al2023",
+    "image",
+];
+
+/// One snapshot row as the test compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SnapshotRow {
+    compliance_type: String,
+    annotation: Option<String>,
+    account_name: Option<String>,
+    ou_path: Option<String>,
+    account_tags: BTreeMap<String, String>,
+    rule_name: String,
+    function_arn: Option<String>,
+    runtime: Option<String>,
+    package_type: Option<String>,
+    function_tags: BTreeMap<String, String>,
+    phase: Option<String>,
+    successor: Option<String>,
+    days_to_fail: Option<i32>,
+}
+
+type Key = (String, String, String);
+
+struct Organization {
+    members: Vec<String>,
+    suspended: String,
+}
+
+async fn build_organization(aws: &LocalAws) -> Organization {
+    let admin = aws.sdk_config(None, 3).await;
+    let names: Vec<String> = (0..=MEMBERS).map(|i| format!("member-{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut members = create_organization(&admin, &names).await;
+    let suspended = members.pop().expect("the extra account");
+    let org = aws_sdk_organizations::Client::new(&admin);
+    let root = org.list_roots().send().await.expect("roots").roots()[0]
+        .id()
+        .expect("root id")
+        .to_string();
+    let mut units = Vec::new();
+    for name in OUS {
+        let unit = org
+            .create_organizational_unit()
+            .parent_id(&root)
+            .name(name)
+            .send()
+            .await
+            .expect("OU");
+        units.push(
+            unit.organizational_unit()
+                .and_then(|u| u.id())
+                .expect("OU id")
+                .to_string(),
+        );
+    }
+    for (index, member) in members.iter().enumerate() {
+        org.move_account()
+            .account_id(member)
+            .source_parent_id(&root)
+            .destination_parent_id(&units[index % OUS.len()])
+            .send()
+            .await
+            .expect("move");
+        org.tag_resource()
+            .resource_id(member)
+            .tags(
+                aws_sdk_organizations::types::Tag::builder()
+                    .key("cost-center")
+                    .value(format!("cc-{}", index % 4))
+                    .build()
+                    .expect("tag"),
+            )
+            .send()
+            .await
+            .expect("tag account");
+    }
+    org.close_account()
+        .account_id(&suspended)
+        .send()
+        .await
+        .expect("close");
+    Organization { members, suspended }
+}
+
+async fn in_region(config: aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
+    config
+        .into_builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build()
+}
+
+/// Functions in every member and region, recorded by Config; then the rule as an organization rule
+/// in each region, swept once. Returns the rule processes (kept alive for the test).
+async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Vec<LambdaProcess> {
+    let rule_binary = e2e::workspace_binary("rule").expect("rule binary");
+    for member in &organization.members {
+        let keys = aws
+            .assume_role(member, "OrganizationAccountAccessRole")
+            .await
+            .expect("keys");
+        for region in REGIONS {
+            start_recording(
+                &in_region(aws.sdk_config(Some(keys.clone()), 3).await, region).await,
+                member,
+            )
+            .await;
+        }
+    }
+    for region in REGIONS {
+        aws.control(
+            "POST",
+            "/_localaws/seed/lambda",
+            Some(json!({"Accounts": organization.members, "Region": region,
+                        "FunctionsPerAccount": FUNCTIONS, "Runtimes": RUNTIMES})),
+        )
+        .expect("seed");
+    }
+    let mut processes = Vec::new();
+    let mut arns = Vec::new();
+    for region in REGIONS {
+        let admin = in_region(aws.sdk_config(None, 3).await, region).await;
+        start_recording(&admin, ADMIN_ACCOUNT).await;
+        let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
+        aws_sdk_config::Client::new(&admin)
+            .put_organization_config_rule()
+            .organization_config_rule_name(RULE)
+            .organization_custom_rule_metadata(
+                OrganizationCustomRuleMetadata::builder()
+                    .lambda_function_arn(&arn)
+                    .organization_config_rule_trigger_types(
+                        OrganizationConfigRuleTriggerType::ScheduledNotification,
+                    )
+                    .resource_types_scope("AWS::Lambda::Function")
+                    .input_parameters(RULE_PARAMETERS)
+                    .build()
+                    .expect("metadata"),
+            )
+            .send()
+            .await
+            .expect("organization rule");
+        processes.push(
+            LambdaProcess::start(
+                aws,
+                &rule_binary,
+                &arn,
+                &[
+                    ("AWS_REGION", region),
+                    ("RULE_MEMBER_ROLE_NAME", "OrganizationAccountAccessRole"),
+                ],
+            )
+            .expect("rule process"),
+        );
+        arns.push(arn);
+    }
+    let sent = aws
+        .control("POST", "/_localaws/config/periodic", Some(json!({})))
+        .expect("periodic")["Sent"]
+        .as_u64()
+        .expect("sent") as usize;
+    assert!(sent >= MEMBERS * REGIONS.len(), "{sent} scheduled notifications");
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let invocations: Vec<Value> = arns
+            .iter()
+            .flat_map(|arn| aws.invocations(arn).expect("invocations"))
+            .collect();
+        let failed: Vec<&Value> = invocations.iter().filter(|i| i["Status"] == "failed").collect();
+        assert!(failed.is_empty(), "rule invocations failed: {failed:#?}");
+        if invocations.len() >= sent && invocations.iter().all(|i| i["Status"] == "succeeded") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeps did not finish: {invocations:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    processes
+}
+
+/// What the Config aggregator says, read independently of the aggregator's code.
+async fn aggregator_results(aws: &LocalAws) -> BTreeMap<Key, (String, Option<String>)> {
+    let config = aws_sdk_config::Client::new(&aws.sdk_config(None, 3).await);
+    let mut triples = Vec::new();
+    let mut token = None;
+    loop {
+        let page = config
+            .describe_aggregate_compliance_by_config_rules()
+            .configuration_aggregator_name(AGGREGATOR)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("describe");
+        for entry in page.aggregate_compliance_by_config_rules() {
+            let name = entry.config_rule_name().expect("name");
+            if name.starts_with(&format!("OrgConfigRule-{RULE}-")) {
+                triples.push((
+                    name.to_string(),
+                    entry.account_id().expect("account").to_string(),
+                    entry.aws_region().expect("region").to_string(),
+                ));
+            }
+        }
+        token = page.next_token().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut results = BTreeMap::new();
+    for (name, account, region) in triples {
+        let mut token = None;
+        loop {
+            let page = config
+                .get_aggregate_compliance_details_by_config_rule()
+                .configuration_aggregator_name(AGGREGATOR)
+                .config_rule_name(&name)
+                .account_id(&account)
+                .aws_region(&region)
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("details");
+            for result in page.aggregate_evaluation_results() {
+                let id = result
+                    .evaluation_result_identifier()
+                    .and_then(|i| i.evaluation_result_qualifier())
+                    .and_then(|q| q.resource_id())
+                    .expect("resource id");
+                results.insert(
+                    (account.clone(), region.clone(), id.to_string()),
+                    (
+                        result.compliance_type().expect("compliance").as_str().to_string(),
+                        result.annotation().map(str::to_string),
+                    ),
+                );
+            }
+            token = page.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    results
+}
+
+fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Runs the aggregator binary as a user would; returns (exit code, stdout, stderr).
+fn run_aggregator(aws: &LocalAws) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ENDPOINT_URL", aws.endpoint())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+        .args([
+            "run",
+            "--config-aggregator",
+            AGGREGATOR,
+            "--rule",
+            RULE,
+            "--rule-parameters",
+            RULE_PARAMETERS,
+        ])
+        .arg("--output")
+        .arg(format!("s3://{BUCKET}/{PREFIX}"))
+        .output()
+        .expect("aggregator runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Every object under `evaluations/` with its ETag.
+async fn evaluation_objects(s3: &aws_sdk_s3::Client) -> BTreeMap<String, String> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(format!("{PREFIX}/evaluations/"))
+        .send()
+        .await
+        .expect("list");
+    listed
+        .contents()
+        .iter()
+        .map(|o| {
+            (
+                o.key().expect("key").to_string(),
+                o.e_tag().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let column = column.as_string::<i32>();
+    (0..column.len())
+        .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
+        .collect()
+}
+
+fn maps(batch: &RecordBatch, name: &str) -> Vec<BTreeMap<String, String>> {
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let column: &MapArray = column.as_map();
+    (0..column.len())
+        .map(|i| {
+            let entries = column.value(i);
+            let keys = entries.column(0).as_string::<i32>();
+            let values = entries.column(1).as_string::<i32>();
+            (0..keys.len())
+                .map(|j| (keys.value(j).to_string(), values.value(j).to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The day's snapshot from S3, read with the parquet crate, by (account, region, resource id).
+async fn snapshot(s3: &aws_sdk_s3::Client, key: &str) -> (BTreeMap<Key, SnapshotRow>, BTreeSet<String>) {
+    let object = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("get snapshot");
+    let bytes = object.body.collect().await.expect("body").into_bytes();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    let mut rows = BTreeMap::new();
+    let mut run_ids = BTreeSet::new();
+    for batch in reader {
+        let batch = batch.expect("batch");
+        let text = |name| strings(&batch, name);
+        let (accounts, regions, ids) = (text("account_id"), text("region"), text("resource_id"));
+        let (compliance, annotation, names, ous) = (
+            text("compliance_type"),
+            text("annotation"),
+            text("account_name"),
+            text("ou_path"),
+        );
+        let (rules, arns, runtimes, packages) = (
+            text("rule_name"),
+            text("function_arn"),
+            text("runtime"),
+            text("package_type"),
+        );
+        let (phases, successors) = (text("phase"), text("successor"));
+        let (account_tags, function_tags) = (maps(&batch, "account_tags"), maps(&batch, "function_tags"));
+        let days = batch
+            .column_by_name("days_to_fail")
+            .expect("days_to_fail")
+            .as_primitive::<Int32Type>()
+            .clone();
+        for (i, run_id) in text("run_id").into_iter().enumerate() {
+            run_ids.insert(run_id.expect("run_id"));
+            let key = (
+                accounts[i].clone().expect("account"),
+                regions[i].clone().expect("region"),
+                ids[i].clone().expect("id"),
+            );
+            let row = SnapshotRow {
+                compliance_type: compliance[i].clone().expect("compliance"),
+                annotation: annotation[i].clone(),
+                account_name: names[i].clone(),
+                ou_path: ous[i].clone(),
+                account_tags: account_tags[i].clone(),
+                rule_name: rules[i].clone().expect("rule"),
+                function_arn: arns[i].clone(),
+                runtime: runtimes[i].clone(),
+                package_type: packages[i].clone(),
+                function_tags: function_tags[i].clone(),
+                phase: phases[i].clone(),
+                successor: successors[i].clone(),
+                days_to_fail: days.is_valid(i).then(|| days.value(i)),
+            };
+            assert!(rows.insert(key.clone(), row).is_none(), "{key:?} twice");
+        }
+    }
+    (rows, run_ids)
+}
+
+fn summary(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("summary on stdout ({e}): {stdout}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failures_and_throttling() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let organization = build_organization(aws).await;
+    let _rules = evaluations_in_place(aws, &organization).await;
+    let admin = aws.sdk_config(None, 3).await;
+    organization_aggregator(&admin, AGGREGATOR).await;
+    let s3 = s3_client(&admin);
+    s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
+
+    let expected = aggregator_results(aws).await;
+    // Every member function, plus the rule's own function in the admin account (also a member).
+    let of_members = expected
+        .keys()
+        .filter(|(account, _, _)| account != ADMIN_ACCOUNT)
+        .count();
+    assert_eq!(
+        of_members,
+        MEMBERS * REGIONS.len() * FUNCTIONS,
+        "the rule's evaluations are in place"
+    );
+
+    // One run → one snapshot whose rows are the aggregator's results, with account and lifecycle columns.
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let first = summary(&stdout);
+    let date = first["snapshot_date"].as_str().expect("date").to_string();
+    let part = format!("{PREFIX}/evaluations/dt={date}/part-00000.parquet");
+    let summary_key = format!("{PREFIX}/evaluations/dt={date}/_summary.json");
+    let objects = evaluation_objects(&s3).await;
+    assert_eq!(
+        objects.keys().cloned().collect::<Vec<_>>(),
+        [summary_key.clone(), part.clone()]
+    );
+    let (rows, run_ids) = snapshot(&s3, &part).await;
+    assert_eq!(
+        run_ids,
+        BTreeSet::from([first["run_id"].as_str().expect("run id").to_string()])
+    );
+    let seen: BTreeMap<Key, (String, Option<String>)> = rows
+        .iter()
+        .map(|(k, r)| (k.clone(), (r.compliance_type.clone(), r.annotation.clone())))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "snapshot rows differ from the aggregator's results"
+    );
+    assert_eq!(first["rows"], expected.len());
+    assert_eq!(first["accounts"], MEMBERS + 1); // and the admin account's own copy of the rule
+    assert_eq!(first["regions"], json!(["eu-west-1", "us-east-1"]));
+    assert_eq!(first["complete"], true, "{first:#}");
+    assert_eq!(first["rows_without_function_details"], 0);
+    let inactive = first["inactive_accounts"].as_array().expect("inactive");
+    assert_eq!(inactive.len(), 1, "{first:#}");
+    assert_eq!(inactive[0]["account_id"], organization.suspended.as_str());
+    assert_eq!(inactive[0]["state"], "SUSPENDED");
+
+    for (index, member) in organization.members.iter().enumerate() {
+        for region in REGIONS {
+            for function in 0..FUNCTIONS {
+                let name = format!("fn-{function:04}");
+                let row = &rows[&(member.clone(), region.to_string(), name.clone())];
+                let context = format!("{member} {region} {name}: {row:?}");
+                assert_eq!(
+                    row.account_name.as_deref(),
+                    Some(format!("member-{index:02}").as_str()),
+                    "{context}"
+                );
+                assert_eq!(
+                    row.ou_path.as_deref(),
+                    Some(format!("Root/{}", OUS[index % 3]).as_str()),
+                    "{context}"
+                );
+                assert_eq!(
+                    row.account_tags.get("cost-center").cloned(),
+                    Some(format!("cc-{}", index % 4)),
+                    "{context}"
+                );
+                assert!(
+                    row.rule_name.starts_with(&format!("OrgConfigRule-{RULE}-")),
+                    "{context}"
+                );
+                assert_eq!(
+                    row.function_arn.as_deref(),
+                    Some(format!("arn:aws:lambda:{region}:{member}:function:{name}").as_str()),
+                    "{context}"
+                );
+                assert_eq!(
+                    row.function_tags.get("team").cloned(),
+                    Some(format!("team-{}", function % 5)),
+                    "{context}"
+                );
+                let seeded = RUNTIMES[function % RUNTIMES.len()];
+                match seeded {
+                    "image" => {
+                        assert_eq!(
+                            (row.runtime.as_deref(), row.package_type.as_deref()),
+                            (None, Some("Image")),
+                            "{context}"
+                        );
+                        assert_eq!(row.phase, None, "{context}");
+                    }
+                    runtime => {
+                        assert_eq!(row.runtime.as_deref(), Some(runtime), "{context}");
+                        assert_eq!(row.package_type.as_deref(), Some("Zip"), "{context}");
+                        assert!(row.phase.is_some(), "{context}");
+                    }
+                }
+                if seeded == "python3.8" {
+                    assert_eq!(row.compliance_type, "NON_COMPLIANT", "{context}");
+                    assert_eq!(row.phase.as_deref(), Some("deprecated"), "{context}");
+                    assert_eq!(row.successor.as_deref(), Some("python3.12"), "{context}");
+                    assert!(row.days_to_fail.is_some_and(|d| d < 0), "{context}");
+                }
+                if seeded == "nodejs24.x" {
+                    assert_eq!(row.compliance_type, "COMPLIANT", "{context}");
+                    assert_eq!(row.phase.as_deref(), Some("supported"), "{context}");
+                }
+            }
+        }
+    }
+
+    // A rerun of the day leaves one snapshot (replaced) and its summary.
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}");
+    let second = summary(&stdout);
+    let objects = evaluation_objects(&s3).await;
+    assert_eq!(
+        objects.keys().cloned().collect::<Vec<_>>(),
+        [summary_key.clone(), part.clone()]
+    );
+    let (rerun_rows, run_ids) = snapshot(&s3, &part).await;
+    assert_eq!(
+        run_ids,
+        BTreeSet::from([second["run_id"].as_str().expect("run id").to_string()])
+    );
+    assert_eq!(rerun_rows, rows);
+
+    // S3 failing mid-upload (a part, then the completion): a clear error, nothing new, no upload left.
+    for operation in ["UploadPart", "CompleteMultipartUpload"] {
+        aws.control(
+            "POST",
+            "/_localaws/faults",
+            Some(json!({"Rules": [{"Service": "s3", "Operation": operation, "ServerError": 1.0}]})),
+        )
+        .expect("faults");
+        let (code, stdout, stderr) = run_aggregator(aws);
+        aws.control("POST", "/_localaws/faults", Some(json!({})))
+            .expect("faults off");
+        assert_eq!(code, 1, "{operation}: {stdout}\n{stderr}");
+        let wanted = if operation == "UploadPart" {
+            "uploading part 1"
+        } else {
+            "completing"
+        };
+        assert!(
+            stderr.contains(wanted) && stderr.contains("nothing was published"),
+            "{operation}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("s3://{BUCKET}/{part}")),
+            "{operation}: {stderr}"
+        );
+        assert_eq!(
+            evaluation_objects(&s3).await,
+            objects,
+            "{operation}: objects under evaluations/ changed"
+        );
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("uploads");
+        assert!(
+            uploads.uploads().is_empty(),
+            "{operation}: an upload was left open: {uploads:?}"
+        );
+    }
+    let (still, _) = snapshot(&s3, &part).await;
+    assert_eq!(still, rows, "the previous snapshot is intact");
+
+    // 25% throttling on every service the aggregator calls: the same rows.
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(json!({"Seed": 25, "Rules": [
+            {"Service": "config", "Throttle": 0.25},
+            {"Service": "organizations", "Throttle": 0.25},
+            {"Service": "s3", "Throttle": 0.25}]})),
+    )
+    .expect("faults");
+    let (code, stdout, stderr) = run_aggregator(aws);
+    let injected = aws.control("GET", "/_localaws/faults", None).expect("faults")["Injected"].clone();
+    aws.control("POST", "/_localaws/faults", Some(json!({})))
+        .expect("faults off");
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let throttled: u64 = injected
+        .as_object()
+        .expect("counters")
+        .iter()
+        .filter(|(k, _)| k.starts_with("throttle:"))
+        .map(|(_, v)| v.as_u64().unwrap_or(0))
+        .sum();
+    assert!(throttled >= 10, "throttling was injected: {injected}");
+    for service in ["config", "organizations"] {
+        assert!(
+            injected
+                .as_object()
+                .expect("counters")
+                .keys()
+                .any(|k| k.starts_with(&format!("throttle:{service}:"))),
+            "{service} throttled: {injected}"
+        );
+    }
+    assert_eq!(summary(&stdout)["complete"], true, "{stdout}");
+    let (throttled_rows, _) = snapshot(&s3, &part).await;
+    assert_eq!(throttled_rows, rows, "throttling changed the rows");
+}
