@@ -76,6 +76,19 @@ enum Command {
         #[arg(long)]
         output: PathBuf,
     },
+    /// Write synthetic daily snapshots into a local directory (the SQL tests' dataset).
+    #[command(hide = true)]
+    Sample {
+        #[arg(long, default_value_t = 5_000)]
+        rows: usize,
+        #[arg(long, default_value_t = 3)]
+        days: usize,
+        /// The last day written.
+        #[arg(long, value_parser = rule::dates::parse_date)]
+        through: jiff::civil::Date,
+        #[arg(long)]
+        output: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,6 +110,12 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }),
         Command::BenchEncode { rows, output } => bench_encode(rows, &output).map(|()| ExitCode::SUCCESS),
+        Command::Sample {
+            rows,
+            days,
+            through,
+            output,
+        } => sample(rows, days, through, output).map(|()| ExitCode::SUCCESS),
         Command::Run {
             config_aggregator,
             rules,
@@ -252,7 +271,7 @@ fn bench_encode(rows: usize, output: &std::path::Path) -> anyhow::Result<()> {
     let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
     let started = Instant::now();
     let mut encoder = aggregator::sink::Encoder::new()?;
-    for row in aggregator::synthetic::rows(&context, rows) {
+    for row in aggregator::synthetic::rows(&context, rows, 0) {
         encoder.push(row)?;
         if let Some(part) = encoder.take(aggregator::output::PART_BYTES) {
             std::io::Write::write_all(&mut file, &part)?;
@@ -272,6 +291,34 @@ fn bench_encode(rows: usize, output: &std::path::Path) -> anyhow::Result<()> {
     });
     println!("{report}");
     Ok(())
+}
+
+/// `days` synthetic snapshots ending with `through`, each a complete day's partition.
+fn sample(rows: usize, days: usize, through: jiff::civil::Date, root: PathBuf) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin()?;
+    let policy = Policy::default();
+    let output = Output::Local(root);
+    runtime()?.block_on(async {
+        for day in 0..days {
+            let date = rule::dates::add_days(through, day as i64 - days as i64 + 1);
+            let context = RunContext {
+                catalog: &catalog,
+                policy: &policy,
+                snapshot_date: date,
+                run_id: format!("sample-{date}"),
+                collected_at: jiff::Timestamp::now(),
+            };
+            let mut upload = output.begin(None, date, &context.run_id).await?;
+            let mut encoder = aggregator::sink::Encoder::new()?;
+            // Later days have fewer rows: functions get deleted as well as upgraded.
+            for row in aggregator::synthetic::rows(&context, rows - rows * day / (days * 10), day) {
+                encoder.push(row)?;
+            }
+            upload.write(encoder.finish()?.0).await?;
+            upload.commit().await?;
+        }
+        anyhow::Ok(())
+    })
 }
 
 /// VmHWM from /proc (Linux): the process's peak resident set.

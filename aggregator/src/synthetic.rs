@@ -10,8 +10,10 @@ use crate::row::{AccountDetails, EvaluationRecord, FunctionDetails, Row, RunCont
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1"];
 
 /// `count` rows over 1,000 accounts and four regions, cycling through the catalog's runtimes (and
-/// images), generated one at a time so memory does not grow with `count`.
-pub fn rows<'c>(context: &'c RunContext<'c>, count: usize) -> impl Iterator<Item = Row> + 'c {
+/// images), generated one at a time so memory does not grow with `count`. `day` shifts the runtimes
+/// and verdicts so that consecutive snapshots differ (for trend queries); some functions carry an
+/// exemption tag ending within the next two months.
+pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl Iterator<Item = Row> + 'c {
     let runtimes: Vec<String> = context.catalog.runtimes().map(|r| r.runtime.clone()).collect();
     let accounts: Vec<AccountDetails> = (0..1000)
         .map(|i| AccountDetails {
@@ -30,11 +32,23 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize) -> impl Iterator<Item
         let region = REGIONS[(i / accounts.len()) % REGIONS.len()];
         let name = format!("service-{i:07}");
         let image = i % 23 == 0;
-        let runtime = (!image).then(|| runtimes[i % runtimes.len()].clone());
-        let compliant = i % 3 != 0;
+        let runtime = (!image).then(|| runtimes[(i + day * 7) % runtimes.len()].clone());
+        let compliant = !(i + day).is_multiple_of(3);
         let recorded = base
             .checked_add(jiff::SignedDuration::from_secs((i % 86_400) as i64))
             .unwrap_or(base);
+        // Code ages spread over about two years.
+        let modified = base
+            .checked_sub(jiff::SignedDuration::from_hours(((i * 37) % 17_520) as i64))
+            .unwrap_or(base);
+        let mut tags = BTreeMap::from([
+            ("service".to_string(), format!("svc-{}", i % 500)),
+            ("team".to_string(), format!("team-{}", i % 90)),
+        ]);
+        if i % 41 == 0 {
+            let until = rule::dates::add_days(context.snapshot_date, (i % 61) as i64 - 5);
+            tags.insert(rule::policy::DEFAULT_EXEMPTION_TAG.to_string(), until.to_string());
+        }
         let record = EvaluationRecord {
             account_id: account_id.clone(),
             region: region.to_string(),
@@ -56,11 +70,8 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize) -> impl Iterator<Item
             runtime,
             package_type: Some(if image { "Image" } else { "Zip" }.into()),
             architectures: vec![if i % 2 == 0 { "arm64" } else { "x86_64" }.into()],
-            code_last_modified: Some(recorded),
-            tags: BTreeMap::from([
-                ("service".to_string(), format!("svc-{}", i % 500)),
-                ("team".to_string(), format!("team-{}", i % 90)),
-            ]),
+            code_last_modified: Some(modified),
+            tags,
         };
         context.row(&record, Some(&function), Some(&accounts[account_index]))
     })

@@ -94,15 +94,20 @@ fn ensure_component(probe: &str, component: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The project's Python environment (.venv at the root) with the local AWS's pinned requirements.
-/// Rebuilt only when the requirements change (a copy of them is kept inside the venv as a stamp).
+/// Pinned Python requirements: the local AWS and its tests, then the Athena queries' tests.
+const PYTHON_REQUIREMENTS: [&str; 2] = ["tests/localaws/requirements.txt", "tests/sql/requirements.txt"];
+
+/// The project's Python environment (.venv at the root) with the pinned requirements. Rebuilt only
+/// when the requirements change (a copy of them is kept inside the venv as a stamp).
 fn python_env() -> anyhow::Result<PathBuf> {
     let root = workspace_root();
     let venv = root.join(".venv");
     let python = venv.join("bin/python");
-    let requirements = root.join("tests/localaws/requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).context("reading tests/localaws/requirements.txt")?;
-    let stamp = venv.join("localaws-requirements.txt");
+    let mut wanted = String::new();
+    for file in PYTHON_REQUIREMENTS {
+        wanted += &std::fs::read_to_string(root.join(file)).with_context(|| format!("reading {file}"))?;
+    }
+    let stamp = venv.join("requirements.stamp");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
         return Ok(python);
     }
@@ -112,18 +117,12 @@ fn python_env() -> anyhow::Result<PathBuf> {
         &["-m", "venv", venv.to_str().context("venv path")?],
     )?;
     let python_str = python.to_str().context("python path")?;
-    run(
-        python_str,
-        &[
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            requirements.to_str().context("requirements path")?,
-        ],
-    )?;
+    let mut pip = vec!["-m", "pip", "install", "--quiet", "--disable-pip-version-check"];
+    let paths: Vec<PathBuf> = PYTHON_REQUIREMENTS.iter().map(|file| root.join(file)).collect();
+    for path in &paths {
+        pip.extend(["-r", path.to_str().context("requirements path")?]);
+    }
+    run(python_str, &pip)?;
     std::fs::write(&stamp, wanted).context("writing the venv stamp")?;
     Ok(python)
 }
@@ -286,6 +285,15 @@ fn test() -> anyhow::Result<()> {
         &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         &workspace_root().join("tests/localaws"),
     )?;
+    // The Athena queries over snapshots the aggregator writes (the tests build it with cargo).
+    let queries = run_tests_in(
+        python,
+        &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/sql"],
+        &workspace_root(),
+    )?;
+    totals.passed += queries.passed;
+    totals.failed += queries.failed;
+    totals.ignored += queries.ignored;
     let rust = run_tests(&cargo, &["test", "--workspace", "--all-targets", "--locked"])?;
     totals.passed += rust.passed;
     totals.failed += rust.failed;

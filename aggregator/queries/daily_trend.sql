@@ -1,0 +1,12 @@
+-- Compliance by day over the past 90 days: is the organization getting better?
+SELECT
+  dt,
+  count(*) AS evaluated,
+  count_if(compliance_type = 'NON_COMPLIANT') AS non_compliant,
+  count_if(compliance_type = 'COMPLIANT') AS compliant,
+  count(DISTINCT account_id) AS accounts,
+  round(100.0 * count_if(compliance_type = 'NON_COMPLIANT') / count(*), 1) AS non_compliant_percent
+FROM evaluations
+WHERE dt >= date_format(date_add('day', -90, current_date), '%Y-%m-%d')
+GROUP BY dt
+ORDER BY dt

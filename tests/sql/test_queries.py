@@ -1,0 +1,219 @@
+"""The named Athena queries (aggregator/queries/*.sql) over snapshots the real aggregator binary
+writes: read back with pyarrow (an independent Parquet reader), each query transpiled from Athena SQL
+with sqlglot and run by DuckDB, the results compared with answers computed here in plain Python;
+every query also parsed with Trino's own grammar (trino-query-parser)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import os
+import re
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from sqlglot import exp
+from trino_query_parser import TrinoSyntaxError, parse_statement
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES = ROOT / "aggregator" / "queries"
+TODAY = dt.date(2026, 11, 23)  # CURRENT_DATE, pinned
+DAYS = 3
+EXEMPTION_TAG = "runtime-exempt-until"
+
+
+def aggregator_binary() -> Path:
+    subprocess.run(["cargo", "build", "--quiet", "--locked", "-p", "aggregator", "--bin", "aggregator"],
+                   cwd=ROOT, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+    if not target.is_absolute():
+        target = ROOT / target
+    return target / "debug" / "aggregator"
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("snapshots")
+    subprocess.run([str(aggregator_binary()), "sample", "--rows", "5000", "--days", str(DAYS),
+                    "--through", TODAY.isoformat(), "--output", str(root)], check=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def rows(dataset: Path) -> list[dict]:
+    """Every row of every snapshot, with its partition, read by pyarrow."""
+    out = []
+    for part in sorted((dataset / "evaluations").glob("dt=*/part-*.parquet")):
+        day = part.parent.name.removeprefix("dt=")
+        for row in pq.read_table(part).to_pylist():
+            row["dt"] = day
+            row["account_tags"] = dict(row["account_tags"] or [])
+            row["function_tags"] = dict(row["function_tags"] or [])
+            out.append(row)
+    return out
+
+
+def latest(rows: list[dict]) -> list[dict]:
+    week_ago = (TODAY - dt.timedelta(days=7)).isoformat()
+    newest = max(r["dt"] for r in rows if r["dt"] >= week_ago)
+    return [r for r in rows if r["dt"] == newest]
+
+
+def round1(value: float) -> float:
+    """SQL's round(x, 1): half away from zero."""
+    return float(decimal.Decimal(repr(value)).quantize(decimal.Decimal("0.1"), rounding=decimal.ROUND_HALF_UP))
+
+
+def percent(part: int, whole: int) -> float:
+    return round1(100.0 * part / whole)
+
+
+def athena_to_duckdb(sql: str) -> str:
+    """Athena (Trino) SQL → DuckDB, with CURRENT_DATE pinned so answers do not move with the clock."""
+    tree = sqlglot.parse_one(sql, read="athena")
+    tree = tree.transform(lambda node: exp.cast(exp.Literal.string(TODAY.isoformat()), "date")
+                          if isinstance(node, exp.CurrentDate) else node)
+    return tree.sql(dialect="duckdb")
+
+
+def run_query(dataset: Path, name: str) -> list[tuple]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    pattern = str(dataset / "evaluations" / "*" / "*.parquet")
+    con.execute(f"CREATE VIEW evaluations AS SELECT * FROM read_parquet('{pattern}', "
+                "hive_partitioning = true, hive_types = {'dt': 'VARCHAR'})")
+    table = con.sql(athena_to_duckdb((QUERIES / f"{name}.sql").read_text())).to_arrow_table()
+    return [tuple(r.values()) for r in table.to_pylist()]
+
+
+def query_names() -> list[str]:
+    return sorted(p.stem for p in QUERIES.glob("*.sql"))
+
+
+def test_the_named_queries_are_the_ones_documented() -> None:
+    assert query_names() == ["daily_trend", "exemptions_expiring", "noncompliant_by_account",
+                             "os_only_and_images", "runtime_mix", "upgrade_before_next_block"]
+
+
+@pytest.mark.parametrize("name", query_names())
+def test_query_parses_with_trinos_grammar(name: str) -> None:
+    sql = (QUERIES / f"{name}.sql").read_text()
+    sql = re.sub(r"--[^\n]*", "", sql)  # the parser takes one bare statement
+    parse_statement(sql)
+
+
+def test_the_trino_grammar_check_can_fail() -> None:
+    with pytest.raises(TrinoSyntaxError):
+        parse_statement("SELECT count(*) FROM evaluations WHERE")
+
+
+def test_pyarrow_reads_the_schema_the_athena_ddl_declares(dataset: Path) -> None:
+    ddl = subprocess.run([str(aggregator_binary()), "ddl", "--location", "s3://bucket/prefix"],
+                         check=True, capture_output=True, text=True).stdout
+    declared = re.findall(r"^\s+`(\w+)` (.+?),?$", ddl.split("PARTITIONED BY")[0], re.M)
+    athena = {"string": "string", "int": "int32", "date": "date32[day]", "timestamp": "timestamp[ms, tz=UTC]",
+              "array<string>": "list<item: string>", "map<string,string>": "map<string, string>"}
+    for part in (dataset / "evaluations").glob("dt=*/part-*.parquet"):
+        parquet = pq.ParquetFile(part)
+        schema = parquet.schema_arrow
+        # pyarrow names a map type after its field ("map<string, string ('account_tags')>").
+        found = [(f.name, re.sub(r" \('\w+'\)", "", str(f.type))) for f in schema]
+        assert found == [(name, athena[kind]) for name, kind in declared]
+        metadata = parquet.metadata
+        for group in range(metadata.num_row_groups):
+            for column in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(column)
+                assert chunk.compression == "ZSTD", chunk
+        account = metadata.row_group(0).column(0)
+        assert account.is_stats_set and account.statistics.has_min_max
+
+
+def test_noncompliant_by_account_and_ou(dataset: Path, rows: list[dict]) -> None:
+    groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for r in latest(rows):
+        counts = groups[(r["ou_path"], r["account_id"], r["account_name"])]
+        counts[0] += r["compliance_type"] == "NON_COMPLIANT"
+        counts[1] += 1
+    expected = sorted(((*k, nc, n, percent(nc, n)) for k, (nc, n) in groups.items() if nc),
+                      key=lambda t: (-t[3], t[1]))
+    assert expected
+    assert run_query(dataset, "noncompliant_by_account") == expected
+
+
+def next_block(row: dict) -> tuple[str, dt.date] | None:
+    if row["block_create_date"] and row["block_create_date"] >= TODAY:
+        return "function create", row["block_create_date"]
+    if row["block_update_date"] and row["block_update_date"] >= TODAY:
+        return "function update", row["block_update_date"]
+    return None
+
+
+def test_upgrade_before_next_block(dataset: Path, rows: list[dict]) -> None:
+    expected = []
+    for r in latest(rows):
+        block = next_block(r)
+        if block:
+            expected.append((r["account_id"], r["account_name"], r["ou_path"], r["region"], r["resource_id"],
+                             r["runtime"], r["phase"], block[0], block[1], (block[1] - TODAY).days,
+                             r["successor"], r["latest_runtime"], r["function_tags"].get("team")))
+    expected.sort(key=lambda t: (t[9], t[0], t[3], t[4]))
+    assert {t[7] for t in expected} == {"function create", "function update"}, "both kinds of deadline occur"
+    assert run_query(dataset, "upgrade_before_next_block") == expected
+
+
+def test_daily_trend(dataset: Path, rows: list[dict]) -> None:
+    days: dict[str, list] = defaultdict(lambda: [0, 0, 0, set()])
+    for r in rows:
+        day = days[r["dt"]]
+        day[0] += 1
+        day[1] += r["compliance_type"] == "NON_COMPLIANT"
+        day[2] += r["compliance_type"] == "COMPLIANT"
+        day[3].add(r["account_id"])
+    expected = [(d, n, nc, c, len(a), percent(nc, n)) for d, (n, nc, c, a) in sorted(days.items())]
+    assert len(expected) == DAYS and len({t[1] for t in expected}) == DAYS, "the days differ"
+    assert run_query(dataset, "daily_trend") == expected
+
+
+def test_runtime_mix(dataset: Path, rows: list[dict]) -> None:
+    groups: dict[tuple, list] = defaultdict(lambda: [0, set(), 0])
+    for r in latest(rows):
+        key = (r["runtime_family"] or "container image", r["runtime"] or "container image", r["phase"])
+        groups[key][0] += 1
+        groups[key][1].add(r["account_id"])
+        groups[key][2] += r["compliance_type"] == "NON_COMPLIANT"
+    expected = sorted(((*k, n, len(a), nc) for k, (n, a, nc) in groups.items()), key=lambda t: (-t[3], t[1]))
+    assert run_query(dataset, "runtime_mix") == expected
+
+
+def test_os_only_and_image_functions_with_their_age(dataset: Path, rows: list[dict]) -> None:
+    expected = []
+    for r in latest(rows):
+        if r["runtime_family"] == "provided" or r["package_type"] == "Image":
+            modified = r["code_last_modified"]
+            expected.append((r["account_id"], r["account_name"], r["region"], r["resource_id"], r["package_type"],
+                             r["runtime"] or "container image", modified, (TODAY - modified.date()).days,
+                             r["compliance_type"], r["function_tags"].get("team")))
+    expected.sort(key=lambda t: (-t[7], t[0], t[2], t[3]))
+    assert {t[4] for t in expected} == {"Zip", "Image"}
+    assert run_query(dataset, "os_only_and_images") == expected
+
+
+def test_exemptions_expiring_within_30_days(dataset: Path, rows: list[dict]) -> None:
+    expected = []
+    for r in latest(rows):
+        text = r["function_tags"].get(EXEMPTION_TAG)
+        if not text:
+            continue
+        until = dt.date.fromisoformat(text)
+        if TODAY <= until <= TODAY + dt.timedelta(days=30):
+            expected.append((r["account_id"], r["account_name"], r["region"], r["resource_id"], r["runtime"],
+                             until, (until - TODAY).days, r["successor"], r["function_tags"].get("team")))
+    expected.sort(key=lambda t: (t[6], t[0], t[2], t[3]))
+    tagged = sum(1 for r in latest(rows) if EXEMPTION_TAG in r["function_tags"])
+    assert 0 < len(expected) < tagged, "some exemptions end later or have ended"
+    assert run_query(dataset, "exemptions_expiring") == expected
