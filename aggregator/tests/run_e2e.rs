@@ -10,9 +10,11 @@ use std::time::Duration;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, MapArray, RecordBatch};
-use aws_sdk_config::types::{OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata};
+use aws_sdk_config::types::OrganizationConfigRuleTriggerType;
 use aws_sdk_lambda::types::Runtime;
-use e2e::setup::{create_function, create_organization, organization_aggregator, start_recording};
+use e2e::setup::{
+    create_function, create_organization, organization_aggregator, organization_rule, start_recording,
+};
 use e2e::{ADMIN_ACCOUNT, LambdaProcess, LocalAws, REGION};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
@@ -157,23 +159,8 @@ async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Ve
         let admin = in_region(aws.sdk_config(None, 3).await, region).await;
         start_recording(&admin, ADMIN_ACCOUNT).await;
         let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
-        aws_sdk_config::Client::new(&admin)
-            .put_organization_config_rule()
-            .organization_config_rule_name(RULE)
-            .organization_custom_rule_metadata(
-                OrganizationCustomRuleMetadata::builder()
-                    .lambda_function_arn(&arn)
-                    .organization_config_rule_trigger_types(
-                        OrganizationConfigRuleTriggerType::ScheduledNotification,
-                    )
-                    .resource_types_scope("AWS::Lambda::Function")
-                    .input_parameters(RULE_PARAMETERS)
-                    .build()
-                    .expect("metadata"),
-            )
-            .send()
-            .await
-            .expect("organization rule");
+        let periodic = [OrganizationConfigRuleTriggerType::ScheduledNotification];
+        organization_rule(&admin, RULE, &arn, &periodic, Some(RULE_PARAMETERS)).await;
         processes.push(
             LambdaProcess::start(
                 aws,
@@ -655,4 +642,75 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     assert_eq!(summary(&stdout)["complete"], true, "{stdout}");
     let (throttled_rows, _) = snapshot(&s3, &part).await;
     assert_eq!(throttled_rows, rows, "throttling changed the rows");
+
+    // The same binary as the scheduled Lambda behind the Runtime API: EventBridge's envelope is
+    // ignored, snapshotDate overrides the day, a malformed override is an error and writes nothing.
+    let yesterday = rule::dates::add_days(rule::dates::parse_date(&date).expect("date"), -1).to_string();
+    let function = create_function(&admin, "runtime-aggregator", Runtime::Providedal2023).await;
+    let output = format!("s3://{BUCKET}/{PREFIX}");
+    let _lambda = LambdaProcess::start(
+        aws,
+        std::path::Path::new(env!("CARGO_BIN_EXE_aggregator")),
+        &function,
+        &[
+            ("AGGREGATOR_CONFIG_AGGREGATOR", AGGREGATOR),
+            ("AGGREGATOR_RULES", RULE),
+            ("AGGREGATOR_OUTPUT", &output),
+            ("AGGREGATOR_RULE_PARAMETERS", RULE_PARAMETERS),
+        ],
+    )
+    .expect("aggregator Lambda");
+    let lambda = aws_sdk_lambda::Client::new(&admin);
+    for payload in [
+        json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
+               "detail": {}, "snapshotDate": yesterday}),
+        json!({"snapshotDate": "someday"}),
+    ] {
+        lambda
+            .invoke()
+            .function_name(&function)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+            .send()
+            .await
+            .expect("queued");
+    }
+    let invocations = aws
+        .settled(&function, 2, Duration::from_secs(120))
+        .await
+        .expect("settled");
+    let scheduled = invocations
+        .iter()
+        .find(|i| i["Status"] == "succeeded")
+        .expect("a succeeded run");
+    let response = &scheduled["Response"];
+    assert_eq!(response["snapshot_date"], yesterday.as_str(), "{scheduled:#}");
+    assert_eq!(response["rows"], expected.len(), "{scheduled:#}");
+    let refused = invocations
+        .iter()
+        .find(|i| i["Status"] == "failed")
+        .expect("a refused event");
+    let message = refused["Error"]["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("snapshotDate"), "{refused:#}");
+    let keys: Vec<String> = evaluation_objects(&s3).await.into_keys().collect();
+    assert_eq!(
+        keys,
+        [
+            format!("{PREFIX}/evaluations/dt={yesterday}/_summary.json"),
+            format!("{PREFIX}/evaluations/dt={yesterday}/part-00000.parquet"),
+            summary_key,
+            part,
+        ]
+    );
+    let (yesterdays, _) = snapshot(
+        &s3,
+        &format!("{PREFIX}/evaluations/dt={yesterday}/part-00000.parquet"),
+    )
+    .await;
+    let verdicts = |rows: &BTreeMap<Key, SnapshotRow>| -> BTreeMap<Key, String> {
+        rows.iter()
+            .map(|(k, r)| (k.clone(), r.compliance_type.clone()))
+            .collect()
+    };
+    assert_eq!(verdicts(&yesterdays), verdicts(&rows));
 }

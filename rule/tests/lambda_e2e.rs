@@ -6,8 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_config::types::{
-    ComplianceType, ConfigRule, OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata, Owner,
-    Scope, Source, SourceDetail,
+    ComplianceType, ConfigRule, OrganizationConfigRuleTriggerType, Owner, Scope, Source, SourceDetail,
 };
 use aws_sdk_config::types::{EventSource, MaximumExecutionFrequency, MessageType};
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
@@ -369,25 +368,11 @@ async fn organization(aws: &LocalAws, members: usize) -> Vec<String> {
 async fn organization_rule(aws: &LocalAws, member_role: &str) -> (String, LambdaProcess) {
     let admin = aws.sdk_config(None, 3).await;
     let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
-    aws_sdk_config::Client::new(&admin)
-        .put_organization_config_rule()
-        .organization_config_rule_name(RULE)
-        .organization_custom_rule_metadata(
-            OrganizationCustomRuleMetadata::builder()
-                .lambda_function_arn(&arn)
-                .organization_config_rule_trigger_types(
-                    OrganizationConfigRuleTriggerType::ConfigurationItemChangeNotification,
-                )
-                .organization_config_rule_trigger_types(
-                    OrganizationConfigRuleTriggerType::ScheduledNotification,
-                )
-                .resource_types_scope("AWS::Lambda::Function")
-                .build()
-                .expect("metadata"),
-        )
-        .send()
-        .await
-        .expect("organization rule");
+    let triggers = [
+        OrganizationConfigRuleTriggerType::ConfigurationItemChangeNotification,
+        OrganizationConfigRuleTriggerType::ScheduledNotification,
+    ];
+    e2e::setup::organization_rule(&admin, RULE, &arn, &triggers, None).await;
     let process = LambdaProcess::start(
         aws,
         rule_binary(),

@@ -508,6 +508,30 @@ pub mod setup {
         accounts
     }
 
+    /// An organization Config rule for Lambda functions backed by `lambda_arn`, in `config`'s region.
+    pub async fn organization_rule(
+        config: &aws_config::SdkConfig,
+        name: &str,
+        lambda_arn: &str,
+        triggers: &[aws_sdk_config::types::OrganizationConfigRuleTriggerType],
+        parameters: Option<&str>,
+    ) {
+        let metadata = aws_sdk_config::types::OrganizationCustomRuleMetadata::builder()
+            .lambda_function_arn(lambda_arn)
+            .set_organization_config_rule_trigger_types(Some(triggers.to_vec()))
+            .resource_types_scope("AWS::Lambda::Function")
+            .set_input_parameters(parameters.map(str::to_string))
+            .build()
+            .expect("rule metadata");
+        aws_sdk_config::Client::new(config)
+            .put_organization_config_rule()
+            .organization_config_rule_name(name)
+            .organization_custom_rule_metadata(metadata)
+            .send()
+            .await
+            .expect("organization rule");
+    }
+
     /// An organization-wide Config aggregator (all regions) in the admin account.
     pub async fn organization_aggregator(config: &aws_config::SdkConfig, name: &str) {
         aws_sdk_config::Client::new(config)

@@ -227,11 +227,15 @@ fn lambda() -> anyhow::Result<()> {
 fn demo() -> anyhow::Result<()> {
     python_env()?;
     let cargo = cargo();
-    run(&cargo, &["build", "--quiet", "--locked", "-p", "rule"])?;
+    run(
+        &cargo,
+        &["build", "--quiet", "--locked", "-p", "rule", "-p", "aggregator"],
+    )?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
     let rule = target.join("debug/rule");
+    let aggregator = target.join("debug/aggregator");
     run(
         &cargo,
         &[
@@ -244,6 +248,7 @@ fn demo() -> anyhow::Result<()> {
             "demo",
             "--",
             rule.to_str().context("rule path")?,
+            aggregator.to_str().context("aggregator path")?,
         ],
     )
 }
@@ -400,10 +405,60 @@ fn bench(target: BenchTarget, criterion_args: &[String]) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        BenchTarget::Aggregator => {
-            bail!("the aggregator is not built yet, so it has no benchmark yet")
-        }
+        BenchTarget::Aggregator => bench_aggregator(criterion_args),
     }
+}
+
+/// Parquet encoding of 1 M synthetic rows by the release aggregator (streaming, bounded memory)
+/// against pyarrow writing the same rows with the same codec and row groups, in the same run.
+fn bench_aggregator(args: &[String]) -> anyhow::Result<()> {
+    let rows = args.first().map_or("1000000", String::as_str);
+    let python = python_env()?;
+    let cargo = cargo();
+    run(&cargo, &["build", "--release", "--locked", "-p", "aggregator"])?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let out = target.join("bench-aggregator");
+    let binary = target.join("release/aggregator");
+    let measure = |program: &Path, args: &[&str]| -> anyhow::Result<serde_json::Value> {
+        let output = loopback_only(&mut Command::new(program))
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .with_context(|| format!("running {}", program.display()))?;
+        if !output.status.success() {
+            bail!(
+                "{} failed: {}",
+                program.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        serde_json::from_slice(&output.stdout).context("reading the benchmark's JSON")
+    };
+    let out_str = out.to_str().context("output path")?;
+    let rust = measure(&binary, &["bench-encode", "--rows", rows, "--output", out_str])?;
+    let rust_file = out.join("rust.parquet");
+    let pyarrow = measure(
+        &python,
+        &[
+            "tests/sql/bench_encode.py",
+            rust_file.to_str().context("file path")?,
+        ],
+    )?;
+    let line = |name: &str, v: &serde_json::Value| {
+        println!(
+            "{name:8} {:>9} rows  {:>10.0} rows/s  peak RSS {:>7.1} MiB  file {:>6.1} MiB",
+            v["rows"],
+            v["rows_per_second"].as_f64().unwrap_or(0.0),
+            v["peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+            v["file_bytes"].as_f64().unwrap_or(0.0) / 1_048_576.0,
+        )
+    };
+    line("rust", &rust);
+    line("pyarrow", &pyarrow);
+    println!("{}", serde_json::json!({"rust": rust, "pyarrow": pyarrow}));
+    Ok(())
 }
 
 fn main() -> std::process::ExitCode {

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use aws_sdk_config::types::{
-    ComplianceType, OrganizationConfigRuleTriggerType, OrganizationCustomRuleMetadata,
-};
+use aws_sdk_config::types::{ComplianceType, OrganizationConfigRuleTriggerType};
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
 use e2e::setup::{
     create_function, create_image_function, create_organization, organization_aggregator, start_recording,
@@ -25,11 +23,9 @@ type TeamFunctions = (&'static str, &'static [(&'static str, Option<Runtime>)]);
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let rule_binary = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .context("usage: demo PATH-TO-RULE-BINARY")?,
-    );
+    let usage = "usage: demo PATH-TO-RULE-BINARY PATH-TO-AGGREGATOR-BINARY";
+    let rule_binary = PathBuf::from(std::env::args().nth(1).context(usage)?);
+    let aggregator_binary = PathBuf::from(std::env::args().nth(2).context(usage)?);
     println!("Starting the local AWS (moto + this project's Config/Lambda extensions) on 127.0.0.1 ...");
     let aws = LocalAws::start()?;
     println!("  {}", aws.endpoint());
@@ -110,24 +106,12 @@ async fn main() -> anyhow::Result<()> {
         &[("RULE_MEMBER_ROLE_NAME", "RuntimeGuardMember")],
     )?;
     let config = aws_sdk_config::Client::new(&admin);
-    config
-        .put_organization_config_rule()
-        .organization_config_rule_name(RULE)
-        .organization_custom_rule_metadata(
-            OrganizationCustomRuleMetadata::builder()
-                .lambda_function_arn(&rule_arn)
-                .organization_config_rule_trigger_types(
-                    OrganizationConfigRuleTriggerType::ConfigurationItemChangeNotification,
-                )
-                .organization_config_rule_trigger_types(
-                    OrganizationConfigRuleTriggerType::ScheduledNotification,
-                )
-                .resource_types_scope("AWS::Lambda::Function")
-                .input_parameters(r#"{"failPhase":"deprecated","warnDaysBefore":"180"}"#)
-                .build()?,
-        )
-        .send()
-        .await?;
+    let triggers = [
+        OrganizationConfigRuleTriggerType::ConfigurationItemChangeNotification,
+        OrganizationConfigRuleTriggerType::ScheduledNotification,
+    ];
+    let parameters = r#"{"failPhase":"deprecated","warnDaysBefore":"180"}"#;
+    e2e::setup::organization_rule(&admin, RULE, &rule_arn, &triggers, Some(parameters)).await;
 
     println!("Running the periodic evaluation (a ScheduledNotification to every account) ...");
     aws.control("POST", "/_localaws/config/periodic", Some(json!({})))?;
@@ -197,6 +181,52 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(0)
         );
     }
+
+    println!("\nThe aggregator: the organization's evaluations into the day's Parquet snapshot on S3 ...");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&admin)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket().bucket("runtime-reports").send().await?;
+    let run = std::process::Command::new(&aggregator_binary)
+        .env("AWS_ENDPOINT_URL", aws.endpoint())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", e2e::REGION)
+        .args(["run", "--config-aggregator", "organization", "--rule", RULE])
+        .args(["--output", "s3://runtime-reports/lambda-runtime-guard"])
+        .output()
+        .context("running the aggregator")?;
+    if !run.status.success() {
+        anyhow::bail!("the aggregator failed: {}", String::from_utf8_lossy(&run.stderr));
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).context("the run summary")?;
+    println!(
+        "    {} rows from {} accounts in {} ({} NON_COMPLIANT) → {}",
+        summary["rows"],
+        summary["accounts"],
+        summary["regions"],
+        summary["compliance"]["NON_COMPLIANT"],
+        summary["location"].as_str().unwrap_or("?")
+    );
+    let listed = s3
+        .list_objects_v2()
+        .bucket("runtime-reports")
+        .prefix("lambda-runtime-guard/")
+        .send()
+        .await?;
+    for object in listed.contents() {
+        println!(
+            "    s3://runtime-reports/{}  {} bytes",
+            object.key().unwrap_or("?"),
+            object.size().unwrap_or(0)
+        );
+    }
+    println!(
+        "    Athena: `aggregator ddl --location s3://runtime-reports/lambda-runtime-guard`, then aggregator/queries/*.sql"
+    );
     println!("\nDone. Try `cargo run -p rule -- catalog` and `rule scan` against your own account next.");
     Ok(())
 }
