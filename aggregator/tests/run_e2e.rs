@@ -276,8 +276,13 @@ fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 
 /// Runs the aggregator binary as a user would; returns (exit code, stdout, stderr).
 fn run_aggregator(aws: &LocalAws) -> (i32, String, String) {
+    run_aggregator_with(aws, &[])
+}
+
+fn run_aggregator_with(aws: &LocalAws, env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_aggregator"))
         .env_clear()
+        .envs(env.iter().copied())
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_ENDPOINT_URL", aws.endpoint())
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -642,6 +647,45 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     assert_eq!(summary(&stdout)["complete"], true, "{stdout}");
     let (throttled_rows, _) = snapshot(&s3, &part).await;
     assert_eq!(throttled_rows, rows, "throttling changed the rows");
+
+    // A query that keeps failing (two attempts, through the SDK's own setting): the run still publishes
+    // every evaluation, names each (account, region) whose function details are missing, exits 2.
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(json!({"Rules": [{"Service": "config", "Operation": "SelectAggregateResourceConfig", "ServerError": 1.0}]})),
+    )
+    .expect("faults");
+    let (code, stdout, stderr) = run_aggregator_with(aws, &[("AWS_MAX_ATTEMPTS", "2")]);
+    aws.control("POST", "/_localaws/faults", Some(json!({})))
+        .expect("faults off");
+    assert_eq!(code, 2, "{stderr}\n{stdout}");
+    assert!(stderr.contains("gap"), "{stderr}");
+    let partial = summary(&stdout);
+    assert_eq!(partial["complete"], false);
+    let gaps = partial["gaps"].as_array().expect("gaps");
+    assert_eq!(
+        gaps.len(),
+        (MEMBERS + 1) * REGIONS.len(),
+        "one gap per (account, region): {partial:#}"
+    );
+    for gap in gaps {
+        assert_eq!(gap["kind"], "functions", "{gap}");
+        assert!(
+            gap["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("ServiceUnavailable")),
+            "{gap}"
+        );
+    }
+    assert_eq!(partial["rows_without_function_details"], expected.len());
+    let (degraded, _) = snapshot(&s3, &part).await;
+    assert_eq!(degraded.len(), rows.len());
+    assert!(
+        degraded
+            .values()
+            .all(|r| r.runtime.is_none() && r.account_name.is_some())
+    );
 
     // The same binary as the scheduled Lambda behind the Runtime API: EventBridge's envelope is
     // ignored, snapshotDate overrides the day, a malformed override is an error and writes nothing.

@@ -26,25 +26,32 @@ pub const PUT_BATCH: usize = 100;
 /// Attempts for evaluations that PutEvaluations returns as FailedEvaluations.
 const FAILED_EVALUATION_ATTEMPTS: u32 = 4;
 
-/// The SDK configuration the rule starts from: the default credential chain and region, a rustls
-/// HTTP client, and standard retries with more patience than the default (Config throttles).
+/// The SDK configuration the rule (and the aggregator) start from: the default credential chain and
+/// region, a rustls HTTP client, and standard retries with more patience than the default (Config
+/// throttles) unless the environment sets the retry mode or attempts.
 pub async fn base_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                ))
-                .build_https(),
-        )
-        .retry_config(
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https(),
+    );
+    // The SDK's own settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) win when an operator sets them.
+    let operator_set = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+    let loader = if operator_set {
+        loader
+    } else {
+        loader.retry_config(
             RetryConfig::standard()
                 .with_max_attempts(10)
                 .with_initial_backoff(Duration::from_millis(50))
                 .with_max_backoff(Duration::from_secs(5)),
         )
-        .load()
-        .await
+    };
+    loader.load().await
 }
 
 /// Calls made during one invocation, by operation, for the summary line.

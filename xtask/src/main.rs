@@ -285,21 +285,35 @@ fn test() -> anyhow::Result<()> {
         ],
     )?;
     let python = python.to_str().context("python path")?;
+    // Everything `cargo test` builds, built once up front with the same features (a narrower build
+    // would resolve other features and make the next one rebuild).
+    run(&cargo, &["build", "--workspace", "--all-targets", "--locked"])?;
     let mut totals = run_tests_in(
         python,
         &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         &workspace_root().join("tests/localaws"),
+        &[],
     )?;
-    // The Athena queries over snapshots the aggregator writes (the tests build it with cargo).
+    // The Athena queries over snapshots the aggregator binary writes.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let aggregator = target.join("debug/aggregator");
     let queries = run_tests_in(
         python,
         &["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/sql"],
         &workspace_root(),
+        &[("AGGREGATOR_BIN", aggregator.to_str().context("aggregator path")?)],
     )?;
     totals.passed += queries.passed;
     totals.failed += queries.failed;
     totals.ignored += queries.ignored;
-    let rust = run_tests(&cargo, &["test", "--workspace", "--all-targets", "--locked"])?;
+    let rust = run_tests_in(
+        &cargo,
+        &["test", "--workspace", "--all-targets", "--locked"],
+        &workspace_root(),
+        &[],
+    )?;
     totals.passed += rust.passed;
     totals.failed += rust.failed;
     totals.ignored += rust.ignored;
@@ -335,17 +349,14 @@ fn summary_line(line: &str) -> Option<&str> {
 }
 
 /// Runs `cargo test`, echoing its output, and adds up the `test result:` lines of every binary.
-fn run_tests(program: &str, args: &[&str]) -> anyhow::Result<Totals> {
-    run_tests_in(program, args, &workspace_root())
-}
-
 /// Runs a test runner (cargo test or pytest), echoing its output, and adds up its summary lines:
 /// cargo's `test result: ok. N passed; M failed; K ignored` and pytest's `N passed, M failed, K skipped in 1.2s`.
-fn run_tests_in(program: &str, args: &[&str], dir: &Path) -> anyhow::Result<Totals> {
+fn run_tests_in(program: &str, args: &[&str], dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Totals> {
     use std::io::{BufRead, BufReader};
     eprintln!("==> {program} {}", args.join(" "));
     let mut child = loopback_only(&mut Command::new(program))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stdout(std::process::Stdio::piped())
         .spawn()
