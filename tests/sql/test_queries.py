@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import os
 import re
 import subprocess
@@ -22,7 +23,16 @@ from trino_query_parser import TrinoSyntaxError, parse_statement
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ROOT / "aggregator" / "queries"
-TODAY = dt.date(2026, 11, 23)  # CURRENT_DATE, pinned
+CATALOG = json.loads((ROOT / "rule" / "data" / "runtimes.json").read_text())
+
+
+def first_block_date_from(day: dt.date) -> dt.date:
+    return min(dt.date.fromisoformat(r[k]) for r in CATALOG["runtimes"]
+               for k in ("block_create_date", "block_update_date") if r.get(k) and r[k] >= day.isoformat())
+
+
+# CURRENT_DATE, pinned to a block date so that the day-of boundary ("blocked from today") is in the data.
+TODAY = first_block_date_from(dt.date(2026, 11, 23))
 DAYS = 3
 EXEMPTION_TAG = "runtime-exempt-until"
 
@@ -166,6 +176,7 @@ def test_upgrade_before_next_block(dataset: Path, rows: list[dict]) -> None:
                              r["successor"], r["latest_runtime"], r["function_tags"].get("team")))
     expected.sort(key=lambda t: (t[9], t[0], t[3], t[4]))
     assert {t[7] for t in expected} == {"function create", "function update"}, "both kinds of deadline occur"
+    assert any(t[9] == 0 for t in expected), "a block that starts today is still ahead"
     assert run_query(dataset, "upgrade_before_next_block") == expected
 
 
