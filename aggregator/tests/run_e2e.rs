@@ -704,23 +704,13 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
         ],
     )
     .expect("aggregator Lambda");
-    let lambda = aws_sdk_lambda::Client::new(&admin);
-    for payload in [
+    let payloads = [
         json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
                "detail": {}, "snapshotDate": yesterday}),
         json!({"snapshotDate": "someday"}),
-    ] {
-        lambda
-            .invoke()
-            .function_name(&function)
-            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
-            .send()
-            .await
-            .expect("queued");
-    }
+    ];
     let invocations = aws
-        .settled(&function, 2, Duration::from_secs(120))
+        .invoke_events(&admin, &function, &payloads, Duration::from_secs(120))
         .await
         .expect("settled");
     let scheduled = invocations

@@ -526,7 +526,6 @@ async fn malformed_invocations_are_errors_and_report_nothing() {
     let admin = aws.sdk_config(None, 3).await;
     start_recording(&admin, ADMIN_ACCOUNT).await;
     let (rule_arn, mut process) = rule_in_admin(aws, "{}", true, false).await;
-    let lambda = aws_sdk_lambda::Client::new(&admin);
     let payloads = [
         json!({}),
         json!([1, 2, 3]),
@@ -537,18 +536,8 @@ async fn malformed_invocations_are_errors_and_report_nothing() {
                "accountId": ADMIN_ACCOUNT, "resultToken": "forged-token"}),
         json!({"invokingEvent": "{\"messageType\":\"ScheduledNotification\"}", "resultToken": "t"}),
     ];
-    for payload in &payloads {
-        lambda
-            .invoke()
-            .function_name(&rule_arn)
-            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-            .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
-            .send()
-            .await
-            .expect("queued");
-    }
     let invocations = aws
-        .settled(&rule_arn, payloads.len(), Duration::from_secs(60))
+        .invoke_events(&admin, &rule_arn, &payloads, Duration::from_secs(60))
         .await
         .expect("settled");
     for invocation in &invocations {

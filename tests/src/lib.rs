@@ -337,6 +337,29 @@ impl LocalAws {
         Ok(answer["Invocations"].as_array().cloned().unwrap_or_default())
     }
 
+    /// Queues each payload as an asynchronous (`Event`) invocation through Lambda's Invoke, then waits
+    /// until the function's invocations have all finished.
+    pub async fn invoke_events(
+        &self,
+        config: &SdkConfig,
+        function_arn: &str,
+        payloads: &[Value],
+        within: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
+        let lambda = aws_sdk_lambda::Client::new(config);
+        for payload in payloads {
+            lambda
+                .invoke()
+                .function_name(function_arn)
+                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+                .payload(aws_sdk_lambda::primitives::Blob::new(payload.to_string()))
+                .send()
+                .await
+                .with_context(|| format!("queueing an invocation of {function_arn}"))?;
+        }
+        self.settled(function_arn, payloads.len(), within).await
+    }
+
     /// Waits until `count` invocations of the function have finished (succeeded or failed for good).
     pub async fn settled(
         &self,
