@@ -152,7 +152,7 @@ fn lambda() -> anyhow::Result<()> {
     let mut report = Vec::new();
     for (arch_flag, arch) in [("--arm64", "arm64"), ("--x86-64", "x86_64")] {
         let out_dir = root.join("target/lambda").join(arch);
-        eprintln!("==> cargo lambda build --release {arch_flag} --output-format zip -p rule");
+        eprintln!("==> cargo lambda build --release {arch_flag} --output-format zip -p rule -p aggregator");
         let status = loopback_only(&mut Command::new(&cargo_lambda))
             .args([
                 "lambda",
@@ -163,6 +163,8 @@ fn lambda() -> anyhow::Result<()> {
                 "zip",
                 "-p",
                 "rule",
+                "-p",
+                "aggregator",
                 "--lambda-dir",
             ])
             .arg(&out_dir)
@@ -173,15 +175,17 @@ fn lambda() -> anyhow::Result<()> {
         if !status.success() {
             bail!("cargo lambda build {arch_flag} failed ({status})");
         }
-        let zip = out_dir.join("rule/bootstrap.zip");
-        let size = std::fs::metadata(&zip)
-            .with_context(|| format!("{}", zip.display()))?
-            .len();
-        report.push(format!(
-            "{arch}: {} ({:.2} MiB)",
-            zip.display(),
-            size as f64 / 1_048_576.0
-        ));
+        for function in ["rule", "aggregator"] {
+            let zip = out_dir.join(function).join("bootstrap.zip");
+            let size = std::fs::metadata(&zip)
+                .with_context(|| format!("{}", zip.display()))?
+                .len();
+            report.push(format!(
+                "{arch}: {} ({:.2} MiB)",
+                zip.display(),
+                size as f64 / 1_048_576.0
+            ));
+        }
     }
     // Cold start on the local Runtime API, with the binary this machine can run.
     let bootstrap = root.join("target/lambda/x86_64/rule/bootstrap");
