@@ -203,11 +203,15 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("the aggregator failed: {}", String::from_utf8_lossy(&run.stderr));
     }
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).context("the run summary")?;
+    let regions: Vec<&str> = summary["regions"]
+        .as_array()
+        .map(|r| r.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
     println!(
         "    {} rows from {} accounts in {} ({} NON_COMPLIANT) → {}",
         summary["rows"],
         summary["accounts"],
-        summary["regions"],
+        regions.join(", "),
         summary["compliance"]["NON_COMPLIANT"],
         summary["location"].as_str().unwrap_or("?")
     );
