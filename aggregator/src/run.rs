@@ -163,6 +163,20 @@ pub async fn run(
     )
     .await;
     let tally = match written {
+        Ok(tally) if tally.triples_failed == triples.len() => {
+            // Publishing an empty snapshot would replace the day's good one with nothing.
+            upload.abort().await;
+            let first = tally
+                .gaps
+                .iter()
+                .find(|g| g.kind == "triple")
+                .map_or("", |g| g.reason.as_str());
+            bail!(
+                "no evaluation results could be read for any of the {} (rule, account, region) triples \
+                 (first error: {first}); nothing was published",
+                triples.len()
+            );
+        }
         Ok(tally) => tally,
         Err(error) => {
             upload.abort().await;

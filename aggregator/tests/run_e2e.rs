@@ -687,6 +687,27 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             .all(|r| r.runtime.is_none() && r.account_name.is_some())
     );
 
+    // Every triple failing is an error, not an empty snapshot in place of the day's good one.
+    let before = evaluation_objects(&s3).await;
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(
+            json!({"Rules": [{"Service": "config", "Operation": "GetAggregateComplianceDetailsByConfigRule",
+                               "ServerError": 1.0}]}),
+        ),
+    )
+    .expect("faults");
+    let (code, stdout, stderr) = run_aggregator_with(aws, &[("AWS_MAX_ATTEMPTS", "1")]);
+    aws.control("POST", "/_localaws/faults", Some(json!({})))
+        .expect("faults off");
+    assert_eq!(code, 1, "{stderr}\n{stdout}");
+    assert!(
+        stderr.contains("no evaluation results could be read") && stderr.contains("ServiceUnavailable"),
+        "{stderr}"
+    );
+    assert_eq!(evaluation_objects(&s3).await, before);
+
     // The same binary as the scheduled Lambda behind the Runtime API: EventBridge's envelope is
     // ignored, snapshotDate overrides the day, a malformed override is an error and writes nothing.
     let yesterday = rule::dates::add_days(rule::dates::parse_date(&date).expect("date"), -1).to_string();
