@@ -10,6 +10,7 @@ use aws_sdk_organizations::Client as OrganizationsClient;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use futures_util::StreamExt;
 use jiff::Timestamp;
+use rule::aws::error_text;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -55,14 +56,6 @@ pub fn rule_matches(requested: &str, actual: &str) -> bool {
         .is_some_and(|suffix| !suffix.is_empty() && suffix.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-/// An SDK error as one line with the service's code, for summaries and logs.
-fn sdk_error<E>(error: &aws_sdk_config::error::SdkError<E>) -> String
-where
-    E: std::error::Error + aws_sdk_config::error::ProvideErrorMetadata + 'static,
-{
-    rule::aws::error_text(error)
-}
-
 fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {
     let value = value?;
     Timestamp::from_millisecond(value.to_millis().ok()?).ok()
@@ -91,7 +84,7 @@ impl Gatherer {
                 anyhow::anyhow!(
                     "listing the rules of configuration aggregator {}: {}",
                     self.aggregator,
-                    sdk_error(&e)
+                    error_text(&e)
                 )
             })?;
             for entry in page.aggregate_compliance_by_config_rules() {
@@ -129,7 +122,7 @@ impl Gatherer {
             .send();
         let mut records = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(&e))?;
+            let page = page.map_err(|e| error_text(&e))?;
             for result in page.aggregate_evaluation_results() {
                 let qualifier = result
                     .evaluation_result_identifier()
@@ -177,7 +170,7 @@ impl Gatherer {
             .send();
         let mut functions = HashMap::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| sdk_error(&e))?;
+            let page = page.map_err(|e| error_text(&e))?;
             for text in page.results() {
                 let (resource_id, details) = parse_function(text)?;
                 functions.insert(resource_id, details);
@@ -196,7 +189,7 @@ impl Gatherer {
             .send()
             .try_collect()
             .await
-            .map_err(|e| anyhow::anyhow!("listing the organization's roots: {}", sdk_error(&e)))?;
+            .map_err(|e| anyhow::anyhow!("listing the organization's roots: {}", error_text(&e)))?;
         let mut pending: Vec<(String, String)> = pages
             .iter()
             .flat_map(|page| page.roots())
@@ -212,7 +205,7 @@ impl Gatherer {
                 .send()
                 .try_collect()
                 .await
-                .map_err(|e| anyhow::anyhow!("listing the OUs under {path}: {}", sdk_error(&e)))?;
+                .map_err(|e| anyhow::anyhow!("listing the OUs under {path}: {}", error_text(&e)))?;
             for unit in pages.iter().flat_map(|page| page.organizational_units()) {
                 if let Some(id) = unit.id() {
                     pending.push((id.to_string(), format!("{path}/{}", unit.name().unwrap_or(id))));
@@ -226,7 +219,7 @@ impl Gatherer {
                 .send()
                 .try_collect()
                 .await
-                .map_err(|e| anyhow::anyhow!("listing the accounts in {path}: {}", sdk_error(&e)))?;
+                .map_err(|e| anyhow::anyhow!("listing the accounts in {path}: {}", error_text(&e)))?;
             for account in pages.iter().flat_map(|page| page.accounts()) {
                 let Some(id) = account.id() else { continue };
                 accounts.push(OrganizationAccount {
@@ -278,7 +271,7 @@ impl Gatherer {
             .send()
             .try_collect()
             .await
-            .map_err(|e| sdk_error(&e))?;
+            .map_err(|e| error_text(&e))?;
         Ok(pages
             .iter()
             .flat_map(|page| page.tags())

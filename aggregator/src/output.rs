@@ -101,12 +101,7 @@ impl Output {
                     .content_type("application/vnd.apache.parquet")
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "starting the upload of s3://{bucket}/{key}: {}",
-                            rule::aws::error_text(&e)
-                        )
-                    })?;
+                    .map_err(|e| s3_failure("starting the upload of", bucket, &key, &e))?;
                 let upload_id = created
                     .upload_id()
                     .context("CreateMultipartUpload returned no upload id")?;
@@ -145,9 +140,7 @@ impl Output {
                     .body(ByteStream::from(json.as_bytes().to_vec()))
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("writing s3://{bucket}/{key}: {}", rule::aws::error_text(&e))
-                    })?;
+                    .map_err(|e| s3_failure("writing", bucket, &key, &e))?;
                 Ok(())
             }
         }
@@ -194,12 +187,7 @@ impl Upload {
                     .body(ByteStream::from(bytes))
                     .send()
                     .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "uploading part {number} of s3://{bucket}/{key}: {}",
-                            rule::aws::error_text(&e)
-                        )
-                    })?;
+                    .map_err(|e| s3_failure(&format!("uploading part {number} of"), bucket, key, &e))?;
                 parts.push(
                     CompletedPart::builder()
                         .part_number(number)
@@ -245,12 +233,9 @@ impl Upload {
                     .send()
                     .await;
                 if let Err(error) = completed {
-                    let message = format!(
-                        "completing s3://{bucket}/{key}: {}",
-                        rule::aws::error_text(&error)
-                    );
+                    let failure = s3_failure("completing", &bucket, &key, &error);
                     abort_s3(&client, &bucket, &key, &upload_id).await;
-                    bail!(message);
+                    return Err(failure);
                 }
                 Ok(())
             }
@@ -276,6 +261,19 @@ impl Upload {
             } => abort_s3(&client, &bucket, &key, &upload_id).await,
         }
     }
+}
+
+/// An S3 call's failure as one line: what was being done, to which object, and the service's error.
+fn s3_failure<E>(
+    doing: &str,
+    bucket: &str,
+    key: &str,
+    error: &aws_sdk_s3::error::SdkError<E>,
+) -> anyhow::Error
+where
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+{
+    anyhow::anyhow!("{doing} s3://{bucket}/{key}: {}", rule::aws::error_text(error))
 }
 
 async fn abort_s3(client: &S3Client, bucket: &str, key: &str, upload_id: &str) {
