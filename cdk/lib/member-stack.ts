@@ -1,0 +1,263 @@
+/**
+ * What every member account gets in every rule region (the StackSet's template; also deployed as a plain stack in
+ * the management account, which service-managed StackSets never target):
+ *   - the role the rule assumes (RULE_MEMBER_ROLE_NAME), trust pinned to the rule roles' ARNs and the organization
+ *   - the Automation role, the runbooks (AWS::SSM::Document from cdk/runbooks/*.yaml, as they are)
+ *   - the successor SSM parameters from cdk/contracts/runtime-upgrades.json
+ *   - the SNS topic TagAndNotify publishes to
+ *   - EventBridge: compliance change → SSM Automation, and the daily reconciliation
+ * No assets, no Rules, no Parameters (BootstraplessSynthesizer). IAM is global, so the roles exist only in the
+ * home-region stack instance (condition IsHomeRegion); every other reference uses the role's ARN by name.
+ */
+import { Aws, BootstraplessSynthesizer, CfnCondition, Fn, Stack, StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { complianceChangeWiring, iamActions, Runbook, runbooks, runtimeUpgrades } from './contracts';
+import { policyDocument } from './iam';
+import { names } from './names';
+import type { Settings } from './settings';
+
+export interface MemberStackProps extends StackProps {
+  settings: Settings;
+}
+
+/** One EventBridge target the wiring file describes: which runbook, with which input. */
+export interface WiringTarget {
+  runbook: string;
+  inputPathsMap: Record<string, string>;
+  inputTemplate: string;
+  /** only with context automaticUpgrades=true */
+  optIn: boolean;
+}
+
+export interface Wiring {
+  pattern: Record<string, unknown>;
+  targets: WiringTarget[];
+  /** runbook (and its input) the daily reconciliation starts, if the wiring file names one */
+  reconciliation?: { runbook: string; input: Record<string, unknown> };
+}
+
+/** Fills `{placeholder}`s of the wiring file; an unknown placeholder is an error naming it. */
+export function fill(text: string, values: Record<string, string>, file: string): string {
+  return text.replace(/\{([a-z][a-z_]*)\}/g, (_, key: string) => {
+    if (!(key in values)) throw new Error(`${file}: unknown placeholder {${key}} (known: ${Object.keys(values).join(', ')})`);
+    return values[key];
+  });
+}
+
+export function readWiring(values: Record<string, string>): Wiring {
+  const { file, raw } = complianceChangeWiring();
+  const filled = JSON.parse(fill(JSON.stringify(raw), values, file)) as Record<string, unknown>;
+  const pattern = (filled.pattern ?? filled.event_pattern ?? filled.EventPattern) as Record<string, unknown> | undefined;
+  if (!pattern) throw new Error(`${file}: no "pattern"`);
+  const targets: WiringTarget[] = [];
+  const add = (entries: unknown, optIn: boolean) => {
+    for (const [runbook, spec] of Object.entries((entries ?? {}) as Record<string, Record<string, unknown>>)) {
+      const paths = (spec.InputPathsMap ?? spec.input_paths_map ?? spec.inputPathsMap) as Record<string, string>;
+      const template = (spec.InputTemplate ?? spec.input_template ?? spec.inputTemplate) as string;
+      if (!paths || typeof template !== 'string') throw new Error(`${file}: target ${runbook} needs InputPathsMap and InputTemplate`);
+      targets.push({ runbook, inputPathsMap: paths, inputTemplate: template, optIn });
+    }
+  };
+  add(filled.targets, false);
+  add(filled.opt_in_targets, true);
+  if (targets.length === 0) throw new Error(`${file}: no targets`);
+  const reconciliation = filled.reconciliation as { runbook: string; input: Record<string, unknown> } | undefined;
+  return { pattern, targets, reconciliation };
+}
+
+export class MemberStack extends Stack {
+  readonly documents = new Map<string, ssm.CfnDocument>();
+  readonly runbooks: Runbook[];
+  readonly wiring: Wiring;
+  /** runbooks the EventBridge rules start */
+  readonly startedRunbooks: string[];
+  /** which kinds of resources the Automation role's policy names (for the nag acknowledgements) */
+  readonly automationResourceKinds = new Set<'any' | 'function' | 'layer' | 'topic' | 'parameter' | 'execution' | 'definition'>();
+
+  constructor(scope: Construct, id: string, props: MemberStackProps) {
+    super(scope, id, { ...props, synthesizer: new BootstraplessSynthesizer() });
+    const s = props.settings;
+    const n = names(s);
+    const partition = Aws.PARTITION;
+    const account = Aws.ACCOUNT_ID;
+    const upgrades = runtimeUpgrades();
+    this.runbooks = runbooks();
+
+    const isHome = new CfnCondition(this, 'IsHomeRegion', { expression: Fn.conditionEquals(Aws.REGION, s.homeRegion) });
+    const homeOnly = (role: iam.Role) => {
+      (role.node.defaultChild as iam.CfnRole).cfnOptions.condition = isHome;
+    };
+    const roleArn = (name: string) => `arn:${partition}:iam::${account}:role/${name}`;
+    const automationRoleArn = roleArn(n.automationRole);
+
+    // -- The role the rule assumes (RULE_MEMBER_ROLE_NAME).
+    const functionArns = `arn:${partition}:lambda:*:${account}:function:*`;
+    const memberResourceOf = (action: string) =>
+      action.startsWith('lambda:') && action !== 'lambda:ListFunctions' ? [functionArns] : ['*'];
+    const memberRole = new iam.Role(this, 'RuleMemberRole', {
+      roleName: n.memberRole,
+      description: 'Assumed by the lambda-runtime-guard organization rule Lambda (admin account) to evaluate this account',
+      assumedBy: new iam.ArnPrincipal(`arn:${partition}:iam::${s.adminAccountId}:root`).withConditions({
+        ArnEquals: { 'aws:PrincipalArn': s.ruleRegions.map((region) => n.ruleRoleArn(partition, region)) },
+        StringEquals: { 'aws:PrincipalOrgID': s.organizationId },
+      }),
+      inlinePolicies: { contract: policyDocument(iamActions('rule_member'), memberResourceOf) },
+    });
+    homeOnly(memberRole);
+
+    // -- SNS topic for TagAndNotify (AWS managed key, TLS only).
+    const topic = new sns.Topic(this, 'Findings', {
+      topicName: n.topic,
+      displayName: 'lambda-runtime-guard findings',
+      masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      enforceSSL: true,
+    });
+    const topicArns = `arn:${partition}:sns:*:${account}:${n.topic}`;
+
+    // -- Automation role: the union of the runbooks' declared IAM lists.
+    const ssmPrefix = upgrades.ssm_prefix;
+    const automationResourceOf = (action: string): string[] => {
+      const resources = automationResources(action);
+      for (const r of resources) {
+        const kind = r === '*' ? 'any' : /:layer:/.test(r) ? 'layer' : /:function:/.test(r) ? 'function' : /:sns:/.test(r) ? 'topic'
+          : /:parameter/.test(r) ? 'parameter' : /automation-execution/.test(r) ? 'execution' : /automation-definition/.test(r) ? 'definition' : undefined;
+        if (kind) this.automationResourceKinds.add(kind);
+      }
+      return resources;
+    };
+    const automationResources = (action: string): string[] => {
+      const [service, name] = action.split(':');
+      if (service === 'lambda') {
+        if (/Layer/.test(name)) return [`arn:${partition}:lambda:*:*:layer:*:*`];
+        if (name === 'ListFunctions' || name === 'ListLayers') return ['*'];
+        return [functionArns];
+      }
+      if (service === 'sns') return [topicArns];
+      if (service === 'ssm' && /Parameter/.test(name)) return [`arn:${partition}:ssm:*:${account}:parameter${ssmPrefix}/*`];
+      if (service === 'ssm' && /AutomationExecution/.test(name)) {
+        return name === 'StartAutomationExecution'
+          ? this.runbooks.map((r) => `arn:${partition}:ssm:*:${account}:automation-definition/${n.document(r.name)}:*`)
+          : [`arn:${partition}:ssm:*:${account}:automation-execution/*`];
+      }
+      if (service === 'iam' && name === 'PassRole') return [automationRoleArn];
+      return ['*'];
+    };
+    const automationActions = [...new Set(this.runbooks.flatMap((r) => r.iamActions))].sort();
+    const automationRole = new iam.Role(this, 'AutomationRole', {
+      roleName: n.automationRole,
+      description: 'Runs the lambda-runtime-guard runbooks (SSM Automation)',
+      assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': account } },
+      }),
+      inlinePolicies: { runbooks: policyDocument(automationActions, automationResourceOf) },
+    });
+    homeOnly(automationRole);
+
+    // -- Runbooks as they are in cdk/runbooks/ (stable names; a content change becomes a new default version).
+    for (const runbook of this.runbooks) {
+      const document = new ssm.CfnDocument(this, `Runbook${runbook.name}`, {
+        name: n.document(runbook.name),
+        documentType: 'Automation',
+        documentFormat: 'YAML',
+        updateMethod: 'NewVersion',
+        content: runbook.content,
+      });
+      this.documents.set(runbook.name, document);
+    }
+
+    // -- Successor parameters: {prefix}/successor/{runtime} and {prefix}/upgrade-targets/{runtime}. Created 8 at a
+    // time (each depends on the one 8 before) so SSM's PutParameter rate limit is not hit.
+    const parameters: ssm.CfnParameter[] = [];
+    const parameter = (id: string, name: string, value: string, description: string) => {
+      const p = new ssm.CfnParameter(this, id, { name, type: 'String', value, description, tier: 'Standard' });
+      if (parameters.length >= 8) p.addResourceDependency(parameters[parameters.length - 8]);
+      parameters.push(p);
+    };
+    const idOf = (runtime: string) => runtime.replace(/[^A-Za-z0-9]/g, '');
+    for (const [runtime, target] of Object.entries(upgrades.successors).sort()) {
+      parameter(`Successor${idOf(runtime)}`, `${ssmPrefix}/successor/${runtime}`, target, `Default config-only upgrade of ${runtime}`);
+    }
+    for (const [runtime, targets] of Object.entries(upgrades.allowed_targets).sort()) {
+      if (targets.length === 0) continue;
+      parameter(
+        `UpgradeTargets${idOf(runtime)}`,
+        `${ssmPrefix}/upgrade-targets/${runtime}`,
+        `,${targets.join(',')},`,
+        `Config-only upgrade targets of ${runtime} (catalog ${upgrades.catalog_updated_at})`,
+      );
+    }
+
+    // -- EventBridge: compliance change → SSM Automation (StartAutomationExecution on the $DEFAULT version).
+    this.wiring = readWiring({
+      rule_name: s.ruleName,
+      automation_role_arn: automationRoleArn,
+      topic_arn: `arn:${partition}:sns:${Aws.REGION}:${account}:${n.topic}`,
+      ssm_prefix: ssmPrefix,
+      dry_run: s.automaticUpgrades ? 'false' : 'true',
+    });
+    const targets = this.wiring.targets.filter((t) => !t.optIn || s.automaticUpgrades);
+    const started = (this.startedRunbooks = [...new Set([...targets.map((t) => t.runbook), ...(this.wiring.reconciliation ? [this.wiring.reconciliation.runbook] : [])])]);
+    for (const runbook of started) {
+      if (!this.documents.has(runbook)) throw new Error(`compliance-change wiring names runbook ${runbook}, which cdk/runbooks/ lacks`);
+    }
+    const definition = (runbook: string) =>
+      `arn:${partition}:ssm:${Aws.REGION}:${account}:automation-definition/${n.document(runbook)}:$DEFAULT`;
+    const eventsRole = new iam.Role(this, 'EventsRole', {
+      roleName: n.eventsRole,
+      description: 'EventBridge starts the lambda-runtime-guard runbooks',
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': account } },
+      }),
+      inlinePolicies: {
+        start: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              actions: ['ssm:StartAutomationExecution'],
+              resources: started.map((r) => `arn:${partition}:ssm:*:${account}:automation-definition/${n.document(r)}:*`),
+            }),
+            new iam.PolicyStatement({
+              actions: ['iam:PassRole'],
+              resources: [automationRoleArn],
+              conditions: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } },
+            }),
+          ],
+        }),
+      },
+    });
+    homeOnly(eventsRole);
+    const eventsRoleArn = roleArn(n.eventsRole);
+
+    new events.CfnRule(this, 'ComplianceChange', {
+      name: `${s.prefix}-compliance-change`,
+      description: `NON_COMPLIANT Lambda functions of organization rule ${s.ruleName} start remediation`,
+      eventPattern: this.wiring.pattern,
+      state: 'ENABLED',
+      targets: targets.map((t) => ({
+        id: t.runbook,
+        arn: definition(t.runbook),
+        roleArn: eventsRoleArn,
+        inputTransformer: { inputPathsMap: t.inputPathsMap, inputTemplate: t.inputTemplate },
+      })),
+    });
+
+    // -- Daily reconciliation: the change event fires once; a function left NON_COMPLIANT (failed or skipped
+    // remediation) is picked up again by the runbook the wiring file names for it, once a day in every member
+    // account and region.
+    if (this.wiring.reconciliation) {
+      const r = this.wiring.reconciliation;
+      new events.CfnRule(this, 'DailyReconciliation', {
+        name: `${s.prefix}-daily-reconciliation`,
+        description: `Daily: re-run remediation for functions still NON_COMPLIANT under ${s.ruleName}`,
+        scheduleExpression: 'cron(30 7 * * ? *)',
+        state: 'ENABLED',
+        targets: [{ id: r.runbook, arn: definition(r.runbook), roleArn: eventsRoleArn, input: JSON.stringify(r.input) }],
+      });
+    }
+    void topic;
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The service-managed StackSet (admin account, home region) that deploys the member template to every account of
+ * the member OUs in every rule region. Its TemplateBody is the member stack's synthesized template (no assets).
+ */
+import { Lazy, Stack, StackProps, Stage } from 'aws-cdk-lib';
+import * as cloudformation from 'aws-cdk-lib/aws-cloudformation';
+import { Construct } from 'constructs';
+import type { MemberStack } from './member-stack';
+import { names } from './names';
+import type { Settings } from './settings';
+
+export interface MemberStackSetStackProps extends StackProps {
+  settings: Settings;
+  /** the member template's stack, alone in its own Stage */
+  member: MemberStack;
+}
+
+/** The member template body, from the member Stage's own (cached) synthesis. */
+export function memberTemplate(member: MemberStack): Record<string, unknown> {
+  const stage = Stage.of(member);
+  if (!stage) throw new Error('the member stack must be in a Stage');
+  return stage.synth().getStackArtifact(member.artifactId).template as Record<string, unknown>;
+}
+
+export class MemberStackSetStack extends Stack {
+  readonly stackSet: cloudformation.CfnStackSet;
+
+  constructor(scope: Construct, id: string, props: MemberStackSetStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    // Home region first: the member roles (global) are created by the home-region stack instance.
+    const regions = [s.homeRegion, ...s.ruleRegions.filter((r) => r !== s.homeRegion)];
+    this.stackSet = new cloudformation.CfnStackSet(this, 'Member', {
+      stackSetName: names(s).stackSet,
+      description: 'lambda-runtime-guard member accounts: rule member role, runbooks, successor parameters, remediation events',
+      permissionModel: 'SERVICE_MANAGED',
+      callAs: s.stackSetCallAs,
+      autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+      managedExecution: { Active: true },
+      capabilities: ['CAPABILITY_NAMED_IAM'],
+      operationPreferences: {
+        regionConcurrencyType: 'SEQUENTIAL',
+        regionOrder: regions,
+        maxConcurrentPercentage: 25,
+        failureTolerancePercentage: 10,
+      },
+      stackInstancesGroup: [
+        {
+          deploymentTargets: { organizationalUnitIds: s.memberOuIds },
+          regions,
+        },
+      ],
+      templateBody: Lazy.string({ produce: () => JSON.stringify(memberTemplate(props.member)) }),
+    });
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Every cdk-nag (AwsSolutions) acknowledgement of the app, in one place. Each one is a single finding with the
+ * pack-prefixed id (`AwsSolutions::AwsSolutions-IAM5[Resource::…]`, the only form cdk-nag v3 records as suppressed in
+ * cdk.out/validation-report.json) and a reason naming the AWS API constraint that makes the wildcard necessary.
+ * Findings not listed here fail `cdk synth` and the tests.
+ */
+import { CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import type { LambdaRuntimeGuard } from './app';
+import type { MemberStack } from './member-stack';
+import { dataset, runtimeUpgrades } from './contracts';
+import { names } from './names';
+
+export interface Acknowledgement {
+  path: string;
+  id: string;
+  reason: string;
+}
+
+/** What this process acknowledged (for the tests and the report). */
+export const acknowledged: Acknowledgement[] = [];
+
+function ack(scope: IConstruct, finding: string, reason: string): void {
+  const id = `AwsSolutions::${finding}`;
+  Validations.of(scope).acknowledge({ id, reason });
+  acknowledged.push({ path: scope.node.path, id, reason });
+}
+
+/** `<LogicalId.Arn>` as cdk-nag prints a GetAtt. */
+function arnOf(element: IConstruct): string {
+  const cfn = (element.node.defaultChild ?? element) as CfnElement;
+  return `<${Stack.of(cfn).getLogicalId(cfn)}.Arn>`;
+}
+
+const NO_RESOURCE_LEVEL =
+  'these actions do not support resource-level permissions (the Service Authorization Reference lists no resource type for ' +
+  'config:PutEvaluations, config:GetResourceConfigHistory, config:GetComplianceDetailsByConfigRule, lambda:ListFunctions, ' +
+  'organizations:ListRoots/ListOrganizationalUnitsForParent/ListAccountsForParent/ListTagsForResource), so IAM requires Resource "*"';
+
+const reason = {
+  memberWildcard: `${NO_RESOURCE_LEVEL}; every other action in this policy is scoped`,
+  ruleSts:
+    'sts:AssumeRole must reach the member role in every account of the organization, and account ids are not known at ' +
+    'synth (auto-deployment adds accounts); scoped to role/<member role name> and aws:ResourceOrgID = the organization',
+  functionsAnyName:
+    'the rule evaluates (and the runbooks remediate) every Lambda function of the account, whose names are not known ' +
+    'at deploy time; scoped to function:* of this account (lambda:ListTags and GetRuntimeManagementConfig take a function ARN)',
+  functionsAnyRegion:
+    'IAM roles are global and created once per account (home region), while the runbooks run in every rule region; ' +
+    'lambda actions are scoped to function:* of this account in any region',
+  logStreams:
+    'Lambda creates one log stream per execution environment with generated names; logs:CreateLogStream/PutLogEvents ' +
+    'are scoped to the function\'s own log group (<group ARN>:*, the log-stream resource form)',
+  catalogParameter:
+    'ssm:GetParameter on the deployment\'s own parameter path (the rule reads the catalog overlay named in catalogSsmParameter); ' +
+    'a path wildcard because the parameter name is chosen at run time under that prefix',
+  evaluationObjects:
+    'the aggregator writes one object per day under <prefix>/evaluations/dt=YYYY-MM-DD/ (a new key each day, and ' +
+    'multipart uploads): s3:PutObject/AbortMultipartUpload are scoped to that key prefix of the reports bucket',
+  topicAnyRegion:
+    'the Automation role is global (created in the home region only) but TagAndNotify publishes to the findings topic of ' +
+    'the region it runs in; scoped to the one topic name in this account, any region',
+  automationDefinitions:
+    'ssm:StartAutomationExecution is authorized on automation-definition/<document>:<version>; EventBridge starts ' +
+    '$DEFAULT and the events role is global (home region only) while the rule runs in every region: scoped to our ' +
+    'document names in this account',
+  layers:
+    'the upgrade runbook reads the layers a function uses (lambda:GetLayerVersion), which may belong to any account ' +
+    '(public or shared layers) and any region the runbook runs in; layer ARNs are only known at run time',
+  successorParameters:
+    'the runbooks read the successor parameters the member stack writes under the deployment prefix; the Automation ' +
+    'role is global, so the region is a wildcard; scoped to the prefix in this account',
+  configAggregatorRole:
+    'AWS Config organization aggregators require the AWS managed policy AWSConfigRoleForOrganizations (the documented ' +
+    'role for OrganizationAggregationSource; it grants only organizations:Describe*/List*)',
+};
+
+function acknowledgeMember(stack: MemberStack, s: LambdaRuntimeGuard['settings']): void {
+  const n = names(s);
+  const functions = 'Resource::arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:function:*';
+  const member = stack.node.findChild('RuleMemberRole');
+  const automation = stack.node.findChild('AutomationRole');
+  const events = stack.node.findChild('EventsRole');
+  const kinds = stack.automationResourceKinds;
+  ack(member, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
+  ack(member, `AwsSolutions-IAM5[${functions}]`, reason.functionsAnyName);
+  ack(automation, `AwsSolutions-IAM5[${functions}]`, reason.functionsAnyRegion);
+  ack(automation, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:*:<AWS::AccountId>:${n.topic}]`, reason.topicAnyRegion);
+  const definition = (runbook: string) =>
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:automation-definition/${n.document(runbook)}:*]`;
+  for (const runbook of stack.startedRunbooks) ack(events, definition(runbook), reason.automationDefinitions);
+  if (kinds.has('definition')) for (const runbook of stack.runbooks) ack(automation, definition(runbook.name), reason.automationDefinitions);
+  if (kinds.has('any')) ack(automation, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
+  if (kinds.has('layer')) ack(automation, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:*:layer:*:*]', reason.layers);
+  if (kinds.has('execution')) {
+    ack(automation, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:automation-execution/*]', reason.automationDefinitions);
+  }
+  if (kinds.has('parameter')) {
+    ack(automation, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:parameter${ruleSsmPrefix()}/*]`, reason.successorParameters);
+  }
+}
+
+export function acknowledge(built: LambdaRuntimeGuard): void {
+  acknowledged.length = 0;
+  const s = built.settings;
+  const n = names(s);
+  for (const stack of built.orgRules) {
+    ack(stack.role, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
+    ack(stack.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${n.memberRole}]`, reason.ruleSts);
+    ack(stack.role, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]', reason.functionsAnyName);
+    ack(stack.role, `AwsSolutions-IAM5[Resource::${arnOf(stack.function.logGroup)}:*]`, reason.logStreams);
+    ack(stack.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${ruleSsmPrefix()}/*]`, reason.catalogParameter);
+  }
+  for (const stack of [built.member, ...built.managementMembers]) acknowledgeMember(stack, s);
+  const r = built.reporting;
+  ack(r.role, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
+  ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.function.logGroup)}:*]`, reason.logStreams);
+  ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.bucket)}/${s.reportsPrefix ? `${s.reportsPrefix}/` : ''}${evaluationsPrefix()}*]`, reason.evaluationObjects);
+  const aggregatorRole = r.node.tryFindChild('ConfigAggregatorRole');
+  if (aggregatorRole) {
+    ack(aggregatorRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSConfigRoleForOrganizations]', reason.configAggregatorRole);
+  }
+}
+
+function ruleSsmPrefix(): string {
+  return runtimeUpgrades().ssm_prefix;
+}
+function evaluationsPrefix(): string {
+  return dataset().layout.prefix;
+}

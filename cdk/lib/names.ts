@@ -1,0 +1,21 @@
+/** Names shared by stacks that live in different accounts: one definition, used by both sides of a trust. */
+import type { Settings } from './settings';
+
+export const names = (s: Settings) => ({
+  /** rule Lambda (regional name, one per rule region) */
+  ruleFunction: `${s.prefix}-rule`,
+  /** rule Lambda role: IAM is global, so one role per rule region */
+  ruleRole: (region: string) => `${s.prefix}-rule-${region}`,
+  ruleRoleArn: (partition: string, region: string) => `arn:${partition}:iam::${s.adminAccountId}:role/${s.prefix}-rule-${region}`,
+  ruleFunctionArn: (partition: string, region: string) =>
+    `arn:${partition}:lambda:${region}:${s.adminAccountId}:function:${s.prefix}-rule`,
+  memberRole: s.memberRoleName,
+  automationRole: `${s.prefix}-automation`,
+  eventsRole: `${s.prefix}-start-automation`,
+  topic: `${s.prefix}-findings`,
+  document: (runbook: string) => `${s.prefix}-${runbook}`,
+  stackSet: `${s.prefix}-member`,
+  aggregatorFunction: `${s.prefix}-aggregator`,
+  glueDatabase: s.prefix.replace(/-/g, '_'),
+  workGroup: s.prefix,
+});

@@ -1,0 +1,245 @@
+/**
+ * Reporting (Config delegated administrator, home region): the reports bucket, the aggregator Lambda on a daily UTC
+ * schedule (retries + encrypted dead-letter queue), the Glue table equal to `aggregator ddl` (from
+ * cdk/contracts/dataset.json), the Athena workgroup and one named query per aggregator/queries/*.sql, and the
+ * organization Config aggregator the aggregator reads.
+ */
+import { Aws, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as config from 'aws-cdk-lib/aws-config';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { dataset, environmentName, iamActions, partitionKeys, queries } from './contracts';
+import { policyDocument } from './iam';
+import { lambdaCode } from './lambda-code';
+import { names } from './names';
+import type { Settings } from './settings';
+
+export interface ReportingStackProps extends StackProps {
+  settings: Settings;
+}
+
+/** `s3://bucket/prefix/evaluations/` — the table root the DDL's `{root}` stands for. */
+export function tableRoot(s: Settings): string {
+  const prefix = s.reportsPrefix ? `${s.reportsPrefix}/` : '';
+  return `s3://${s.reportsBucketName}/${prefix}${dataset().layout.prefix}`;
+}
+
+/** The table name the named queries read: the layout's directory (`evaluations/` → `evaluations`). */
+export function tableName(): string {
+  return dataset().layout.prefix.replace(/\/+$/, '');
+}
+
+export function tableProperties(s: Settings): Record<string, string> {
+  const root = tableRoot(s);
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(dataset().table_properties)) {
+    result[key] = value.replace(/\{root\}/g, root).replace(/\{first_day\}/g, s.reportsFirstDay);
+  }
+  return result;
+}
+
+export class ReportingStack extends Stack {
+  readonly bucket: s3.Bucket;
+  readonly function: lambda.Function;
+  readonly role: iam.Role;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly workGroup: athena.CfnWorkGroup;
+  readonly table: glue.CfnTable;
+  readonly standIn: boolean;
+
+  constructor(scope: Construct, id: string, props: ReportingStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    const n = names(s);
+    const data = dataset();
+    const outputPrefix = s.reportsPrefix ? `${s.reportsPrefix}/` : '';
+
+    // -- Buckets: the reports bucket logs to a separate access-log bucket.
+    const accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      lifecycleRules: [
+        { id: 'expire-access-logs', expiration: Duration.days(365), noncurrentVersionExpiration: Duration.days(30) },
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.bucket = new s3.Bucket(this, 'Reports', {
+      bucketName: s.reportsBucketName,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'reports/',
+      lifecycleRules: [
+        // The aggregator uploads multipart and aborts on failure; this is the backstop when it dies first.
+        { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // A rerun of a date replaces that day's object: keep the replaced version a while, then drop it.
+        { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
+        { id: 'expire-athena-results', prefix: 'athena-results/', expiration: Duration.days(30) },
+      ],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // -- Organization Config aggregator (optional; else an existing one named configAggregatorName).
+    let aggregatorArn = `arn:${Aws.PARTITION}:config:${Aws.REGION}:${Aws.ACCOUNT_ID}:config-aggregator/*`;
+    if (s.createConfigAggregator) {
+      const role = new iam.Role(this, 'ConfigAggregatorRole', {
+        description: 'AWS Config organization aggregator (lambda-runtime-guard)',
+        assumedBy: new iam.ServicePrincipal('config.amazonaws.com'),
+        managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSConfigRoleForOrganizations')],
+      });
+      const aggregator = new config.CfnConfigurationAggregator(this, 'ConfigAggregator', {
+        configurationAggregatorName: s.configAggregatorName,
+        organizationAggregationSource: { allAwsRegions: true, roleArn: role.roleArn },
+      });
+      aggregatorArn = aggregator.attrConfigurationAggregatorArn;
+    }
+
+    // -- The aggregator Lambda.
+    const logGroup = new logs.LogGroup(this, 'AggregatorLogs', {
+      logGroupName: `/aws/lambda/${n.aggregatorFunction}`,
+      retention: s.logRetentionDays as logs.RetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.deadLetterQueue = new sqs.Queue(this, 'AggregatorDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const evaluationObjects = this.bucket.arnForObjects(`${outputPrefix}${data.layout.prefix}*`);
+    const resourceOf = (action: string): string[] => {
+      if (action.startsWith('s3:')) return [evaluationObjects];
+      if (action.startsWith('config:')) return [aggregatorArn];
+      return ['*'];
+    };
+    this.role = new iam.Role(this, 'AggregatorRole', {
+      description: 'lambda-runtime-guard aggregator Lambda',
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      inlinePolicies: {
+        contract: policyDocument(iamActions('aggregator'), resourceOf),
+        logs: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
+          ],
+        }),
+        deadLetters: new iam.PolicyDocument({
+          statements: [new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] })],
+        }),
+      },
+    });
+    const env = (name: string) => environmentName('aggregator', name);
+    const code = lambdaCode('aggregator', s.aggregatorZip, s.standInZips);
+    this.standIn = code.standIn;
+    this.function = new lambda.Function(this, 'Aggregator', {
+      functionName: n.aggregatorFunction,
+      description: 'lambda-runtime-guard: daily Parquet snapshot of the organization rule evaluations',
+      runtime: lambda.Runtime.PROVIDED_AL2023,
+      architecture: lambda.Architecture.ARM_64,
+      handler: 'bootstrap',
+      code: code.code,
+      role: this.role,
+      logGroup,
+      memorySize: 1024,
+      timeout: Duration.minutes(15),
+      retryAttempts: 0, // EventBridge retries delivery; a failed run is a dead letter, rerun it by hand (idempotent per date)
+      deadLetterQueue: this.deadLetterQueue,
+      environment: {
+        [env('AGGREGATOR_CONFIG_AGGREGATOR')]: s.configAggregatorName,
+        [env('AGGREGATOR_RULES')]: s.ruleName,
+        [env('AGGREGATOR_OUTPUT')]: `s3://${s.reportsBucketName}${s.reportsPrefix ? `/${s.reportsPrefix}` : ''}`,
+        [env('AGGREGATOR_RULE_PARAMETERS')]: JSON.stringify(s.ruleParameters),
+      },
+    });
+
+    // -- Daily, UTC (the snapshot date is the UTC day).
+    new events.Rule(this, 'Daily', {
+      ruleName: `${s.prefix}-aggregator-daily`,
+      description: 'Daily snapshot of the lambda-runtime-guard evaluations (UTC)',
+      schedule: events.Schedule.cron({ minute: '0', hour: String(s.reportsHourUtc) }),
+      targets: [
+        new targets.LambdaFunction(this.function, {
+          retryAttempts: 4,
+          maxEventAge: Duration.hours(6),
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      ],
+    });
+
+    // -- Glue table = `aggregator ddl`.
+    const database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseInput: { name: n.glueDatabase, description: 'lambda-runtime-guard reports' },
+    });
+    const column = (c: { name: string; athena_type: string; comment?: string }) => ({
+      name: c.name,
+      type: c.athena_type,
+      comment: c.comment ? c.comment.slice(0, 255) : undefined,
+    });
+    this.table = new glue.CfnTable(this, 'Evaluations', {
+      catalogId: Aws.ACCOUNT_ID,
+      databaseName: n.glueDatabase,
+      tableInput: {
+        name: tableName(),
+        description: 'Daily snapshots of the Lambda runtime lifecycle evaluations (aggregator ddl)',
+        tableType: 'EXTERNAL_TABLE',
+        parameters: { EXTERNAL: 'TRUE', classification: 'parquet', ...tableProperties(s) },
+        partitionKeys: partitionKeys(data).map(column),
+        storageDescriptor: {
+          columns: data.columns.map(column),
+          location: tableRoot(s),
+          inputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    this.table.addResourceDependency(database);
+
+    // -- Athena.
+    this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
+      name: n.workGroup,
+      description: 'lambda-runtime-guard reports',
+      state: 'ENABLED',
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        bytesScannedCutoffPerQuery: 10 * 1024 * 1024 * 1024,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: {
+          outputLocation: `s3://${s.reportsBucketName}/athena-results/`,
+          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
+        },
+      },
+    });
+    for (const query of queries()) {
+      const named = new athena.CfnNamedQuery(this, `Query-${query.name}`, {
+        name: `${s.prefix}-${query.name}`,
+        description: query.description,
+        database: n.glueDatabase,
+        workGroup: n.workGroup,
+        queryString: query.sql,
+      });
+      named.addResourceDependency(this.workGroup);
+      named.addResourceDependency(this.table);
+    }
+  }
+}
