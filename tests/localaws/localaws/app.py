@@ -87,6 +87,14 @@ class Call:
             raise AwsError("SerializationException", "Start of structure or map found where not expected.")
         return value
 
+    def qualifier(self) -> str | None:
+        """A Lambda function's qualifier: ?Qualifier= or the name's :suffix."""
+        name = self.path_params.get("name", "")
+        if name.startswith("arn:"):
+            parts = name.split(":")
+            return parts[7] if len(parts) > 7 else (self.query.get("Qualifier") or [None])[0]
+        return name.split(":")[1] if ":" in name else (self.query.get("Qualifier") or [None])[0]
+
     def target_account(self) -> str | None:
         """The account an STS AssumeRole reaches into."""
         if self.service == "sts" and self.operation == "AssumeRole":
@@ -162,6 +170,9 @@ class LocalAws:
             fault = self.faults.decide(call.service, call.operation, call.account, call.target_account())
             if fault is not None:
                 return _send(start_response, error_response(call.protocol, fault))
+            if call.service == "lambda" and "name" in call.path_params:
+                self.lambdas.fidelity.check(call.operation, call.account, call.region, call.path_params["name"],
+                                            call.qualifier(), call.body)
             answer = self.extension(call)
             if answer is not None:
                 return _send(start_response, answer)
@@ -187,6 +198,9 @@ class LocalAws:
             if hasattr(chunks, "close"):
                 chunks.close()
         status = int(captured["status"].split(" ", 1)[0])
+        if call.service == "lambda" and "name" in call.path_params:
+            data = self.lambdas.fidelity.rewrite(call.operation, call.account, call.region, call.path_params["name"],
+                                                 call.qualifier(), status, data)
         if 200 <= status < 300 and call.service == "lambda" and call.operation in lambda_ext.MUTATIONS:
             self.lambdas.after_mutation(call.operation, call.account, call.region, call.path_params, call.body, data)
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
@@ -213,7 +227,7 @@ class LocalAws:
             validate_input("ssm", call.operation, params)
             return json_response(self.automation.handle(call.operation, call.account, call.region, params))
         if call.service == "lambda" and call.operation in (
-            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke"
+            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke", "GetLayerVersionByArn"
         ):
             result = self.lambdas.handle(call.operation, call.account, call.region, call.path_params, call.query,
                                          call.body, call.headers)
@@ -254,6 +268,10 @@ class LocalAws:
                 calls = dict(self.calls)
             return json_response({"Calls": calls, "EvaluationsRecorded": self.config.recorded_counts()},
                                  content_type="application/json")
+        if route == ("POST", "/_localaws/lambda/settings"):
+            return json_response(self.lambdas.fidelity.settings(params), content_type="application/json")
+        if route == ("POST", "/_localaws/lambda/update-failures"):
+            return json_response(self.lambdas.fidelity.set_failures(params), content_type="application/json")
         if route == ("POST", "/_localaws/config/settings"):
             if "OversizedItemBytes" in params:
                 self.config.oversized_bytes = int(params["OversizedItemBytes"])

@@ -22,7 +22,11 @@ from moto.ssm.models import ssm_backends
 
 from .protocol import AwsError, now
 
-_REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.:]+)\s*\}\}")
+_REFERENCE = re.compile(r"\{\{\s*(ssm:[A-Za-z0-9_./-]+|[A-Za-z0-9_.:]+)\s*\}\}")
+# aws:branch operators Automation accepts (automation-action-branch.md); anything else is refused.
+OPERATORS = {"StringEquals", "EqualsIgnoreCase", "StartsWith", "EndsWith", "Contains", "NumericEquals",
+             "NumericGreater", "NumericLesser", "NumericGreaterOrEquals", "NumericLesserOrEquals",
+             "BooleanEquals", "And", "Or", "Not"}
 _DURATION = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$")
 
 
@@ -73,6 +77,8 @@ class Execution:
     started: dt.datetime = field(default_factory=now)
     ended: dt.datetime | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    cancel_requested: bool = False
+    parent: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -85,6 +91,8 @@ class Execution:
             out["ExecutionEndTime"] = self.ended.timestamp()
         if self.failure:
             out["FailureMessage"] = self.failure
+        if self.parent:
+            out["ParentAutomationExecutionId"] = self.parent
         return out
 
 
@@ -101,7 +109,7 @@ class AutomationEngine:
 
     # ---------------------------------------------------------------- API
 
-    def start(self, account: str, region: str, params: dict[str, Any]) -> Execution:
+    def start(self, account: str, region: str, params: dict[str, Any], parent: str | None = None) -> Execution:
         name = params["DocumentName"]
         try:
             document = ssm_backends[account][region].get_document(name, params.get("DocumentVersion"), None, "JSON")
@@ -110,9 +118,10 @@ class AutomationEngine:
         content = json.loads(document["Content"])
         if document.get("DocumentType") not in (None, "Automation"):
             raise AwsError("InvalidAutomationExecutionParametersException", f"{name} is not an Automation document.")
+        _check_operators(content)
         values = self._parameters(content, params.get("Parameters") or {})
         execution = Execution(str(uuid.uuid4()), account, region, name, str(document.get("DocumentVersion", "1")),
-                              params.get("Parameters") or {})
+                              params.get("Parameters") or {}, parent=parent)
         execution.steps = [StepRecord(s["name"], s["action"], s.get("onFailure", "Abort")) for s in content.get("mainSteps", [])]
         with self.lock:
             self.executions[execution.id] = execution
@@ -135,7 +144,9 @@ class AutomationEngine:
             return {"AutomationExecution": self.get(account, params["AutomationExecutionId"]).to_api()}
         if operation == "StopAutomationExecution":
             execution = self.get(account, params["AutomationExecutionId"])
-            execution.status = "Cancelled"
+            if execution.status in ("Pending", "InProgress"):
+                execution.cancel_requested = True  # the running step finishes; then onCancel, then Cancelled
+                execution.status = "Cancelling"
             return {}
         if operation == "DescribeAutomationExecutions":
             with self.lock:
@@ -186,19 +197,29 @@ class AutomationEngine:
         index = {s["name"]: i for i, s in enumerate(steps)}
         context = {"parameters": values, "outputs": {}, "execution": execution}
         position = 0
+        critical_failure: str | None = None
+        cancelled = False
+        last: dict[str, Any] | None = None
         try:
             session = self._session(execution, values, content.get("assumeRole"))
+            context["session"] = session
             while 0 <= position < len(steps):
-                if execution.status == "Cancelled":
-                    break
                 step = steps[position]
+                if execution.cancel_requested and not cancelled:
+                    # onCancel: Abort (default) or step:Name, which then runs (automation-actions.md).
+                    cancelled = True
+                    on_cancel = (last or step).get("onCancel", "Abort")
+                    if not on_cancel.startswith("step:"):
+                        break
+                    position = index[on_cancel[5:]]
+                    continue
                 record = execution.steps[position]
                 record.status, record.started = "InProgress", now()
-                record.inputs = self._substitute(step.get("inputs", {}), context)
                 attempts = int(step.get("maxAttempts", 1))
                 next_step: str | None = None
                 for attempt in range(attempts):
                     try:
+                        record.inputs = self._substitute(step.get("inputs", {}), context)
                         next_step = self._step(session, execution, step, record, context)
                         record.status, record.failure = "Success", None
                         break
@@ -207,21 +228,30 @@ class AutomationEngine:
                         if attempt + 1 < attempts:
                             time.sleep(0.1)
                 record.ended = now()
+                last = step
                 if record.status == "Failed":
                     on_failure = step.get("onFailure", "Abort")
+                    # isCritical defaults to true, false with onFailure Continue; a failed critical step makes
+                    # the execution Failed even when onFailure goes on (automation-actions.md, isCritical).
+                    if _is_critical(step) and critical_failure is None:
+                        critical_failure = f"Step fails when it is {step['action']}. {record.failure}"
                     if on_failure == "Continue":
                         position += 1
                         continue
                     if on_failure.startswith("step:"):
                         position = index[on_failure[5:]]
                         continue
-                    execution.status, execution.failure = "Failed", f"Step fails when it is {step['action']}. {record.failure}"
+                    critical_failure = f"Step fails when it is {step['action']}. {record.failure}"
                     break
                 if step.get("isEnd"):
                     break
                 target = next_step or step.get("nextStep")
                 position = index[target] if target else position + 1
-            if execution.status == "InProgress":
+            if cancelled or execution.cancel_requested:
+                execution.status = "Cancelled"
+            elif critical_failure:
+                execution.status, execution.failure = "Failed", critical_failure
+            else:
                 execution.status = "Success"
             for skipped in execution.steps:
                 if skipped.status == "Pending":
@@ -278,7 +308,7 @@ class AutomationEngine:
               context: dict[str, Any]) -> str | None:
         action, inputs = step["action"], record.inputs
         if action == "aws:executeAwsApi":
-            response = self._call(session, inputs)
+            response = self._call_with_timeout(session, inputs, step.get("timeoutSeconds"))
             for output in step.get("outputs", []):
                 value = select(response, output["Selector"])
                 typed = _typed(value, output.get("Type", "String"))
@@ -301,9 +331,8 @@ class AutomationEngine:
             for choice in inputs.get("Choices", []):
                 if _choice_matches(choice):
                     return choice["NextStep"]
-            if inputs.get("Default"):
-                return inputs["Default"]
-            raise StepFailed("No branch choice matched and no Default")
+            # No match and no Default: Automation goes on with the next step (automation-action-branch.md).
+            return inputs.get("Default")
         if action == "aws:sleep":
             match = _DURATION.match(inputs.get("Duration", "PT0S"))
             if not match:
@@ -311,7 +340,52 @@ class AutomationEngine:
             hours, minutes, seconds = (int(g or 0) for g in match.groups())
             time.sleep(min(hours * 3600 + minutes * 60 + seconds, self.max_sleep_seconds))
             return None
+        if action == "aws:executeAutomation":
+            return self._child(execution, step, record, context)
         raise StepFailed(f"Action {action} is not supported by localaws")
+
+    def _call_with_timeout(self, session: dict[str, Any], inputs: dict[str, Any], timeout: Any) -> dict[str, Any]:
+        """timeoutSeconds on any action: the step fails when the call outlasts it (automation-actions.md)."""
+        if not timeout:
+            return self._call(session, inputs)
+        box: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                box["response"] = self._call(session, inputs)
+            except StepFailed as failure:
+                box["failure"] = failure
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(float(timeout))
+        if worker.is_alive():
+            raise StepFailed(f"Step timed out after {timeout} seconds")
+        if "failure" in box:
+            raise box["failure"]
+        return box["response"]
+
+    def _child(self, execution: Execution, step: dict[str, Any], record: StepRecord, context: dict[str, Any]) -> None:
+        """aws:executeAutomation: runs the child to its end; fails unless it succeeds
+        (https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-action-executeAutomation.html)."""
+        inputs = record.inputs
+        parameters = {k: v if isinstance(v, list) else [str(v).lower() if isinstance(v, bool) else str(v)]
+                      for k, v in (inputs.get("RuntimeParameters") or {}).items()}
+        request = {"DocumentName": inputs["DocumentName"], "Parameters": parameters}
+        if inputs.get("DocumentVersion"):
+            request["DocumentVersion"] = str(inputs["DocumentVersion"])
+        try:
+            child = self.start(execution.account, execution.region, request, parent=execution.id)
+        except AwsError as error:
+            raise StepFailed(f"{error.code}: {error.message}")
+        child.done.wait()
+        outputs = {"ExecutionId": child.id, "Status": child.status, "Output": json.dumps(child.outputs)}
+        for name, value in outputs.items():
+            context["outputs"][f"{step['name']}.{name}"] = value
+            record.outputs[name] = [value]
+        if child.status != "Success":
+            raise StepFailed(f"Child automation {child.id} ended {child.status}: {child.failure}")
+        return None
 
     def _substitute(self, value: Any, context: dict[str, Any]) -> Any:
         if isinstance(value, dict):
@@ -325,19 +399,57 @@ class AutomationEngine:
             return self._resolve(whole.group(1), context)
         return _REFERENCE.sub(lambda m: str(self._resolve(m.group(1), context)), value)
 
-    @staticmethod
-    def _resolve(name: str, context: dict[str, Any]) -> Any:
+    def _resolve(self, name: str, context: dict[str, Any]) -> Any:
         execution: Execution = context["execution"]
         specials = {"automation:EXECUTION_ID": execution.id, "global:ACCOUNT_ID": execution.account,
                     "global:REGION": execution.region, "global:DATE_TIME": now().strftime("%Y-%m-%d_%H.%M.%S"),
                     "global:DATE": now().strftime("%Y-%m-%d")}
         if name in specials:
             return specials[name]
+        if name.startswith("ssm:"):
+            return _ssm_parameter(context, name[4:])
         if name in context["parameters"]:
             return context["parameters"][name]
         if name in context["outputs"]:
             return context["outputs"][name]
         raise StepFailed(f"Unresolved reference {{{{ {name} }}}}")
+
+
+def _ssm_parameter(context: dict[str, Any], name: str) -> str:
+    """{{ssm:name}} in step inputs: the parameter's value, read with the automation's credentials
+    (https://docs.aws.amazon.com/systems-manager/latest/userguide/automation-variables.html)."""
+    session = context.get("session")
+    if session is None:
+        raise StepFailed(f"{{{{ssm:{name}}}}} cannot be resolved here")
+    try:
+        return AutomationEngine._client(session, "ssm").get_parameter(Name=name)["Parameter"]["Value"]
+    except botocore.exceptions.ClientError as error:
+        raise StepFailed(f"Cannot resolve {{{{ssm:{name}}}}}: {error.response['Error'].get('Code')}")
+
+
+def _is_critical(step: dict[str, Any]) -> bool:
+    if "isCritical" in step:
+        return str(step["isCritical"]).lower() == "true"
+    return step.get("onFailure", "Abort") != "Continue"
+
+
+def _check_operators(content: dict[str, Any]) -> None:
+    """Automation refuses a document with an unknown branch operator (automation-action-branch.md)."""
+    def walk(choice: dict[str, Any]) -> None:
+        keys = set(choice) - {"NextStep", "Variable"}
+        unknown = keys - OPERATORS
+        if unknown:
+            raise AwsError("InvalidDocumentContent", f"Unsupported branch operator {sorted(unknown)[0]}.")
+        for key in ("And", "Or"):
+            for inner in choice.get(key, []):
+                walk(inner)
+        if "Not" in choice:
+            walk(choice["Not"])
+
+    for step in content.get("mainSteps", []):
+        if step.get("action") == "aws:branch":
+            for choice in (step.get("inputs") or {}).get("Choices", []):
+                walk(choice)
 
 
 def select(data: Any, selector: str) -> Any:
@@ -379,6 +491,16 @@ def _choice_matches(choice: dict[str, Any]) -> bool:
     value = choice.get("Variable")
     if "StringEquals" in choice:
         return str(value) == str(choice["StringEquals"])
+    if "EqualsIgnoreCase" in choice:
+        return str(value).lower() == str(choice["EqualsIgnoreCase"]).lower()
+    if "StartsWith" in choice:
+        return str(value).startswith(str(choice["StartsWith"]))
+    if "EndsWith" in choice:
+        return str(value).endswith(str(choice["EndsWith"]))
+    if "NumericGreaterOrEquals" in choice:
+        return float(value) >= float(choice["NumericGreaterOrEquals"])
+    if "NumericLesserOrEquals" in choice:
+        return float(value) <= float(choice["NumericLesserOrEquals"])
     if "BooleanEquals" in choice:
         return str(value).lower() == str(choice["BooleanEquals"]).lower()
     if "NumericEquals" in choice:

@@ -345,6 +345,13 @@ class ConfigState:
                                "Remediation configurations are not supported for organization Config rules.")
             if remediation["TargetType"] != "SSM_DOCUMENT":
                 raise AwsError("InvalidParameterValueException", "TargetType must be SSM_DOCUMENT.")
+            # "for automatic remediation configuration, the only valid assumeRole field value is
+            # AutomationAssumeRole and you need to provide a value for AutomationAssumeRole"
+            # https://docs.aws.amazon.com/config/latest/APIReference/API_PutRemediationConfigurations.html
+            role = ((remediation.get("Parameters") or {}).get("AutomationAssumeRole") or {}).get("StaticValue") or {}
+            if remediation.get("Automatic") and not role.get("Values"):
+                raise AwsError("InvalidParameterValueException",
+                               "Automatic remediation requires the AutomationAssumeRole parameter with a static value.")
             stored = dict(remediation)
             stored["Arn"] = f"arn:aws:config:{region}:{account}:remediation-configuration/{remediation['ConfigRuleName']}/{uuid.uuid4()}"
             stored.setdefault("Automatic", False)

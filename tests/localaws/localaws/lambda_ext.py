@@ -13,6 +13,7 @@ from typing import Any
 from moto.awslambda.models import lambda_backends
 
 from .config import ConfigState
+from .lambda_fidelity import LambdaFidelity
 from .protocol import AwsError, paginate, validate_input
 from .runtime_api import RuntimeApi
 
@@ -21,6 +22,9 @@ ROUTES = [
     ("GET", r"^/2015-03-31/functions/?$", "ListFunctions"),
     ("POST", r"^/2015-03-31/functions/?$", "CreateFunction"),
     ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/?$", "GetFunction"),
+    ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/aliases/?$", "ListAliases"),
+    ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/versions/?$", "ListVersionsByFunction"),
+    ("GET", r"^/2018-10-31/layers/?$", "GetLayerVersionByArn"),
     ("DELETE", r"^/2015-03-31/functions/(?P<name>[^/]+)/?$", "DeleteFunction"),
     ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration/?$", "GetFunctionConfiguration"),
     ("PUT", r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration/?$", "UpdateFunctionConfiguration"),
@@ -91,11 +95,17 @@ class LambdaExtension:
         self.config = config
         self.runtime = runtime
         self.lock = threading.Lock()
+        self.fidelity = LambdaFidelity(self.mode_of)
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
             self.runtime_management: dict[tuple[str, str, str], dict[str, str]] = {}
+        self.fidelity.reset()
+
+    def mode_of(self, account: str, region: str, name: str) -> str:
+        with self.lock:
+            return self.runtime_management.get((account, region, name), {"UpdateRuntimeOn": "Auto"})["UpdateRuntimeOn"]
 
     @staticmethod
     def _function(account: str, region: str, name_or_arn: str) -> Any:
@@ -138,6 +148,17 @@ class LambdaExtension:
             return {**setting, "FunctionArn": fn.function_arn}
         if operation == "Invoke":
             return self.invoke(account, region, path_params["name"], body, headers)
+        if operation == "GetLayerVersionByArn":  # moto lacks it
+            # https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html
+            arn = (query.get("Arn") or [""])[0]
+            parts = arn.split(":")
+            try:
+                version = lambda_backends[account][region].get_layer_version(parts[6], parts[7])
+            except Exception:
+                version = None
+            if version is None:
+                raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+            return version.get_layer_version()
         return NotImplemented
 
     def list_functions(self, account: str, region: str, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -192,6 +213,7 @@ class LambdaExtension:
         except Exception:
             with self.lock:
                 self.runtime_management.pop((account, region, name), None)
+            self.fidelity.forget(account, region, name)
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             self.config.record_lambda(account, region, name, None, {}, arn)
             return

@@ -126,7 +126,9 @@ def test_service_model_validation_fails_the_step_and_on_failure_jumps(aws):
 
 TAG = {
     "schemaVersion": "0.3",
-    "parameters": {"FunctionName": {"type": "String"}, "Finding": {"type": "String", "default": "runtime"}},
+    "assumeRole": "{{ AutomationAssumeRole }}",
+    "parameters": {"FunctionName": {"type": "String"}, "Finding": {"type": "String", "default": "runtime"},
+                   "AutomationAssumeRole": {"type": "String", "default": ""}},
     "mainSteps": [
         {"name": "Resolve", "action": "aws:executeAwsApi",
          "inputs": {"Service": "lambda", "Api": "GetFunctionConfiguration", "FunctionName": "{{ FunctionName }}"},
@@ -159,12 +161,19 @@ def test_remediation_manual_and_automatic(aws):
     status = config.describe_remediation_execution_status(ConfigRuleName="lambda-runtimes")["RemediationExecutionStatuses"]
     assert status[0]["State"] == "SUCCEEDED" and status[0]["ResourceKey"]["resourceId"] == "legacy"
 
-    # Automatic: a NON_COMPLIANT evaluation starts the runbook by itself.
-    config.put_remediation_configurations(RemediationConfigurations=[{
+    # Automatic: refused without AutomationAssumeRole, as AWS does; then a NON_COMPLIANT evaluation starts the
+    # runbook by itself.
+    automatic = {
         "ConfigRuleName": "lambda-runtimes", "TargetType": "SSM_DOCUMENT", "TargetId": "TagAndNotify",
         "Parameters": {"FunctionName": {"ResourceValue": {"Value": "RESOURCE_ID"}},
                        "Finding": {"StaticValue": {"Values": ["automatic"]}}},
-        "Automatic": True, "MaximumAutomaticAttempts": 2, "RetryAttemptSeconds": 60}])
+        "Automatic": True, "MaximumAutomaticAttempts": 2, "RetryAttemptSeconds": 60}
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        config.put_remediation_configurations(RemediationConfigurations=[automatic])
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "AutomationAssumeRole" in error.value.response["Error"]["Message"]
+    automatic["Parameters"]["AutomationAssumeRole"] = {"StaticValue": {"Values": [f"arn:aws:iam::{ADMIN}:role/remediation"]}}
+    config.put_remediation_configurations(RemediationConfigurations=[automatic])
     other = create_function(aws, "older", "nodejs16.x")["FunctionArn"]
     token = None
     for _ in range(3):  # the rule function's own, legacy's and older's change notifications
