@@ -23,9 +23,6 @@ export interface LambdaRuntimeGuard {
   reporting: ReportingStack;
 }
 
-/** CloudFormation's limit for an inline TemplateBody. */
-export const TEMPLATE_BODY_LIMIT = 51_200;
-
 export function buildApp(props: AppProps = {}): LambdaRuntimeGuard {
   const app = new App(props);
   const settings = readSettings((key) => app.node.tryGetContext(key));

@@ -12,7 +12,6 @@
 import { Aws, BootstraplessSynthesizer, CfnCondition, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
@@ -80,7 +79,7 @@ export class MemberStack extends Stack {
   readonly automationResourceKinds = new Set<'any' | 'function' | 'layer' | 'topic' | 'parameter' | 'execution' | 'definition'>();
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
-    super(scope, id, { ...props, synthesizer: new BootstraplessSynthesizer() });
+    super(scope, id, { ...props, synthesizer: new BootstraplessSynthesizer(), analyticsReporting: false });
     const s = props.settings;
     const n = names(s);
     const partition = Aws.PARTITION;
@@ -114,9 +113,10 @@ export class MemberStack extends Stack {
     const topic = new sns.Topic(this, 'Findings', {
       topicName: n.topic,
       displayName: 'lambda-runtime-guard findings',
-      masterKey: kms.Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
       enforceSSL: true,
     });
+    // The AWS managed key by alias: the same text in every account and region (a key ARN would pin one).
+    (topic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = 'alias/aws/sns';
     const topicArns = `arn:${partition}:sns:*:${account}:${n.topic}`;
 
     // -- Automation role: the union of the runbooks' declared IAM lists.

@@ -15,11 +15,36 @@ export interface MemberStackSetStackProps extends StackProps {
   member: MemberStack;
 }
 
-/** The member template body, from the member Stage's own (cached) synthesis. */
+/** CloudFormation's limit for an inline TemplateBody (bytes). */
+export const TEMPLATE_BODY_LIMIT = 51_200;
+
+/**
+ * The member template body: the member Stage's own (cached) synthesis, without CDK's construct-path metadata
+ * (which only serves the CDK CLI and costs template bytes).
+ */
 export function memberTemplate(member: MemberStack): Record<string, unknown> {
   const stage = Stage.of(member);
   if (!stage) throw new Error('the member stack must be in a Stage');
-  return stage.synth().getStackArtifact(member.artifactId).template as Record<string, unknown>;
+  const template = structuredClone(stage.synth().getStackArtifact(member.artifactId).template) as {
+    Resources: Record<string, { Metadata?: Record<string, unknown> }>;
+  };
+  for (const resource of Object.values(template.Resources)) {
+    if (resource.Metadata) {
+      delete resource.Metadata['aws:cdk:path'];
+      if (Object.keys(resource.Metadata).length === 0) delete resource.Metadata;
+    }
+  }
+  return template;
+}
+
+export function memberTemplateBody(member: MemberStack): string {
+  const body = JSON.stringify(memberTemplate(member));
+  if (Buffer.byteLength(body) > TEMPLATE_BODY_LIMIT) {
+    throw new Error(
+      `the member template is ${Buffer.byteLength(body)} bytes, over CloudFormation's ${TEMPLATE_BODY_LIMIT}-byte TemplateBody limit`,
+    );
+  }
+  return body;
 }
 
 export class MemberStackSetStack extends Stack {
@@ -50,7 +75,7 @@ export class MemberStackSetStack extends Stack {
           regions,
         },
       ],
-      templateBody: Lazy.string({ produce: () => JSON.stringify(memberTemplate(props.member)) }),
+      templateBody: Lazy.string({ produce: () => memberTemplateBody(props.member) }),
     });
   }
 }
