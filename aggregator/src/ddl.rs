@@ -3,51 +3,15 @@
 
 use anyhow::{Context as _, bail};
 
+use crate::layout::{PARTITION_FORMAT, PARTITION_KEY, S3Location};
+
 use crate::schema::{athena_type, schema};
-
-pub struct TableLocation {
-    pub bucket: String,
-    /// Without leading or trailing slashes; may be empty.
-    pub prefix: String,
-}
-
-impl TableLocation {
-    /// `s3://bucket/prefix` (the same prefix `aggregator run --output` writes under).
-    pub fn parse(text: &str) -> anyhow::Result<TableLocation> {
-        let rest = text
-            .strip_prefix("s3://")
-            .context("the location must be an s3://bucket/prefix URI")?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-        if !valid_bucket {
-            bail!("{bucket:?} is not an S3 bucket name");
-        }
-        if prefix.contains('\'') {
-            bail!("the prefix must not contain quotes");
-        }
-        Ok(TableLocation {
-            bucket: bucket.to_string(),
-            prefix: prefix.trim_matches('/').to_string(),
-        })
-    }
-
-    fn evaluations(&self) -> String {
-        if self.prefix.is_empty() {
-            format!("s3://{}/evaluations/", self.bucket)
-        } else {
-            format!("s3://{}/{}/evaluations/", self.bucket, self.prefix)
-        }
-    }
-}
 
 /// CREATE EXTERNAL TABLE for Athena, generated from the one schema.
 pub fn create_table(
     database: &str,
     table: &str,
-    location: &TableLocation,
+    location: &S3Location,
     first_day: &str,
 ) -> anyhow::Result<String> {
     for (what, name) in [("database", database), ("table", table)] {
@@ -65,22 +29,39 @@ pub fn create_table(
             .with_context(|| format!("no Athena type for column {}", field.name()))?;
         columns.push(format!("  `{}` {kind}", field.name()));
     }
-    let root = location.evaluations();
+    let root = location.dataset_root();
+    let properties: Vec<String> = table_properties(&root, first_day)
+        .into_iter()
+        .map(|(key, value)| format!("  '{key}'='{value}'"))
+        .collect();
     Ok(format!(
         "CREATE EXTERNAL TABLE IF NOT EXISTS `{database}`.`{table}` (\n{}\n)\n\
-         PARTITIONED BY (`dt` string)\n\
+         PARTITIONED BY (`{PARTITION_KEY}` string)\n\
          STORED AS PARQUET\n\
          LOCATION '{root}'\n\
-         TBLPROPERTIES (\n\
-         \x20 'projection.enabled'='true',\n\
-         \x20 'projection.dt.type'='date',\n\
-         \x20 'projection.dt.format'='yyyy-MM-dd',\n\
-         \x20 'projection.dt.range'='{first_day},NOW',\n\
-         \x20 'projection.dt.interval'='1',\n\
-         \x20 'projection.dt.interval.unit'='DAYS',\n\
-         \x20 'storage.location.template'='{root}dt=${{dt}}/',\n\
-         \x20 'parquet.compression'='ZSTD'\n\
-         );\n",
-        columns.join(",\n")
+         TBLPROPERTIES (\n{}\n);\n",
+        columns.join(",\n"),
+        properties.join(",\n"),
     ))
+}
+
+/// The table's properties: partition projection on the date partition (no MSCK REPAIR, no crawler)
+/// from `first_day` to today, and the storage template under `root` (the dataset's LOCATION). The
+/// DDL and the contract (`cdk/contracts/dataset.json`, which the Glue table is built from) share them.
+pub fn table_properties(root: &str, first_day: &str) -> Vec<(String, String)> {
+    let key = PARTITION_KEY;
+    [
+        ("projection.enabled".to_string(), "true".to_string()),
+        (format!("projection.{key}.type"), "date".into()),
+        (format!("projection.{key}.format"), PARTITION_FORMAT.into()),
+        (format!("projection.{key}.range"), format!("{first_day},NOW")),
+        (format!("projection.{key}.interval"), "1".into()),
+        (format!("projection.{key}.interval.unit"), "DAYS".into()),
+        (
+            "storage.location.template".into(),
+            format!("{root}{key}=${{{key}}}/"),
+        ),
+        ("parquet.compression".into(), "ZSTD".into()),
+    ]
+    .into()
 }

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_config::Client as ConfigClient;
 use aws_sdk_organizations::Client as OrganizationsClient;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
+use awsbase::error_text;
 use futures_util::StreamExt;
 use jiff::Timestamp;
-use rule::aws::error_text;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -136,7 +136,7 @@ impl Gatherer {
                     rule_name: triple.rule_name.clone(),
                     resource_type: qualifier
                         .and_then(|q| q.resource_type())
-                        .unwrap_or(rule::event::LAMBDA_FUNCTION)
+                        .unwrap_or(lifecycle::event::LAMBDA_FUNCTION)
                         .to_string(),
                     resource_id: resource_id.to_string(),
                     compliance_type: result
@@ -382,20 +382,11 @@ pub fn parse_function(text: &str) -> Result<(String, FunctionDetails), String> {
         runtime: text_of("runtime"),
         package_type: text_of("packageType"),
         architectures,
-        code_last_modified: text_of("lastModified").and_then(|t| lambda_time(&t)),
+        code_last_modified: text_of("lastModified")
+            .and_then(|t| lifecycle::dates::parse_lambda_timestamp(&t)),
         tags,
     };
     Ok((resource_id, details))
-}
-
-/// Lambda's LastModified: `2026-11-22T10:15:00.000+0000` (also accepts RFC 3339).
-fn lambda_time(text: &str) -> Option<Timestamp> {
-    text.parse::<Timestamp>().ok().or_else(|| {
-        jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", text)
-            .ok()?
-            .to_timestamp()
-            .ok()
-    })
 }
 
 #[cfg(test)]

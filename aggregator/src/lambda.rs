@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use jiff::civil::Date;
-use rule::{Catalog, Policy};
+use lifecycle::{Catalog, Policy};
 use serde_json::Value;
 
 use crate::output::Output;
@@ -66,7 +66,10 @@ pub fn overrides(event: &Value) -> anyhow::Result<Overrides> {
     let object = match event {
         Value::Null => return Ok(Overrides::default()),
         Value::Object(object) => object,
-        other => bail!("the event must be a JSON object, not {}", kind(other)),
+        other => bail!(
+            "the event must be a JSON object, not {}",
+            lifecycle::policy::json_kind(other)
+        ),
     };
     let rules = match object.get("rules") {
         None | Some(Value::Null) => None,
@@ -85,31 +88,21 @@ pub fn overrides(event: &Value) -> anyhow::Result<Overrides> {
         }
         Some(other) => bail!(
             "event field rules must be an array of rule names, not {}",
-            kind(other)
+            lifecycle::policy::json_kind(other)
         ),
     };
     let snapshot_date = match object.get("snapshotDate") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(
-            rule::dates::parse_date(text).map_err(|e| anyhow::anyhow!("event field snapshotDate: {e}"))?,
+            lifecycle::dates::parse_date(text)
+                .map_err(|e| anyhow::anyhow!("event field snapshotDate: {e}"))?,
         ),
         Some(other) => bail!(
             "event field snapshotDate must be a date string, not {}",
-            kind(other)
+            lifecycle::policy::json_kind(other)
         ),
     };
     Ok(Overrides { rules, snapshot_date })
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The request for one run from settings and overrides. `today` (UTC) is the default snapshot date
@@ -142,7 +135,12 @@ pub async fn handle(
     services: &Services,
     catalog: &Catalog,
 ) -> anyhow::Result<Value> {
-    let request = request(settings, overrides(&event)?, request_id, rule::dates::today_utc())?;
+    let request = request(
+        settings,
+        overrides(&event)?,
+        request_id,
+        lifecycle::dates::today_utc(),
+    )?;
     let summary = run(services, &request, catalog, &indicatif::ProgressBar::hidden()).await?;
     if summary.complete {
         tracing::info!(rows = summary.rows, accounts = summary.accounts, triples = summary.triples,

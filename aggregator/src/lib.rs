@@ -7,6 +7,7 @@
 pub mod ddl;
 pub mod gather;
 pub mod lambda;
+pub mod layout;
 pub mod output;
 pub mod row;
 pub mod run;

@@ -13,9 +13,7 @@ use aggregator::row::RunContext;
 use aggregator::run::{DEFAULT_CONCURRENCY, Request, Services};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use lambda_runtime::{LambdaEvent, service_fn};
-use rule::{Catalog, Policy};
-use serde_json::Value;
+use lifecycle::{Catalog, Policy};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,7 +41,7 @@ enum Command {
         #[arg(long)]
         output: String,
         /// The partition to write and the day the lifecycle columns are computed for (default: today, UTC).
-        #[arg(long, value_parser = rule::dates::parse_date)]
+        #[arg(long, value_parser = lifecycle::dates::parse_date)]
         snapshot_date: Option<jiff::civil::Date>,
         /// The rule's parameters JSON, so days_to_fail counts towards the day the rule fails a runtime.
         #[arg(long)]
@@ -65,7 +63,7 @@ enum Command {
         #[arg(long, default_value = "evaluations")]
         table: String,
         /// The first day of the partition projection range.
-        #[arg(long, default_value = "2026-01-01", value_parser = rule::dates::parse_date)]
+        #[arg(long, default_value = "2026-01-01", value_parser = lifecycle::dates::parse_date)]
         first_day: jiff::civil::Date,
     },
     /// Encode synthetic rows into a local snapshot and report rows/s and peak RSS (for `cargo xtask bench`).
@@ -84,7 +82,7 @@ enum Command {
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=366))]
         days: u16,
         /// The last day written.
-        #[arg(long, value_parser = rule::dates::parse_date)]
+        #[arg(long, value_parser = lifecycle::dates::parse_date)]
         through: jiff::civil::Date,
         #[arg(long)]
         output: PathBuf,
@@ -101,7 +99,7 @@ fn main() -> ExitCode {
             database,
             table,
             first_day,
-        } => aggregator::ddl::TableLocation::parse(&location)
+        } => aggregator::layout::S3Location::parse(&location)
             .and_then(|location| {
                 aggregator::ddl::create_table(&database, &table, &location, &first_day.to_string())
             })
@@ -132,7 +130,7 @@ fn main() -> ExitCode {
                 .with_context(|| format!("catalog {}", path.display()))?,
                 None => Catalog::builtin()?,
             };
-            let today = rule::dates::today_utc();
+            let today = lifecycle::dates::today_utc();
             let snapshot_date = snapshot_date.unwrap_or(today);
             if snapshot_date > today {
                 anyhow::bail!("snapshot date {snapshot_date} is in the future (today is {today} UTC)");
@@ -170,13 +168,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn services(config_aggregator: &str) -> Services {
-    let sdk = rule::aws::base_config().await;
+    let sdk = awsbase::base_config().await;
     // A local endpoint (tests, the demo) serves buckets by path, not by host name.
-    let path_style = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(path_style)
+        .force_path_style(awsbase::endpoint_overridden("AWS_ENDPOINT_URL_S3"))
         .build();
     Services {
         gatherer: Gatherer {
@@ -199,7 +194,7 @@ fn run_cli(config_aggregator: &str, request: &Request, catalog: &Catalog) -> any
         }
         bar
     } else {
-        rule::cli::init_json_logs();
+        awsbase::init_json_logs();
         indicatif::ProgressBar::hidden()
     };
     let summary = runtime()?.block_on(async {
@@ -221,38 +216,18 @@ fn run_cli(config_aggregator: &str, request: &Request, catalog: &Catalog) -> any
 
 /// Wires the handler to the Lambda Runtime API; everything else lives in `aggregator::lambda`.
 fn lambda_main() -> ExitCode {
-    rule::cli::init_json_logs();
-    let result: Result<(), lambda_runtime::Error> = (|| {
-        let runtime = runtime()?;
-        runtime.block_on(async {
+    awsbase::serve_lambda(
+        "aggregator",
+        || async {
             let settings = Settings::from_env(|name| std::env::var(name).ok())?;
             let catalog = Catalog::builtin()?;
             let services = services(&settings.config_aggregator).await;
-            let (settings, services, catalog) = (&settings, &services, &catalog);
-            lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-                aggregator::lambda::handle(
-                    event.payload,
-                    &event.context.request_id,
-                    settings,
-                    services,
-                    catalog,
-                )
-                .await
-                .map_err(|error| {
-                    tracing::error!(error = %format!("{error:#}"), "run failed");
-                    lambda_runtime::Error::from(format!("{error:#}"))
-                })
-            }))
-            .await
-        })
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = %error, "the aggregator Lambda stopped");
-            ExitCode::FAILURE
-        }
-    }
+            Ok((settings, services, catalog))
+        },
+        |payload, context, (settings, services, catalog)| async move {
+            aggregator::lambda::handle(payload, &context.request_id, settings, services, catalog).await
+        },
+    )
 }
 
 /// Synthetic rows → Parquet in a local directory; prints rows/s and peak RSS as JSON.
@@ -313,7 +288,7 @@ fn sample(rows: usize, days: usize, through: jiff::civil::Date, root: PathBuf) -
     let output = Output::Local(root);
     runtime()?.block_on(async {
         for day in 0..days {
-            let date = rule::dates::add_days(through, day as i64 - days as i64 + 1);
+            let date = lifecycle::dates::add_days(through, day as i64 - days as i64 + 1);
             let context = RunContext {
                 catalog: &catalog,
                 policy: &policy,

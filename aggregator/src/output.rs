@@ -16,31 +16,23 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use jiff::civil::Date;
 
+use crate::layout::{S3Location, SNAPSHOT_FILE, SUMMARY_FILE, partition_path};
+
 /// S3 multipart parts must be at least 5 MiB except the last; 8 MiB keeps memory small and parts
 /// few (10,000 parts × 8 MiB = 78 GiB, far beyond any snapshot).
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
 
-const SNAPSHOT_FILE: &str = "part-00000.parquet";
-const SUMMARY_FILE: &str = "_summary.json";
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     Local(PathBuf),
-    S3 { bucket: String, prefix: String },
+    S3(S3Location),
 }
 
 impl Output {
     /// `s3://bucket[/prefix]` or a directory.
     pub fn parse(text: &str) -> anyhow::Result<Output> {
-        if let Some(rest) = text.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if bucket.is_empty() {
-                bail!("{text}: no bucket name after s3://");
-            }
-            return Ok(Output::S3 {
-                bucket: bucket.to_string(),
-                prefix: prefix.trim_matches('/').to_string(),
-            });
+        if text.starts_with("s3://") {
+            return S3Location::parse(text).map(Output::S3);
         }
         if text.is_empty() || text.contains("://") {
             bail!("{text:?}: expected s3://bucket/prefix or a local directory");
@@ -48,29 +40,12 @@ impl Output {
         Ok(Output::Local(PathBuf::from(text)))
     }
 
-    /// The key (or relative path) of a file in the day's partition.
-    fn partition_key(prefix: &str, date: Date, file: &str) -> String {
-        let partition = format!("evaluations/dt={date}/{file}");
-        if prefix.is_empty() {
-            partition
-        } else {
-            format!("{prefix}/{partition}")
-        }
-    }
-
     /// Where the day's snapshot is, for messages and the summary.
     pub fn snapshot_location(&self, date: Date) -> String {
+        let relative = partition_path(date, SNAPSHOT_FILE);
         match self {
-            Output::Local(root) => root
-                .join(Self::partition_key("", date, SNAPSHOT_FILE))
-                .display()
-                .to_string(),
-            Output::S3 { bucket, prefix } => {
-                format!(
-                    "s3://{bucket}/{}",
-                    Self::partition_key(prefix, date, SNAPSHOT_FILE)
-                )
-            }
+            Output::Local(root) => root.join(relative).display().to_string(),
+            Output::S3(location) => format!("s3://{}/{}", location.bucket, location.key(&relative)),
         }
     }
 
@@ -88,30 +63,32 @@ impl Output {
                 Ok(Upload::Local {
                     staging,
                     file,
-                    target: root.join(Self::partition_key("", date, SNAPSHOT_FILE)),
+                    target: root.join(partition_path(date, SNAPSHOT_FILE)),
                 })
             }
-            Output::S3 { bucket, prefix } => {
+            Output::S3(location) => {
                 let client = s3.context("an S3 output needs an S3 client")?.clone();
-                let key = Self::partition_key(prefix, date, SNAPSHOT_FILE);
+                let key = location.key(&partition_path(date, SNAPSHOT_FILE));
+                let bucket = location.bucket.clone();
                 let created = client
                     .create_multipart_upload()
-                    .bucket(bucket)
+                    .bucket(&bucket)
                     .key(&key)
                     .content_type("application/vnd.apache.parquet")
                     .send()
                     .await
-                    .map_err(|e| s3_failure("starting the upload of", bucket, &key, &e))?;
+                    .map_err(|e| s3_failure("starting the upload of", &bucket, &key, &e))?;
                 let upload_id = created
                     .upload_id()
-                    .context("CreateMultipartUpload returned no upload id")?;
-                Ok(Upload::S3 {
+                    .context("CreateMultipartUpload returned no upload id")?
+                    .to_string();
+                Ok(Upload::S3(S3Upload {
                     client,
-                    bucket: bucket.clone(),
+                    bucket,
                     key,
-                    upload_id: upload_id.to_string(),
+                    upload_id,
                     parts: Vec::new(),
-                })
+                }))
             }
         }
     }
@@ -120,7 +97,7 @@ impl Output {
     pub async fn put_summary(&self, s3: Option<&S3Client>, date: Date, json: &str) -> anyhow::Result<()> {
         match self {
             Output::Local(root) => {
-                let target = root.join(Self::partition_key("", date, SUMMARY_FILE));
+                let target = root.join(partition_path(date, SUMMARY_FILE));
                 let staging = target.with_file_name(".summary.tmp");
                 let write = || -> std::io::Result<()> {
                     let mut file = std::fs::File::create(&staging)?;
@@ -130,8 +107,11 @@ impl Output {
                 };
                 write().with_context(|| format!("writing {}", target.display()))
             }
-            Output::S3 { bucket, prefix } => {
-                let key = Self::partition_key(prefix, date, SUMMARY_FILE);
+            Output::S3(location) => {
+                let (bucket, key) = (
+                    &location.bucket,
+                    location.key(&partition_path(date, SUMMARY_FILE)),
+                );
                 s3.context("an S3 output needs an S3 client")?
                     .put_object()
                     .bucket(bucket)
@@ -154,13 +134,85 @@ pub enum Upload {
         file: std::fs::File,
         target: PathBuf,
     },
-    S3 {
-        client: S3Client,
-        bucket: String,
-        key: String,
-        upload_id: String,
-        parts: Vec<CompletedPart>,
-    },
+    S3(S3Upload),
+}
+
+/// An S3 multipart upload in progress.
+pub struct S3Upload {
+    client: S3Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Upload {
+    async fn write(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        let number = i32::try_from(self.parts.len() + 1).context("too many parts")?;
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| self.failure(&format!("uploading part {number} of"), &e))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(uploaded.e_tag().map(str::to_string))
+                .set_checksum_crc32(uploaded.checksum_crc32().map(str::to_string))
+                .build(),
+        );
+        Ok(())
+    }
+
+    async fn commit(mut self) -> anyhow::Result<()> {
+        let parts = std::mem::take(&mut self.parts);
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await;
+        if let Err(error) = completed {
+            let failure = self.failure("completing", &error);
+            self.abort().await;
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    async fn abort(self) {
+        if let Err(error) = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await
+        {
+            tracing::warn!(
+                upload = %format!("s3://{}/{}", self.bucket, self.key),
+                error = %awsbase::error_text(&error),
+                "could not abort the multipart upload"
+            );
+        }
+    }
+
+    fn failure<E>(&self, doing: &str, error: &aws_sdk_s3::error::SdkError<E>) -> anyhow::Error
+    where
+        E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    {
+        s3_failure(doing, &self.bucket, &self.key, error)
+    }
 }
 
 impl Upload {
@@ -170,33 +222,7 @@ impl Upload {
             Upload::Local { file, staging, .. } => file
                 .write_all(&bytes)
                 .with_context(|| format!("writing the snapshot in {}", staging.display())),
-            Upload::S3 {
-                client,
-                bucket,
-                key,
-                upload_id,
-                parts,
-            } => {
-                let number = i32::try_from(parts.len() + 1).context("too many parts")?;
-                let uploaded = client
-                    .upload_part()
-                    .bucket(bucket.as_str())
-                    .key(key.as_str())
-                    .upload_id(upload_id.as_str())
-                    .part_number(number)
-                    .body(ByteStream::from(bytes))
-                    .send()
-                    .await
-                    .map_err(|e| s3_failure(&format!("uploading part {number} of"), bucket, key, &e))?;
-                parts.push(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(uploaded.e_tag().map(str::to_string))
-                        .set_checksum_crc32(uploaded.checksum_crc32().map(str::to_string))
-                        .build(),
-                );
-                Ok(())
-            }
+            Upload::S3(upload) => upload.write(bytes).await,
         }
     }
 
@@ -217,28 +243,7 @@ impl Upload {
                     .with_context(|| format!("publishing {}", target.display()))?;
                 std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))
             }
-            Upload::S3 {
-                client,
-                bucket,
-                key,
-                upload_id,
-                parts,
-            } => {
-                let completed = client
-                    .complete_multipart_upload()
-                    .bucket(&bucket)
-                    .key(&key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-                    .send()
-                    .await;
-                if let Err(error) = completed {
-                    let failure = s3_failure("completing", &bucket, &key, &error);
-                    abort_s3(&client, &bucket, &key, &upload_id).await;
-                    return Err(failure);
-                }
-                Ok(())
-            }
+            Upload::S3(upload) => upload.commit().await,
         }
     }
 
@@ -252,13 +257,7 @@ impl Upload {
                     tracing::warn!(path = %staging.display(), %error, "could not remove the staging directory");
                 }
             }
-            Upload::S3 {
-                client,
-                bucket,
-                key,
-                upload_id,
-                ..
-            } => abort_s3(&client, &bucket, &key, &upload_id).await,
+            Upload::S3(upload) => upload.abort().await,
         }
     }
 }
@@ -273,24 +272,7 @@ fn s3_failure<E>(
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
 {
-    anyhow::anyhow!("{doing} s3://{bucket}/{key}: {}", rule::aws::error_text(error))
-}
-
-async fn abort_s3(client: &S3Client, bucket: &str, key: &str, upload_id: &str) {
-    if let Err(error) = client
-        .abort_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .send()
-        .await
-    {
-        tracing::warn!(
-            upload = %format!("s3://{bucket}/{key}"),
-            error = %rule::aws::error_text(&error),
-            "could not abort the multipart upload"
-        );
-    }
+    anyhow::anyhow!("{doing} s3://{bucket}/{key}: {}", awsbase::error_text(error))
 }
 
 #[cfg(test)]
@@ -311,6 +293,10 @@ mod tests {
             "s3://reports/evaluations/dt=2026-11-23/part-00000.parquet"
         );
         assert!(Output::parse("s3:///prefix").is_err());
+        assert!(
+            Output::parse("s3://Bad_Bucket/x").is_err(),
+            "as strict as ddl --location"
+        );
         assert!(Output::parse("https://example.com/x").is_err());
         assert!(Output::parse("").is_err());
         assert_eq!(

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use rule::verdict::lifecycle_status;
-use rule::{Catalog, Phase, Policy};
+use lifecycle::verdict::lifecycle_status;
+use lifecycle::{Catalog, Phase, Policy};
 
 /// What Config's aggregator says about one (rule, resource) in one account and region.
 #[derive(Debug, Clone, PartialEq, Eq)]

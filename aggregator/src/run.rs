@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use indicatif::ProgressBar;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use rule::{Catalog, Policy};
+use lifecycle::{Catalog, Policy};
 use serde::Serialize;
 
 use crate::gather::{Gap, Gatherer, Organization, Triple};

@@ -25,7 +25,7 @@ pub const BATCH_ROWS: usize = 16_384;
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 fn epoch_days(date: Date) -> i32 {
-    let days = rule::dates::days_between(jiff::civil::date(1970, 1, 1), date);
+    let days = lifecycle::dates::days_between(jiff::civil::date(1970, 1, 1), date);
     i32::try_from(days).unwrap_or(i32::MAX)
 }
 

@@ -46,14 +46,17 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
             ("team".to_string(), format!("team-{}", i % 90)),
         ]);
         if i % 41 == 0 {
-            let until = rule::dates::add_days(context.snapshot_date, (i % 61) as i64 - 5);
-            tags.insert(rule::policy::DEFAULT_EXEMPTION_TAG.to_string(), until.to_string());
+            let until = lifecycle::dates::add_days(context.snapshot_date, (i % 61) as i64 - 5);
+            tags.insert(
+                lifecycle::policy::DEFAULT_EXEMPTION_TAG.to_string(),
+                until.to_string(),
+            );
         }
         let record = EvaluationRecord {
             account_id: account_id.clone(),
             region: region.to_string(),
             rule_name: "OrgConfigRule-lambda-runtime-lifecycle-k3x9q2".into(),
-            resource_type: rule::event::LAMBDA_FUNCTION.into(),
+            resource_type: lifecycle::event::LAMBDA_FUNCTION.into(),
             resource_id: name.clone(),
             compliance_type: if compliant { "COMPLIANT" } else { "NON_COMPLIANT" }.into(),
             annotation: (!compliant).then(|| {

@@ -710,7 +710,8 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
 
     // The same binary as the scheduled Lambda behind the Runtime API: EventBridge's envelope is
     // ignored, snapshotDate overrides the day, a malformed override is an error and writes nothing.
-    let yesterday = rule::dates::add_days(rule::dates::parse_date(&date).expect("date"), -1).to_string();
+    let yesterday =
+        lifecycle::dates::add_days(lifecycle::dates::parse_date(&date).expect("date"), -1).to_string();
     let function = create_function(&admin, "runtime-aggregator", Runtime::Providedal2023).await;
     let output = format!("s3://{BUCKET}/{PREFIX}");
     let _lambda = LambdaProcess::start(

@@ -9,8 +9,8 @@ use aggregator::sink::Encoder;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Date32Type, Int32Type, TimestampMillisecondType};
 use jiff::civil::date;
+use lifecycle::{Catalog, Policy};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use rule::{Catalog, Policy};
 
 fn rows(count: usize, run_id: &str) -> Vec<aggregator::row::Row> {
     let catalog = Catalog::builtin().expect("catalog");

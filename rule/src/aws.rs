@@ -7,17 +7,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_config::types::{ComplianceType as SdkCompliance, ResourceType};
 use aws_smithy_types::DateTime;
+use awsbase::error_text;
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::evaluation::Evaluation;
-use crate::event::LAMBDA_FUNCTION;
-use crate::verdict::{FunctionSnapshot, Observed, PackageType, UpdateMode};
+use lifecycle::evaluation::Evaluation;
+use lifecycle::event::LAMBDA_FUNCTION;
+use lifecycle::verdict::{FunctionSnapshot, Observed, PackageType, UpdateMode};
 
 /// How many look-ups run at once during a periodic sweep (ListTags, GetRuntimeManagementConfig).
 const SWEEP_CONCURRENCY: usize = 16;
@@ -25,34 +25,6 @@ const SWEEP_CONCURRENCY: usize = 16;
 pub const PUT_BATCH: usize = 100;
 /// Attempts for evaluations that PutEvaluations returns as FailedEvaluations.
 const FAILED_EVALUATION_ATTEMPTS: u32 = 4;
-
-/// The SDK configuration the rule (and the aggregator) start from: the default credential chain and
-/// region, a rustls HTTP client, and standard retries with more patience than the default (Config
-/// throttles) unless the environment sets the retry mode or attempts.
-pub async fn base_config() -> SdkConfig {
-    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https(),
-    );
-    // The SDK's own settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE) win when an operator sets them.
-    let operator_set = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
-    let loader = if operator_set {
-        loader
-    } else {
-        loader.retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(10)
-                .with_initial_backoff(Duration::from_millis(50))
-                .with_max_backoff(Duration::from_secs(5)),
-        )
-    };
-    loader.load().await
-}
 
 /// Calls made during one invocation, by operation, for the summary line.
 #[derive(Debug, Default)]
@@ -275,7 +247,7 @@ pub async fn all_functions(
                 runtime: function.runtime().map(|r| r.as_str().to_string()),
                 last_modified: function
                     .last_modified()
-                    .and_then(crate::dates::utc_day_of_timestamp),
+                    .and_then(lifecycle::dates::utc_day_of_timestamp),
                 tags,
                 runtime_update_mode,
             };
@@ -388,19 +360,4 @@ pub async fn catalog_parameter(base: &SdkConfig, calls: &CallCounter, name: &str
         .and_then(|p| p.value())
         .map(str::to_string)
         .with_context(|| format!("SSM parameter {name} has no value"))
-}
-
-/// An SDK error as one line: the service's code and message when there is one.
-pub fn error_text<E>(error: &aws_sdk_config::error::SdkError<E>) -> String
-where
-    E: std::error::Error + aws_sdk_config::error::ProvideErrorMetadata + 'static,
-{
-    match error.as_service_error() {
-        Some(service) => format!(
-            "{}: {}",
-            service.code().unwrap_or("error"),
-            service.message().unwrap_or("no message")
-        ),
-        None => format!("{}", aws_smithy_types::error::display::DisplayErrorContext(error)),
-    }
 }

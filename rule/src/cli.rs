@@ -8,10 +8,10 @@ use clap::{Parser, Subcommand};
 use jiff::civil::Date;
 use serde::Serialize;
 
-use crate::catalog::{Catalog, Phase};
-use crate::dates::{parse_date, today_utc};
-use crate::evaluation::evaluate_offline;
-use crate::event::Invocation;
+use lifecycle::catalog::{Catalog, Phase};
+use lifecycle::dates::{parse_date, today_utc};
+use lifecycle::evaluation::evaluate_offline;
+use lifecycle::event::Invocation;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -167,7 +167,7 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
             json,
         } => {
             let today = as_of.unwrap_or_else(today_utc);
-            let policy = crate::policy::Policy::from_rule_parameters(rule_parameters.as_deref())?;
+            let policy = lifecycle::policy::Policy::from_rule_parameters(rule_parameters.as_deref())?;
             let rows = online(async move { scan(region, policy, catalog, today).await })?;
             if json {
                 serde_json::to_writer_pretty(&mut *out, &rows)?;
@@ -190,7 +190,7 @@ fn online<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyh
 }
 
 async fn services(region: Option<String>, catalog: Catalog) -> crate::lambda::Services {
-    let mut base = crate::aws::base_config().await;
+    let mut base = awsbase::base_config().await;
     if let Some(region) = region {
         base = base.to_builder().region(aws_config::Region::new(region)).build();
     }
@@ -210,26 +210,26 @@ pub struct ScanRow {
 
 async fn scan(
     region: Option<String>,
-    policy: crate::policy::Policy,
+    policy: lifecycle::policy::Policy,
     catalog: Catalog,
     today: Date,
 ) -> anyhow::Result<Vec<ScanRow>> {
     let services = services(region, catalog.clone()).await;
     let calls = crate::aws::CallCounter::default();
     let clients = crate::aws::AccountClients::new("current", services.accounts.base());
-    let needs_mode = policy.runtime_update_mode != crate::policy::UpdateModeRequirement::Any;
+    let needs_mode = policy.runtime_update_mode != lifecycle::policy::UpdateModeRequirement::Any;
     let functions = crate::aws::all_functions(&clients, &calls, needs_mode).await?;
     let mut rows: Vec<ScanRow> = functions
         .into_iter()
         .map(|(function, _arn)| {
-            let verdict = crate::verdict::evaluate(&function, &policy, &catalog, today);
+            let verdict = lifecycle::verdict::evaluate(&function, &policy, &catalog, today);
             ScanRow {
                 phase: function
                     .runtime
                     .as_deref()
                     .and_then(|r| catalog.get(r))
                     .map(|r| r.phase_on(today)),
-                package_type: if function.package_type == crate::verdict::PackageType::Image {
+                package_type: if function.package_type == lifecycle::verdict::PackageType::Image {
                     "Image"
                 } else {
                     "Zip"
@@ -265,19 +265,6 @@ fn write_scan_table(out: &mut dyn Write, rows: &[ScanRow]) -> std::io::Result<()
     }
     let failing = rows.iter().filter(|r| r.compliance == "NON_COMPLIANT").count();
     writeln!(out, "{} functions, {failing} NON_COMPLIANT", rows.len())
-}
-
-/// JSON logs on standard error (CloudWatch reads them as structured), level from RUST_LOG (default info).
-pub fn init_json_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 fn write_table(out: &mut dyn Write, rows: &[CatalogRow<'_>]) -> std::io::Result<()> {

@@ -11,12 +11,12 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::aws::{self, AccountClients, Accounts, CallCounter};
-use crate::catalog::Catalog;
-use crate::dates::today_utc;
-use crate::evaluation::{Context, Evaluation};
-use crate::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
-use crate::policy::{ParameterError, Policy, UpdateModeRequirement};
-use crate::verdict::{ComplianceType, Observed, PackageType, catalog_is_stale};
+use lifecycle::catalog::Catalog;
+use lifecycle::dates::today_utc;
+use lifecycle::evaluation::{Context, Evaluation};
+use lifecycle::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
+use lifecycle::policy::{ParameterError, Policy, UpdateModeRequirement};
+use lifecycle::verdict::{ComplianceType, Observed, PackageType, catalog_is_stale};
 
 /// How long a catalog read from SSM is reused by a warm container.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
@@ -65,7 +65,7 @@ impl Services {
         };
         loaded.map_err(|problem| ParameterError {
             parameter: "catalogSsmParameter".into(),
-            problem: crate::dates::shorten(&problem, 160),
+            problem: lifecycle::dates::shorten(&problem, 160),
         })
     }
 }
@@ -154,22 +154,18 @@ pub async fn evaluate(
             )
         }
         Message::OversizedConfigurationItemChange { summary, .. } => {
-            let item = if summary.status.is_deleted()
-                || invocation.event_left_scope
-                || summary.resource_type != LAMBDA_FUNCTION
-            {
-                ConfigurationItem::from_value(&serde_json::json!({
-                    "resourceType": summary.resource_type, "resourceId": summary.resource_id,
-                    "configurationItemStatus": if summary.status.is_deleted() { "ResourceDeleted" } else { "OK" },
-                }))?
-            } else {
-                ConfigurationItem::from_value(&aws::full_item(&clients, calls, &summary.resource_id).await?)?
-            };
-            let mode = mode_for(&clients, calls, &item, invocation.event_left_scope, needs_mode).await;
-            (
-                "OversizedConfigurationItemChangeNotification",
-                vec![judge.evaluate_item(&item, invocation.event_left_scope, mode, ordering)],
-            )
+            let evaluation =
+                match judge.evaluate_oversized_without_item(summary, invocation.event_left_scope, ordering) {
+                    Some(evaluation) => evaluation,
+                    None => {
+                        let item = ConfigurationItem::from_value(
+                            &aws::full_item(&clients, calls, &summary.resource_id).await?,
+                        )?;
+                        let mode = mode_for(&clients, calls, &item, false, needs_mode).await;
+                        judge.evaluate_item(&item, false, mode, ordering)
+                    }
+                };
+            ("OversizedConfigurationItemChangeNotification", vec![evaluation])
         }
         Message::Scheduled { .. } => {
             let rule = invocation
@@ -254,7 +250,7 @@ async fn mode_for(
     item: &ConfigurationItem,
     left_scope: bool,
     needs_mode: bool,
-) -> Observed<crate::verdict::UpdateMode> {
+) -> Observed<lifecycle::verdict::UpdateMode> {
     let zip_function = matches!(item.content(Observed::NotChecked(String::new())), ItemContent::Function(ref f) if f.package_type == PackageType::Zip);
     if !needs_mode || left_scope || !zip_function {
         return Observed::NotChecked("not needed".into());

@@ -1,23 +1,8 @@
-//! Lambda runtime lifecycle compliance for AWS Config.
-//!
-//! Functional core: [`verdict::evaluate`] is a pure function of (function, policy, catalog, date).
-//! Around it: the catalog ([`catalog`]), the rule parameters ([`policy`]), the Config event and
-//! item ([`event`]), and the evaluations an invocation produces ([`evaluation`]). The binary
-//! (`src/main.rs`, [`cli`]) is the imperative shell.
+//! The Config rule's shell around the pure core ([`lifecycle`]): the AWS calls ([`aws`]), the Lambda
+//! handler ([`lambda`]) and the command line ([`cli`]). `src/main.rs` only wires them.
 
-pub mod annotation;
 pub mod aws;
-pub mod catalog;
 pub mod cli;
-pub mod dates;
-pub mod evaluation;
-pub mod event;
 pub mod lambda;
-pub mod policy;
-pub mod verdict;
 
-pub use catalog::{Catalog, Phase, Runtime};
-pub use evaluation::{Context, Evaluation, evaluate_offline};
-pub use event::Invocation;
-pub use policy::Policy;
-pub use verdict::{ComplianceType, FunctionSnapshot, Verdict, evaluate};
+pub use lifecycle;

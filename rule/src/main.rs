@@ -3,8 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
+use lifecycle::Catalog;
 
 fn main() -> ExitCode {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
@@ -25,46 +24,25 @@ fn main() -> ExitCode {
 
 /// Wires the handler to the Lambda Runtime API; everything else lives in `rule::lambda`.
 fn lambda_main() -> ExitCode {
-    rule::cli::init_json_logs();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("rule: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result: Result<(), lambda_runtime::Error> = runtime.block_on(async {
-        let builtin = rule::Catalog::builtin()?;
-        let accounts = rule::aws::Accounts::new(
-            rule::aws::base_config().await,
-            std::env::var("RULE_MEMBER_ROLE_NAME")
-                .ok()
-                .filter(|name| !name.is_empty()),
-        );
-        let services = rule::lambda::Services::new(accounts, builtin);
-        let services = &services;
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+    awsbase::serve_lambda(
+        "rule",
+        || async {
+            let accounts = rule::aws::Accounts::new(
+                awsbase::base_config().await,
+                std::env::var("RULE_MEMBER_ROLE_NAME")
+                    .ok()
+                    .filter(|name| !name.is_empty()),
+            );
+            Ok(rule::lambda::Services::new(accounts, Catalog::builtin()?))
+        },
+        |payload, context, services| async move {
             let context = rule::lambda::InvocationContext {
-                own_account: rule::lambda::account_of_arn(&event.context.invoked_function_arn)
-                    .map_err(|e| lambda_runtime::Error::from(format!("{e:#}")))?,
-                request_id: event.context.request_id,
+                own_account: rule::lambda::account_of_arn(&context.invoked_function_arn)?,
+                request_id: context.request_id,
             };
-            rule::lambda::handle(event.payload, context, services)
-                .await
-                .map_err(|error| {
-                    tracing::error!(error = %format!("{error:#}"), "invocation failed");
-                    lambda_runtime::Error::from(format!("{error:#}"))
-                })
-        }))
-        .await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = %error, "the Lambda runtime stopped");
-            ExitCode::FAILURE
-        }
-    }
+            rule::lambda::handle(payload, context, services).await
+        },
+    )
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -14,7 +14,7 @@ fn rule(args: &[&str]) -> Output {
 }
 
 fn fixture(name: &str) -> String {
-    format!("{}/tests/events/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/lifecycle/tests/events/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn stdout_json(output: &Output) -> Value {
@@ -35,7 +35,7 @@ fn catalog_json_phases_match_the_merged_table() {
         .map(|r| (r["runtime"].as_str().expect("runtime"), r))
         .collect();
     let merged = std::fs::read_to_string(format!(
-        "{}/data/reference/runtimes-merged.csv",
+        "{}/lifecycle/data/reference/runtimes-merged.csv",
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("merged table");
@@ -186,7 +186,7 @@ fn bad_input_is_a_clear_error() {
 #[test]
 fn a_replacement_catalog_is_used() {
     // Move python3.13's deprecation into the past in a copy: the verdict follows the new data.
-    let mut doc: Value = serde_json::from_str(rule::catalog::BUILTIN_JSON).expect("json");
+    let mut doc: Value = serde_json::from_str(lifecycle::catalog::BUILTIN_JSON).expect("json");
     for r in doc["runtimes"].as_array_mut().expect("runtimes") {
         if r["runtime"] == "python3.13" {
             r["deprecation_date"] = "2026-01-01".into();

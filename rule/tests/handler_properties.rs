@@ -29,7 +29,7 @@ fn services(runtime: &tokio::runtime::Runtime) -> Services {
     );
     Services::new(
         Accounts::new(config, Some("Member".into())),
-        rule::Catalog::builtin().expect("catalog"),
+        lifecycle::Catalog::builtin().expect("catalog"),
     )
 }
 

@@ -648,7 +648,7 @@ async fn catalog_from_ssm_and_test_mode() {
     start_recording(&admin, ADMIN_ACCOUNT).await;
     // An overlay in which python3.13 is already deprecated: new dates without a redeploy. (A full
     // catalog is ~32 KB; SSM holds at most 8 KB, so the parameter carries only what changed.)
-    let builtin: Value = serde_json::from_str(rule::catalog::BUILTIN_JSON).expect("catalog");
+    let builtin: Value = serde_json::from_str(lifecycle::catalog::BUILTIN_JSON).expect("catalog");
     let mut python313 = builtin["runtimes"]
         .as_array()
         .expect("runtimes")
@@ -661,7 +661,7 @@ async fn catalog_from_ssm_and_test_mode() {
     let full = aws_sdk_ssm::Client::new(&admin)
         .put_parameter()
         .name("/runtime-guard/full")
-        .value(rule::catalog::BUILTIN_JSON)
+        .value(lifecycle::catalog::BUILTIN_JSON)
         .r#type(aws_sdk_ssm::types::ParameterType::String)
         .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
         .send()

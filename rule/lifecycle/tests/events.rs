@@ -1,8 +1,8 @@
 //! Invocation events end to end through the library: parsing, judging, offline limits.
 
 use jiff::civil::date;
-use rule::evaluation::OfflineError;
-use rule::{Catalog, ComplianceType, Invocation, evaluate_offline};
+use lifecycle::evaluation::OfflineError;
+use lifecycle::{Catalog, ComplianceType, Invocation, evaluate_offline};
 use serde_json::{Value, json};
 
 fn fixture(name: &str) -> Value {
@@ -10,7 +10,7 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("fixture JSON")
 }
 
-fn evaluate(event: &Value) -> Result<Vec<rule::Evaluation>, OfflineError> {
+fn evaluate(event: &Value) -> Result<Vec<lifecycle::Evaluation>, OfflineError> {
     let invocation = Invocation::from_value(event)?;
     evaluate_offline(
         &invocation,
@@ -19,7 +19,7 @@ fn evaluate(event: &Value) -> Result<Vec<rule::Evaluation>, OfflineError> {
     )
 }
 
-fn single(event: &Value) -> rule::Evaluation {
+fn single(event: &Value) -> lifecycle::Evaluation {
     let mut evaluations = evaluate(event).expect("evaluations");
     assert_eq!(evaluations.len(), 1);
     evaluations.remove(0)

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::annotation::fit;
 use crate::catalog::Catalog;
-use crate::event::{ConfigurationItem, EventError, Invocation, ItemContent, Message};
+use crate::event::{ConfigurationItem, EventError, Invocation, ItemContent, ItemSummary, Message};
 use crate::policy::{ParameterError, Policy};
 use crate::verdict::{ComplianceType, Observed, UpdateMode, evaluate};
 
@@ -89,6 +89,35 @@ impl<'c> Context<'c> {
     }
 }
 
+impl Context<'_> {
+    /// An oversized notification's evaluation when it needs no full item — the resource is gone,
+    /// left the rule's scope, or is not a Lambda function. `None`: the full item must be fetched
+    /// (GetResourceConfigHistory). The one place this is decided, online and offline.
+    pub fn evaluate_oversized_without_item(
+        &self,
+        summary: &ItemSummary,
+        event_left_scope: bool,
+        ordering_timestamp: Timestamp,
+    ) -> Option<Evaluation> {
+        let (compliance, annotation) = if event_left_scope {
+            left_scope()
+        } else if summary.status.is_deleted() {
+            self.judge(&ItemContent::Deleted)
+        } else if summary.resource_type != crate::event::LAMBDA_FUNCTION {
+            self.judge(&ItemContent::OutOfScope)
+        } else {
+            return None;
+        };
+        Some(Evaluation {
+            compliance_resource_type: summary.resource_type.clone(),
+            compliance_resource_id: summary.resource_id.clone(),
+            compliance_type: compliance,
+            annotation,
+            ordering_timestamp,
+        })
+    }
+}
+
 fn left_scope() -> (ComplianceType, String) {
     (
         ComplianceType::NotApplicable,
@@ -131,32 +160,18 @@ pub fn evaluate_offline(
                 ordering,
             )])
         }
-        Message::OversizedConfigurationItemChange { summary, .. } => {
-            // What is gone or out of scope needs no full item.
-            let known = if invocation.event_left_scope {
-                Some(left_scope())
-            } else if summary.status.is_deleted() {
-                Some(context.judge(&ItemContent::Deleted))
-            } else if summary.resource_type != crate::event::LAMBDA_FUNCTION {
-                Some(context.judge(&ItemContent::OutOfScope))
-            } else {
-                None
-            };
-            let Some((compliance, annotation)) = known else {
-                return Err(OfflineError::NeedsAws {
-                    message_type: "OversizedConfigurationItemChangeNotification",
-                    call: "the full configuration item from GetResourceConfigHistory",
-                    account: summary.aws_account_id.clone().unwrap_or_else(account),
-                });
-            };
-            Ok(vec![Evaluation {
-                compliance_resource_type: summary.resource_type.clone(),
-                compliance_resource_id: summary.resource_id.clone(),
-                compliance_type: compliance,
-                annotation,
-                ordering_timestamp: invocation.message.ordering_timestamp()?,
-            }])
-        }
+        Message::OversizedConfigurationItemChange { summary, .. } => context
+            .evaluate_oversized_without_item(
+                summary,
+                invocation.event_left_scope,
+                invocation.message.ordering_timestamp()?,
+            )
+            .map(|evaluation| vec![evaluation])
+            .ok_or_else(|| OfflineError::NeedsAws {
+                message_type: "OversizedConfigurationItemChangeNotification",
+                call: "the full configuration item from GetResourceConfigHistory",
+                account: summary.aws_account_id.clone().unwrap_or_else(account),
+            }),
         Message::Scheduled { aws_account_id, .. } => Err(OfflineError::NeedsAws {
             message_type: "ScheduledNotification",
             call: "every function of the account and region from ListFunctions",

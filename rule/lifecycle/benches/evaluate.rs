@@ -2,7 +2,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jiff::civil::date;
-use rule::{Catalog, Invocation, evaluate_offline};
+use lifecycle::{Catalog, Invocation, evaluate_offline};
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/tests/events/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")

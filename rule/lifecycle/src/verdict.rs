@@ -286,12 +286,12 @@ fn timeline(entry: &Runtime) -> String {
 
 /// ` Upgrade to python3.12 (latest python3.14).`, or empty when the catalog knows nothing newer.
 fn upgrade_sentence(entry: &Runtime) -> String {
-    match (entry.successor.as_deref(), entry.latest.as_deref()) {
-        (Some(successor), Some(latest)) if successor != latest => {
-            format!(" Upgrade to {successor} (latest {latest}).")
+    match (entry.upgrade_target(), entry.latest.as_deref()) {
+        (Some(target), Some(latest)) if target != latest => {
+            format!(" Upgrade to {target} (latest {latest}).")
         }
-        (Some(target), _) | (None, Some(target)) => format!(" Upgrade to {target}."),
-        (None, None) => String::new(),
+        (Some(target), _) => format!(" Upgrade to {target}."),
+        (None, _) => String::new(),
     }
 }
 

@@ -21,16 +21,21 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
         .map_err(|_| format!("{text:?} is not a calendar date"))
 }
 
-/// The UTC calendar day of a timestamp as Lambda and Config write them:
-/// `2026-03-01T10:00:00.000+0000` (Lambda lastModified) or RFC 3339 (`...Z`, `...+00:00`).
-pub fn utc_day_of_timestamp(text: &str) -> Option<Date> {
+/// A timestamp as Lambda and Config write them: `2026-03-01T10:00:00.000+0000` (Lambda's
+/// lastModified) or RFC 3339 (`...Z`, `...+00:00`).
+pub fn parse_lambda_timestamp(text: &str) -> Option<Timestamp> {
     let text = text.trim();
-    let timestamp = text.parse::<Timestamp>().ok().or_else(|| {
+    text.parse::<Timestamp>().ok().or_else(|| {
         jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%.f%z", text)
             .ok()?
             .to_timestamp()
             .ok()
-    })?;
+    })
+}
+
+/// The UTC calendar day of a timestamp in a form [`parse_lambda_timestamp`] reads.
+pub fn utc_day_of_timestamp(text: &str) -> Option<Date> {
+    let timestamp = parse_lambda_timestamp(text)?;
     Some(jiff::tz::Offset::UTC.to_datetime(timestamp).date())
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::catalog::Phase;
+use crate::catalog::{Phase, is_runtime_identifier};
 use crate::dates::shorten;
 
 /// The runtime management mode a function must use (`runtimeUpdateMode`).
@@ -68,24 +68,169 @@ impl Default for Policy {
 
 pub const DEFAULT_EXEMPTION_TAG: &str = "runtime-exempt-until";
 
-/// Every parameter name, as Config users write them.
-pub const PARAMETER_NAMES: [&str; 12] = [
-    "failPhase",
-    "failDaysBefore",
-    "warnDaysBefore",
-    "allowedRuntimes",
-    "blockedRuntimes",
-    "unknownRuntime",
-    "customRuntimeMaxAgeDays",
-    "imageMaxAgeDays",
-    "runtimeUpdateMode",
-    "exemptionTag",
-    "catalogSsmParameter",
-    "catalogMaxAgeDays",
-];
-
 /// The upper bound of every day-count parameter (100 years): larger values are typos.
 const MAX_DAYS: u32 = 36_500;
+
+/// One rule parameter: the single definition from which parsing, the JSON Schema
+/// (`cdk/contracts/rule-parameters.schema.json`) and the README's table are derived.
+#[derive(Debug)]
+pub struct Parameter {
+    /// As Config users write it.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The default, as the string a user would write.
+    pub default: &'static str,
+    /// One sentence for the README and the schema.
+    pub meaning: &'static str,
+    set: fn(&mut Policy, Value),
+}
+
+/// What a parameter's value may be.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// One of these words (case-insensitive); a word's aliases are accepted too.
+    Choice(&'static [(&'static str, &'static [&'static str])]),
+    /// A lifecycle phase past `supported`, by [`Phase::as_str`].
+    FailPhase,
+    /// A whole number of days, 0 to 36,500, in decimal digits only.
+    Days,
+    /// A comma-separated list of runtime identifiers.
+    RuntimeList,
+    /// An AWS tag key that is not reserved (`aws:`), at most 128 characters.
+    TagKey,
+    /// An SSM parameter name or ARN.
+    SsmParameter,
+}
+
+/// A parsed value, handed to the parameter's setter.
+#[derive(Debug)]
+enum Value {
+    Choice(&'static str),
+    Phase(Phase),
+    Days(u32),
+    Runtimes(BTreeSet<String>),
+    Text(String),
+}
+
+macro_rules! setter {
+    ($variant:ident, |$policy:ident, $value:ident| $body:expr) => {
+        |$policy: &mut Policy, value: Value| {
+            if let Value::$variant($value) = value {
+                $body
+            }
+        }
+    };
+}
+
+/// Every rule parameter, in the order the README lists them.
+pub const PARAMETERS: [Parameter; 12] = [
+    Parameter {
+        name: "failPhase",
+        kind: Kind::FailPhase,
+        default: "deprecated",
+        meaning: "the lifecycle phase that makes a function NON_COMPLIANT: `deprecated`, `create-blocked` or `update-blocked`",
+        set: setter!(Phase, |policy, phase| policy.fail_phase = phase),
+    },
+    Parameter {
+        name: "failDaysBefore",
+        kind: Kind::Days,
+        default: "0",
+        meaning: "NON_COMPLIANT already this many days before the date that starts `failPhase`",
+        set: setter!(Days, |policy, days| policy.fail_days_before = days),
+    },
+    Parameter {
+        name: "warnDaysBefore",
+        kind: Kind::Days,
+        default: "180",
+        meaning: "within this many days before the failing date: COMPLIANT, the annotation warns with the date",
+        set: setter!(Days, |policy, days| policy.warn_days_before = days),
+    },
+    Parameter {
+        name: "allowedRuntimes",
+        kind: Kind::RuntimeList,
+        default: "",
+        meaning: "comma list; when set, any other runtime is NON_COMPLIANT (compatible with Security Hub Lambda.2)",
+        set: setter!(Runtimes, |policy, runtimes| policy.allowed_runtimes = runtimes),
+    },
+    Parameter {
+        name: "blockedRuntimes",
+        kind: Kind::RuntimeList,
+        default: "",
+        meaning: "comma list; always NON_COMPLIANT",
+        set: setter!(Runtimes, |policy, runtimes| policy.blocked_runtimes = runtimes),
+    },
+    Parameter {
+        name: "unknownRuntime",
+        kind: Kind::Choice(&[
+            ("noncompliant", &["non_compliant", "non-compliant"]),
+            ("compliant", &[]),
+        ]),
+        default: "noncompliant",
+        meaning: "a runtime absent from the catalog: `noncompliant` or `compliant`; a newer version of a known family is COMPLIANT with a note",
+        set: setter!(
+            Choice,
+            |policy, choice| policy.unknown_runtime = if choice == "compliant" {
+                UnknownRuntime::Compliant
+            } else {
+                UnknownRuntime::NonCompliant
+            }
+        ),
+    },
+    Parameter {
+        name: "customRuntimeMaxAgeDays",
+        kind: Kind::Days,
+        default: "0",
+        meaning: "OS-only runtimes (`provided*`): NON_COMPLIANT when the code was last modified more than N days ago (0: off)",
+        set: setter!(Days, |policy, days| policy.custom_runtime_max_age_days = days),
+    },
+    Parameter {
+        name: "imageMaxAgeDays",
+        kind: Kind::Days,
+        default: "0",
+        meaning: "container images: 0 → NOT_APPLICABLE; N → NON_COMPLIANT when last modified more than N days ago",
+        set: setter!(Days, |policy, days| policy.image_max_age_days = days),
+    },
+    Parameter {
+        name: "runtimeUpdateMode",
+        kind: Kind::Choice(&[("any", &[]), ("not-manual", &[]), ("auto", &[])]),
+        default: "not-manual",
+        meaning: "required runtime management mode: `any`, `not-manual` or `auto` (Manual pins a runtime version that gets no patches)",
+        set: setter!(
+            Choice,
+            |policy, choice| policy.runtime_update_mode = match choice {
+                "any" => UpdateModeRequirement::Any,
+                "auto" => UpdateModeRequirement::Auto,
+                _ => UpdateModeRequirement::NotManual,
+            }
+        ),
+    },
+    Parameter {
+        name: "exemptionTag",
+        kind: Kind::TagKey,
+        default: DEFAULT_EXEMPTION_TAG,
+        meaning: "function tag whose value `YYYY-MM-DD` exempts the function until that date; a malformed value is NON_COMPLIANT",
+        set: setter!(Text, |policy, tag| policy.exemption_tag = tag),
+    },
+    Parameter {
+        name: "catalogSsmParameter",
+        kind: Kind::SsmParameter,
+        default: "",
+        meaning: "SSM parameter holding a catalog overlay (same JSON schema) — new dates without a redeploy",
+        set: setter!(Text, |policy, name| policy.catalog_ssm_parameter = Some(name)),
+    },
+    Parameter {
+        name: "catalogMaxAgeDays",
+        kind: Kind::Days,
+        default: "120",
+        meaning: "when the catalog's `updated_at` is older, annotations add \"data as of DATE\" and a warning is logged",
+        set: setter!(Days, |policy, days| policy.catalog_max_age_days = days),
+    },
+];
+
+/// Every parameter name, as Config users write them.
+pub fn parameter_names() -> impl Iterator<Item = &'static str> {
+    PARAMETERS.iter().map(|p| p.name)
+}
 
 /// A parameter that cannot be used. Display names the parameter, for the annotation and the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,14 +244,6 @@ impl fmt::Display for ParameterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid rule parameter {}: {}", self.parameter, self.problem)
     }
-}
-
-/// Whether `text` looks like a Lambda runtime identifier (not whether it exists).
-pub fn is_runtime_identifier(text: &str) -> bool {
-    let mut chars = text.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && text.len() <= 64
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
 }
 
 impl Policy {
@@ -136,8 +273,11 @@ impl Policy {
     pub fn from_map(map: &serde_json::Map<String, serde_json::Value>) -> Result<Policy, ParameterError> {
         let mut policy = Policy::default();
         for (name, value) in map {
+            let Some(parameter) = PARAMETERS.iter().find(|p| p.name == name) else {
+                return Err(unknown_parameter(name));
+            };
             let error = |problem: String| ParameterError {
-                parameter: shorten(name, 64),
+                parameter: parameter.name.to_string(),
                 problem,
             };
             let text = match value {
@@ -150,80 +290,9 @@ impl Policy {
             };
             // An empty value means "use the default": CloudFormation templates often pass "".
             if text.is_empty() {
-                if !PARAMETER_NAMES.contains(&name.as_str()) {
-                    return Err(unknown_parameter(name));
-                }
                 continue;
             }
-            match name.as_str() {
-                "failPhase" => {
-                    policy.fail_phase = match text.to_ascii_lowercase().as_str() {
-                        "deprecated" => Phase::Deprecated,
-                        "create-blocked" => Phase::CreateBlocked,
-                        "update-blocked" => Phase::UpdateBlocked,
-                        _ => {
-                            return Err(error(format!(
-                                "{:?} is not one of deprecated, create-blocked, update-blocked",
-                                shorten(&text, 40)
-                            )));
-                        }
-                    }
-                }
-                "failDaysBefore" => policy.fail_days_before = parse_days(&text).map_err(error)?,
-                "warnDaysBefore" => policy.warn_days_before = parse_days(&text).map_err(error)?,
-                "allowedRuntimes" => policy.allowed_runtimes = parse_runtime_list(&text).map_err(error)?,
-                "blockedRuntimes" => policy.blocked_runtimes = parse_runtime_list(&text).map_err(error)?,
-                "unknownRuntime" => {
-                    policy.unknown_runtime = match text.to_ascii_lowercase().as_str() {
-                        "noncompliant" | "non_compliant" | "non-compliant" => UnknownRuntime::NonCompliant,
-                        "compliant" => UnknownRuntime::Compliant,
-                        _ => {
-                            return Err(error(format!(
-                                "{:?} is not one of noncompliant, compliant",
-                                shorten(&text, 40)
-                            )));
-                        }
-                    }
-                }
-                "customRuntimeMaxAgeDays" => {
-                    policy.custom_runtime_max_age_days = parse_days(&text).map_err(error)?;
-                }
-                "imageMaxAgeDays" => policy.image_max_age_days = parse_days(&text).map_err(error)?,
-                "runtimeUpdateMode" => {
-                    policy.runtime_update_mode = match text.to_ascii_lowercase().as_str() {
-                        "any" => UpdateModeRequirement::Any,
-                        "not-manual" => UpdateModeRequirement::NotManual,
-                        "auto" => UpdateModeRequirement::Auto,
-                        _ => {
-                            return Err(error(format!(
-                                "{:?} is not one of any, not-manual, auto",
-                                shorten(&text, 40)
-                            )));
-                        }
-                    }
-                }
-                "exemptionTag" => {
-                    // AWS tag keys: 1-128 Unicode characters, not starting with the reserved aws: prefix.
-                    if text.chars().count() > 128 {
-                        return Err(error("a tag key has at most 128 characters".into()));
-                    }
-                    if text.to_ascii_lowercase().starts_with("aws:") {
-                        return Err(error("tag keys starting with aws: are reserved by AWS".into()));
-                    }
-                    policy.exemption_tag = text;
-                }
-                "catalogSsmParameter" => {
-                    if !is_ssm_parameter_reference(&text) {
-                        return Err(error(format!(
-                            "{:?} is not an SSM parameter name or ARN",
-                            shorten(&text, 60)
-                        )));
-                    }
-                    policy.catalog_ssm_parameter = Some(text);
-                }
-                "catalogMaxAgeDays" => policy.catalog_max_age_days = parse_days(&text).map_err(error)?,
-                _ => return Err(unknown_parameter(name)),
-            }
+            (parameter.set)(&mut policy, parameter.kind.parse(text).map_err(error)?);
         }
         if let Some(both) = policy
             .allowed_runtimes
@@ -239,19 +308,140 @@ impl Policy {
     }
 }
 
-fn unknown_parameter(name: &str) -> ParameterError {
-    let hint = PARAMETER_NAMES
+/// The phases `failPhase` may name: every phase past `supported`.
+fn fail_phases() -> impl Iterator<Item = Phase> {
+    Phase::ALL.into_iter().filter(|phase| *phase != Phase::Supported)
+}
+
+impl Kind {
+    fn parse(self, text: String) -> Result<Value, String> {
+        let lower = text.to_ascii_lowercase();
+        match self {
+            Kind::Choice(choices) => choices
+                .iter()
+                .find(|(word, aliases)| *word == lower || aliases.contains(&lower.as_str()))
+                .map(|(word, _)| Value::Choice(word))
+                .ok_or_else(|| {
+                    let words: Vec<&str> = choices.iter().map(|(word, _)| *word).collect();
+                    format!("{:?} is not one of {}", shorten(&text, 40), words.join(", "))
+                }),
+            Kind::FailPhase => fail_phases()
+                .find(|phase| phase.as_str() == lower)
+                .map(Value::Phase)
+                .ok_or_else(|| {
+                    let words: Vec<&str> = fail_phases().map(Phase::as_str).collect();
+                    format!("{:?} is not one of {}", shorten(&text, 40), words.join(", "))
+                }),
+            Kind::Days => parse_days(&text).map(Value::Days),
+            Kind::RuntimeList => parse_runtime_list(&text).map(Value::Runtimes),
+            Kind::TagKey => {
+                // AWS tag keys: 1-128 Unicode characters, not starting with the reserved aws: prefix.
+                if text.chars().count() > 128 {
+                    return Err("a tag key has at most 128 characters".into());
+                }
+                if lower.starts_with("aws:") {
+                    return Err("tag keys starting with aws: are reserved by AWS".into());
+                }
+                Ok(Value::Text(text))
+            }
+            Kind::SsmParameter => {
+                if !is_ssm_parameter_reference(&text) {
+                    return Err(format!(
+                        "{:?} is not an SSM parameter name or ARN",
+                        shorten(&text, 60)
+                    ));
+                }
+                Ok(Value::Text(text))
+            }
+        }
+    }
+
+    /// The JSON Schema keywords that constrain a value of this kind (besides `type: string`). The
+    /// empty string is always allowed: it means the default.
+    fn schema(self) -> serde_json::Map<String, serde_json::Value> {
+        let mut keywords = serde_json::Map::new();
+        let words: Option<Vec<&str>> = match self {
+            Kind::Choice(choices) => Some(choices.iter().map(|(word, _)| *word).collect()),
+            Kind::FailPhase => Some(fail_phases().map(Phase::as_str).collect()),
+            _ => None,
+        };
+        let pattern = match self {
+            Kind::Choice(_) | Kind::FailPhase => None,
+            Kind::Days => Some(r"^[0-9]{0,5}$"),
+            Kind::RuntimeList => Some(r"^\s*([a-z][a-z0-9.-]{0,63}\s*)?(,\s*([a-z][a-z0-9.-]{0,63}\s*)?)*$"),
+            Kind::TagKey => Some(r"^(?![aA][wW][sS]:).{0,128}$"),
+            Kind::SsmParameter => {
+                Some(r"^((arn:[a-z-]+:ssm:[a-z0-9-]*:[0-9]*:parameter)?/?[a-zA-Z0-9_./-]{1,2048})?$")
+            }
+        };
+        if let Some(words) = words {
+            let mut values: Vec<serde_json::Value> = vec!["".into()];
+            values.extend(words.into_iter().map(serde_json::Value::from));
+            keywords.insert("enum".into(), values.into());
+        }
+        if let Some(pattern) = pattern {
+            keywords.insert("pattern".into(), pattern.into());
+        }
+        if matches!(self, Kind::Days) {
+            keywords.insert("maxLength".into(), 5.into());
+        }
+        keywords
+    }
+}
+
+/// The JSON Schema of the rule's `InputParameters` (`cdk/contracts/rule-parameters.schema.json`).
+pub fn json_schema() -> serde_json::Value {
+    let properties: serde_json::Map<String, serde_json::Value> = PARAMETERS
         .iter()
+        .map(|parameter| {
+            let mut property = serde_json::Map::new();
+            property.insert("type".into(), "string".into());
+            property.insert("default".into(), parameter.default.into());
+            property.insert("description".into(), parameter.meaning.into());
+            property.extend(parameter.kind.schema());
+            (parameter.name.to_string(), property.into())
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Rule parameters (InputParameters) of the Lambda runtime lifecycle rule",
+        "description": "Generated by `cargo xtask codegen` from rule/lifecycle/src/policy.rs. Every value is a string; an empty string means the default. Day counts are at most 36500.",
+        "type": "object",
+        "additionalProperties": false,
+        "properties": properties,
+    })
+}
+
+/// The README's parameter table (Markdown), from the same definitions.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| parameter | default | meaning |\n|---|---|---|\n");
+    for parameter in &PARAMETERS {
+        let default = if parameter.default.is_empty() {
+            "empty".to_string()
+        } else {
+            format!("`{}`", parameter.default)
+        };
+        table += &format!("| `{}` | {default} | {} |\n", parameter.name, parameter.meaning);
+    }
+    table
+}
+
+fn unknown_parameter(name: &str) -> ParameterError {
+    let hint = parameter_names()
         .find(|known| known.eq_ignore_ascii_case(name))
         .map(|known| format!(" (did you mean {known}?)"))
         .unwrap_or_default();
     ParameterError {
         parameter: shorten(name, 64),
-        problem: format!("unknown parameter{hint}; known: {}", PARAMETER_NAMES.join(", ")),
+        problem: format!(
+            "unknown parameter{hint}; known: {}",
+            parameter_names().collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
-fn json_kind(value: &serde_json::Value) -> &'static str {
+/// The JSON type of a value, in words, for messages.
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",
@@ -262,11 +452,13 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Decimal digits only (no sign, no spaces inside), 0 to [`MAX_DAYS`].
 fn parse_days(text: &str) -> Result<u32, String> {
+    let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     match text.parse::<u32>() {
-        Ok(days) if days <= MAX_DAYS => Ok(days),
-        Ok(_) => Err(format!("{text} is more than {MAX_DAYS} days")),
-        Err(_) => Err(format!(
+        Ok(days) if digits_only && days <= MAX_DAYS => Ok(days),
+        Ok(_) if digits_only => Err(format!("{text} is more than {MAX_DAYS} days")),
+        _ => Err(format!(
             "{:?} is not a whole number of days (0 to {MAX_DAYS})",
             shorten(text, 40)
         )),

@@ -9,8 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use rule::Catalog;
-use rule::catalog::{BUILTIN_JSON, Packaging, Phase};
+use lifecycle::Catalog;
+use lifecycle::catalog::{BUILTIN_JSON, Packaging, Phase};
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
@@ -330,7 +330,7 @@ fn catalog_matches_the_merged_table() {
 
 #[test]
 fn vendored_copies_match_the_shared_reference_when_present() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/lambda-runtimes");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/lambda-runtimes");
     if !shared.is_dir() {
         eprintln!(
             "{} not present; the vendored copies stand alone",

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
+use lifecycle::catalog::Catalog;
+use lifecycle::verdict::{ComplianceType, FunctionSnapshot, Observed, PackageType, UpdateMode, evaluate};
+use lifecycle::{Invocation, Policy, evaluate_offline};
 use proptest::prelude::*;
-use rule::catalog::Catalog;
-use rule::verdict::{ComplianceType, FunctionSnapshot, Observed, PackageType, UpdateMode, evaluate};
-use rule::{Invocation, Policy, evaluate_offline};
 use serde_json::{Value, json};
 
 fn builtin() -> &'static Catalog {
@@ -76,7 +76,7 @@ fn change_event(item: Value, parameters: Value, left_scope: Value) -> Value {
 }
 
 fn date_in(range: std::ops::Range<i64>) -> impl Strategy<Value = Date> + Clone {
-    range.prop_map(|offset| rule::dates::add_days(jiff::civil::date(2026, 1, 1), offset))
+    range.prop_map(|offset| lifecycle::dates::add_days(jiff::civil::date(2026, 1, 1), offset))
 }
 
 fn runtime_name() -> impl Strategy<Value = String> {
@@ -104,7 +104,7 @@ fn parameters() -> impl Strategy<Value = String> {
         (0u32..4000).prop_map(|n| n.to_string()),
         ".{0,20}",
     ];
-    let name = prop::sample::select(rule::policy::PARAMETER_NAMES.to_vec());
+    let name = prop::sample::select(lifecycle::policy::parameter_names().collect::<Vec<_>>());
     prop::collection::btree_map(name, value, 0..6).prop_map(|m| serde_json::to_string(&m).expect("json"))
 }
 
@@ -243,7 +243,7 @@ proptest! {
         use_generated in any::<bool>(),
     ) {
         let Ok(policy) = Policy::from_rule_parameters(Some(&parameters)) else { return Ok(()) };
-        let later = rule::dates::add_days(earlier, gap);
+        let later = lifecycle::dates::add_days(earlier, gap);
         let (catalog, function) = if use_generated {
             (&catalog, FunctionSnapshot { runtime: function.runtime.as_ref().map(|_| "lang1.0".to_string()), ..function })
         } else {

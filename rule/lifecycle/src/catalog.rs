@@ -44,10 +44,6 @@ impl Phase {
             Phase::UpdateBlocked => "update-blocked",
         }
     }
-
-    pub fn parse(name: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.as_str() == name)
-    }
 }
 
 impl fmt::Display for Phase {
@@ -150,13 +146,41 @@ struct CatalogDocument {
     _schema: Option<String>,
     schema_version: u64,
     updated_at: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    sources: serde_json::Map<String, serde_json::Value>,
+    /// Read by people and the reference tests; the rule does not use them.
+    #[serde(default, rename = "description")]
+    _description: Option<String>,
+    #[serde(default, rename = "sources")]
+    _sources: serde_json::Map<String, serde_json::Value>,
     runtimes: Vec<Runtime>,
     #[serde(default)]
     known_differences: Vec<KnownDifference>,
+}
+
+impl CatalogDocument {
+    /// The checks every catalog document passes, whole catalog or overlay: its schema version, its
+    /// `updated_at`, each runtime, no runtime twice. Returns the stamp, the runtimes by identifier and
+    /// the rest of the document.
+    fn parse(text: &str) -> Result<(Date, BTreeMap<String, Runtime>, CatalogDocument), CatalogError> {
+        let mut doc: CatalogDocument = serde_json::from_str(text)?;
+        if doc.schema_version != SCHEMA_VERSION {
+            return Err(CatalogError::SchemaVersion {
+                found: doc.schema_version,
+            });
+        }
+        let updated_at = parse_date(&doc.updated_at).map_err(|problem| CatalogError::Invalid {
+            runtime: "updated_at".into(),
+            problem,
+        })?;
+        let mut runtimes = BTreeMap::new();
+        for runtime in std::mem::take(&mut doc.runtimes) {
+            validate_runtime(&runtime)?;
+            let id = runtime.runtime.clone();
+            if runtimes.insert(id.clone(), runtime).is_some() {
+                return Err(CatalogError::Duplicate(id));
+            }
+        }
+        Ok((updated_at, runtimes, doc))
+    }
 }
 
 /// A place where a reference source disagrees with the catalog, with the reason for the value chosen.
@@ -217,8 +241,6 @@ pub struct Catalog {
     updated_at: Date,
     runtimes: BTreeMap<String, Runtime>,
     known_differences: Vec<KnownDifference>,
-    sources: serde_json::Map<String, serde_json::Value>,
-    description: Option<String>,
 }
 
 impl Catalog {
@@ -230,30 +252,11 @@ impl Catalog {
 
     /// Parses and validates a catalog document (same schema as `data/runtimes.json`).
     pub fn from_json(text: &str) -> Result<Catalog, CatalogError> {
-        let doc: CatalogDocument = serde_json::from_str(text)?;
-        if doc.schema_version != SCHEMA_VERSION {
-            return Err(CatalogError::SchemaVersion {
-                found: doc.schema_version,
-            });
-        }
-        let updated_at = parse_date(&doc.updated_at).map_err(|problem| CatalogError::Invalid {
-            runtime: "updated_at".into(),
-            problem,
-        })?;
-        let mut runtimes = BTreeMap::new();
-        for runtime in doc.runtimes {
-            validate_runtime(&runtime)?;
-            let id = runtime.runtime.clone();
-            if runtimes.insert(id.clone(), runtime).is_some() {
-                return Err(CatalogError::Duplicate(id));
-            }
-        }
+        let (updated_at, runtimes, doc) = CatalogDocument::parse(text)?;
         let catalog = Catalog {
             updated_at,
             runtimes,
             known_differences: doc.known_differences,
-            sources: doc.sources,
-            description: doc.description,
         };
         catalog.check_upgrade_targets()?;
         Ok(catalog)
@@ -264,25 +267,10 @@ impl Catalog {
     /// `updated_at` becomes the overlay's. SSM parameters hold at most 8 KB, which a full catalog
     /// (about 32 KB) does not fit, so the run-time catalog parameter is an overlay.
     pub fn with_overlay(&self, text: &str) -> Result<Catalog, CatalogError> {
-        let doc: CatalogDocument = serde_json::from_str(text)?;
-        if doc.schema_version != SCHEMA_VERSION {
-            return Err(CatalogError::SchemaVersion {
-                found: doc.schema_version,
-            });
-        }
+        let (updated_at, runtimes, _) = CatalogDocument::parse(text)?;
         let mut merged = self.clone();
-        merged.updated_at = parse_date(&doc.updated_at).map_err(|problem| CatalogError::Invalid {
-            runtime: "updated_at".into(),
-            problem,
-        })?;
-        let mut seen = std::collections::BTreeSet::new();
-        for runtime in doc.runtimes {
-            validate_runtime(&runtime)?;
-            if !seen.insert(runtime.runtime.clone()) {
-                return Err(CatalogError::Duplicate(runtime.runtime));
-            }
-            merged.runtimes.insert(runtime.runtime.clone(), runtime);
-        }
+        merged.updated_at = updated_at;
+        merged.runtimes.extend(runtimes);
         merged.check_upgrade_targets()?;
         Ok(merged)
     }
@@ -319,14 +307,6 @@ impl Catalog {
         &self.known_differences
     }
 
-    pub fn sources(&self) -> &serde_json::Map<String, serde_json::Value> {
-        &self.sources
-    }
-
-    pub fn description(&self) -> Option<&str> {
-        self.description.as_deref()
-    }
-
     /// For an identifier absent from the catalog: the known runtime of the same family and naming
     /// pattern that it is newer than (e.g. `python3.16` → the newest `python3.x`), meaning AWS has
     /// released something after this data was written. `None` for anything else (typos, retired
@@ -355,7 +335,7 @@ fn validate_runtime(runtime: &Runtime) -> Result<(), CatalogError> {
         runtime: runtime.runtime.clone(),
         problem,
     };
-    if !crate::policy::is_runtime_identifier(&runtime.runtime) {
+    if !is_runtime_identifier(&runtime.runtime) {
         return Err(invalid(
             "identifier must be 1-64 of [a-z0-9.-], starting with a letter".into(),
         ));
@@ -376,6 +356,14 @@ fn validate_runtime(runtime: &Runtime) -> Result<(), CatalogError> {
         }
     }
     Ok(())
+}
+
+/// Whether `text` looks like a Lambda runtime identifier (not whether it exists).
+pub fn is_runtime_identifier(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && text.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
 }
 
 #[cfg(test)]
