@@ -219,6 +219,8 @@ class LocalAws:
             else:
                 result = self.config.handle(call.operation, call.account, call.region, params)
             return None if result is NotImplemented else json_response(result)
+        if call.service == "events" and call.operation == "TestEventPattern":  # moto lacks it
+            return json_response(_test_event_pattern(call.json_params()))
         if call.service == "ssm" and call.operation == "PutParameter":
             _check_parameter_size(call.json_params())  # moto stores any size; AWS does not
             return None
@@ -284,6 +286,28 @@ class LocalAws:
                                                 int(params.get("FunctionsPerAccount", 1)), params.get("Runtimes") or [])
             return json_response({"Created": created}, content_type="application/json")
         raise AwsError("NotFound", f"no control endpoint {method} {path}", 404)
+
+
+# The envelope fields TestEventPattern requires of the event
+# (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_TestEventPattern.html).
+EVENT_ENVELOPE = ("id", "account", "source", "time", "region", "detail-type")
+
+
+def _test_event_pattern(params: dict[str, Any]) -> dict[str, Any]:
+    from moto.events.models import EventPattern
+
+    validate_input("events", "TestEventPattern", params)
+    try:
+        event = json.loads(params["Event"])
+    except ValueError:
+        raise AwsError("InvalidEventPatternException", "Event is not valid JSON.")
+    if not isinstance(event, dict) or any(k not in event for k in EVENT_ENVELOPE):
+        raise AwsError("ValidationException", "Parameter Event is not valid.")
+    try:
+        pattern = EventPattern.load(params["EventPattern"])
+    except Exception as error:
+        raise AwsError("InvalidEventPatternException", f"Event pattern is not valid. Reason: {error}")
+    return {"Result": pattern.matches_event(event)}
 
 
 # SSM Parameter Store's value limits by tier (characters).

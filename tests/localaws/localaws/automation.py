@@ -174,9 +174,15 @@ class AutomationEngine:
                 continue
             else:
                 raise AwsError("InvalidAutomationExecutionParametersException", f"Parameter {name} is required.")
+            if kind in ("String", "Boolean", "Integer") and len(raw) != 1:
+                raise AwsError("InvalidAutomationExecutionParametersException",
+                               f"Parameter {name} takes exactly one value.")
             if kind == "StringList":
                 values[name] = list(raw)
             elif kind == "Boolean":
+                if str(raw[0]).lower() not in ("true", "false"):
+                    raise AwsError("InvalidAutomationExecutionParametersException",
+                                   f"Parameter {name} must be a Boolean (true or false).")
                 values[name] = str(raw[0]).lower() == "true"
             elif kind == "Integer":
                 try:
@@ -185,6 +191,10 @@ class AutomationEngine:
                     raise AwsError("InvalidAutomationExecutionParametersException", f"Parameter {name} must be an integer.")
             else:
                 values[name] = raw[0] if raw else ""
+            pattern = spec.get("allowedPattern")
+            if pattern and kind == "String" and not re.search(pattern, values[name]):
+                raise AwsError("InvalidAutomationExecutionParametersException",
+                               f"Parameter \"{name}\" has value \"{values[name]}\" not matching \"{pattern}\".")
             allowed = spec.get("allowedValues")
             if allowed and values[name] not in allowed:
                 raise AwsError("InvalidAutomationExecutionParametersException",
@@ -453,12 +463,13 @@ def _check_operators(content: dict[str, Any]) -> None:
 
 
 def select(data: Any, selector: str) -> Any:
-    """The JSONPath subset runbooks use: $.A.B, $.A[0].B, $.A[*].B."""
+    """The JSONPath subset runbooks use: $.A.B, $.A[0].B, $.A[*].B, $.A['key-with:colon']."""
     if not selector.startswith("$"):
         raise StepFailed(f"Selector {selector!r} must start with $")
     values = [data]
-    for part in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+|\*)\]", selector[1:]):
-        key, index = part
+    for part in re.findall(r"\.([A-Za-z0-9_]+)|\[(\d+|\*)\]|\['([^']+)'\]", selector[1:]):
+        key, index, quoted = part
+        key = key or quoted
         nxt = []
         for value in values:
             if key:

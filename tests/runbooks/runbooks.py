@@ -1,0 +1,95 @@
+"""Helpers shared by the runbook tests: the runbooks as files, the SSM parameters the deployment writes
+(from cdk/contracts/runtime-upgrades.json), deploying documents to the local AWS, running them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOKS = ROOT / "cdk" / "runbooks"
+CONTRACT = ROOT / "cdk" / "contracts" / "runtime-upgrades.json"
+MANIFEST = json.loads((RUNBOOKS / "runbooks.json").read_text())
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/lambda-runtime-guard-automation"
+RULE = "lambda-runtime-guard"
+
+
+def text(runbook: str) -> str:
+    return (RUNBOOKS / MANIFEST["documents"][runbook]["file"]).read_text()
+
+
+def load(runbook: str) -> dict[str, Any]:
+    """A fresh copy of the runbook, for linting or mutating in memory."""
+    return copy.deepcopy(yaml.safe_load(text(runbook)))
+
+
+def name(runbook: str) -> str:
+    return MANIFEST["documents"][runbook]["name"]
+
+
+def contract() -> dict[str, Any]:
+    return json.loads(CONTRACT.read_text())
+
+
+def write_upgrade_parameters(aws, account: str | None = None) -> None:
+    """The SSM parameters the deployment writes in every member account (cdk/contracts/README.md)."""
+    data = contract()
+    ssm = aws.client("ssm", account)
+    for runtime, target in data["successors"].items():
+        ssm.put_parameter(Name=f"{data['ssm_prefix']}/successor/{runtime}", Value=target, Type="String")
+    for runtime, targets in data["allowed_targets"].items():
+        ssm.put_parameter(Name=f"{data['ssm_prefix']}/upgrade-targets/{runtime}",
+                          Value="," + ",".join(targets) + ",", Type="String")
+
+
+def deploy(aws, *runbooks: str, account: str | None = None, content: dict[str, Any] | None = None) -> None:
+    """Creates the documents as CDK does (YAML content, the manifest's names); content overrides the file."""
+    ssm = aws.client("ssm", account)
+    for runbook in runbooks or tuple(MANIFEST["documents"]):
+        body = yaml.safe_dump(content) if content is not None else text(runbook)
+        ssm.create_document(Name=name(runbook), DocumentType="Automation", DocumentFormat="YAML", Content=body)
+
+
+def start(aws, runbook: str, account: str | None = None, **parameters: Any) -> str:
+    values = {"AutomationAssumeRole": [ROLE]}
+    for key, value in parameters.items():
+        values[key] = value if isinstance(value, list) else [str(value).lower() if isinstance(value, bool) else str(value)]
+    return aws.client("ssm", account).start_automation_execution(DocumentName=name(runbook),
+                                                                 Parameters=values)["AutomationExecutionId"]
+
+
+def wait(aws, execution_id: str, account: str | None = None, seconds: float = 30) -> dict[str, Any]:
+    ssm = aws.client("ssm", account)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
+        if execution["AutomationExecutionStatus"] not in ("Pending", "InProgress", "Cancelling"):
+            return execution
+        time.sleep(0.05)
+    raise AssertionError(f"execution {execution_id} did not finish in {seconds}s")
+
+
+def run(aws, runbook: str, account: str | None = None, **parameters: Any) -> dict[str, Any]:
+    return wait(aws, start(aws, runbook, account, **parameters), account)
+
+
+def steps(execution: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["StepName"]: s for s in execution["StepExecutions"]}
+
+
+def ran(execution: dict[str, Any]) -> list[str]:
+    """The steps that ran, in order."""
+    return [s["StepName"] for s in execution["StepExecutions"] if s["StepStatus"] in ("Success", "Failed")]
+
+
+def child(aws, execution: dict[str, Any], account: str | None = None) -> dict[str, Any]:
+    """The child execution RunWithSuccessor started (UpgradeLambdaRuntime with an empty TargetRuntime)."""
+    step = steps(execution)["RunWithSuccessor"]
+    return wait(aws, step["Outputs"]["ExecutionId"][0], account)
