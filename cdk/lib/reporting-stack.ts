@@ -140,9 +140,6 @@ export class ReportingStack extends Stack {
             new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
           ],
         }),
-        deadLetters: new iam.PolicyDocument({
-          statements: [new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deadLetterQueue.queueArn] })],
-        }),
       },
     });
     const env = (name: string) => environmentName('aggregator', name);

@@ -1,0 +1,92 @@
+"""tests/deploy: the CDK app's synthesized templates, linted and deployed on the project's local AWS.
+
+Synthesis: unless LRG_CDK_OUT names an existing cloud assembly, the session runs `npx cdk synth` (offline, stand-in
+zips where `cargo xtask lambda` has not built the real ones) into cdk/cdk.out once (~20 s). Needs `npm ci` in cdk/.
+The local AWS is tests/localaws started through localaws_with_cfn.py (adds the CloudFormation types moto lacks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.config
+import pytest
+
+os.environ.update({
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+})
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CDK = REPO / "cdk"
+
+
+@pytest.fixture(scope="session")
+def cdk_out() -> Path:
+    given = os.environ.get("LRG_CDK_OUT")
+    if given:
+        out = Path(given)
+        assert (out / "manifest.json").exists(), f"LRG_CDK_OUT={given} is not a cloud assembly"
+        return out
+    out = CDK / "cdk.out"
+    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    started = time.monotonic()
+    result = subprocess.run(["npx", "cdk", "synth", "--no-notices", "-q", "-c", "standInZips=true", "-o", str(out)],
+                            cwd=CDK, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(f"cdk synth: {time.monotonic() - started:.1f} s")
+    return out
+
+
+def templates(out: Path) -> list[Path]:
+    """Every synthesized template, nested stage assemblies included."""
+    return sorted(out.rglob("*.template.json"))
+
+
+class Local:
+    def __init__(self, url: str):
+        self.url = url
+
+    def client(self, service: str, account: str, region: str = "us-east-1"):
+        config = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, region_name=region)
+        client = boto3.client(service, endpoint_url=self.url, config=config,
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client.meta.events.register("before-sign.*.*",
+                                    lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
+        return client
+
+    def deploy(self, name: str, template: dict[str, Any] | str, account: str, region: str = "us-east-1",
+               timeout: float = 30) -> dict[str, dict[str, Any]]:
+        """CreateStack and wait; returns logical id → stack resource summary. Fails with the stack's reason."""
+        cf = self.client("cloudformation", account, region)
+        body = template if isinstance(template, str) else json.dumps(template)
+        cf.create_stack(StackName=name, TemplateBody=body, Capabilities=["CAPABILITY_NAMED_IAM"])
+        deadline = time.monotonic() + timeout
+        while True:
+            stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+            if not stack["StackStatus"].endswith("IN_PROGRESS") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert stack["StackStatus"] == "CREATE_COMPLETE", f"{name}: {stack['StackStatus']} {stack.get('StackStatusReason')}"
+        summaries = cf.list_stack_resources(StackName=name)["StackResourceSummaries"]
+        return {r["LogicalResourceId"]: r for r in summaries}
+
+
+@pytest.fixture(scope="session")
+def local():
+    process = subprocess.Popen([sys.executable, str(HERE / "localaws_with_cfn.py"), "--port", "0", "--exit-with-parent"],
+                               cwd=REPO / "tests" / "localaws", stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("localaws ready "), line
+    yield Local(line.split()[-1])
+    process.terminate()
+    process.wait(timeout=10)
