@@ -65,10 +65,14 @@ def start(aws, runbook: str, account: str | None = None, **parameters: Any) -> s
                                                                  Parameters=values)["AutomationExecutionId"]
 
 
+POLLS = {"GetAutomationExecution": 0}  # this helper's own calls, to tell them from the runbook's
+
+
 def wait(aws, execution_id: str, account: str | None = None, seconds: float = 30) -> dict[str, Any]:
     ssm = aws.client("ssm", account)
     deadline = time.time() + seconds
     while time.time() < deadline:
+        POLLS["GetAutomationExecution"] += 1
         execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
         if execution["AutomationExecutionStatus"] not in ("Pending", "InProgress", "Cancelling"):
             return execution
@@ -93,3 +97,53 @@ def child(aws, execution: dict[str, Any], account: str | None = None) -> dict[st
     """The child execution RunWithSuccessor started (UpgradeLambdaRuntime with an empty TargetRuntime)."""
     step = steps(execution)["RunWithSuccessor"]
     return wait(aws, step["Outputs"]["ExecutionId"][0], account)
+
+
+# ------------------------------------------------------------------ Config compliance as the emulator stores it
+
+def rule_arn(account: str = ACCOUNT) -> str:
+    return f"arn:aws:lambda:{REGION}:{account}:function:lambda-runtime-guard-rule"
+
+
+def config_rule(aws, rule: str = RULE, account: str | None = None) -> str:
+    """A recording Config and a custom Lambda rule; returns the Runtime API the rule's invocations go to."""
+    import localaws_conftest as localaws
+
+    localaws.recording(aws, account)
+    localaws.custom_rule(aws, rule, rule_arn(account or ACCOUNT), account=account)
+    return aws.bind(rule_arn(account or ACCOUNT))
+
+
+def evaluate(aws, api: str, verdicts: dict[str, str], rule: str = RULE, account: str | None = None) -> None:
+    """Answers the rule's invocations as the rule would, putting verdicts[resourceId] with each event's
+    result token (other resources' invocations are answered without an evaluation)."""
+    import datetime as dt
+
+    pending = dict(verdicts)
+    config = aws.client("config", account)
+    while pending:
+        request_id, event = aws.next_invocation(api)
+        item = json.loads(event["invokingEvent"]).get("configurationItem") or {}
+        resource = item.get("resourceId")
+        if event.get("configRuleName") == rule and resource in pending:
+            config.put_evaluations(ResultToken=event["resultToken"], Evaluations=[{
+                "ComplianceResourceType": "AWS::Lambda::Function", "ComplianceResourceId": resource,
+                "ComplianceType": pending.pop(resource), "Annotation": "runtime verdict (test)",
+                "OrderingTimestamp": dt.datetime.now(dt.timezone.utc)}])
+        aws.answer(api, request_id)
+
+
+def function(aws, name_: str, runtime: str = "python3.8", account: str | None = None, **extra: Any) -> dict[str, Any]:
+    import localaws_conftest as localaws
+
+    return localaws.create_function(aws, name_, runtime, account=account, **extra)
+
+
+def stats(aws) -> dict[str, int]:
+    return aws.control("GET", "/_localaws/stats")["Calls"]
+
+
+def localaws_zip() -> bytes:
+    import localaws_conftest as localaws
+
+    return localaws.zip_bytes()
