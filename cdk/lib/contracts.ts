@@ -163,13 +163,20 @@ export function runtimeUpgrades(): RuntimeUpgrades {
 // cdk/runbooks
 
 export interface Runbook {
-  /** file name without .yaml: the runbook's stable name suffix */
+  /** the runbook's key (file name without .yaml) */
   name: string;
+  /** the SSM document name (runbooks.json `name`; else `<prefix>-<name>`) */
+  documentName?: string;
   file: string;
   text: string;
   content: Record<string, unknown>;
-  /** IAM actions the runbook declares in its description ("Required IAM permissions"), sorted */
+  /** IAM actions the Automation role needs: runbooks.json `actions`, else the description's "Required IAM permissions" */
   iamActions: string[];
+}
+
+/** cdk/runbooks/runbooks.json: `{documents: {key: {file, name, actions}}}` (written by the runbooks' author). */
+interface RunbookIndex {
+  documents: Record<string, { file: string; name: string; actions: string[] }>;
 }
 
 function runbooksDir(): string {
@@ -202,6 +209,24 @@ export function declaredIamActions(file: string, content: Record<string, unknown
 
 export function runbooks(): Runbook[] {
   const dir = runbooksDir();
+  const indexFile = path.join(dir, 'runbooks.json');
+  if (fs.existsSync(indexFile)) {
+    const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as RunbookIndex;
+    const listed = new Set(Object.values(index.documents).map((d) => d.file));
+    const unlisted = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml') && !listed.has(f));
+    if (unlisted.length > 0) throw new Error(`cdk/runbooks/runbooks.json does not list ${unlisted.join(', ')}`);
+    return Object.entries(index.documents)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, entry]) => {
+        const file = path.join(dir, entry.file);
+        const text = fs.readFileSync(file, 'utf8');
+        const content = YAML.parse(text) as Record<string, unknown>;
+        for (const action of entry.actions) {
+          if (!/^[a-z0-9-]+:[A-Za-z0-9]+$/.test(action)) throw new Error(`runbooks.json ${name}: "${action}" is not a single IAM action`);
+        }
+        return { name, documentName: entry.name, file, text, content, iamActions: [...new Set(entry.actions)].sort() };
+      });
+  }
   return fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))

@@ -26,47 +26,51 @@ export interface MemberStackProps extends StackProps {
 
 /** One EventBridge target the wiring file describes: which runbook, with which input. */
 export interface WiringTarget {
+  /** runbook key (cdk/runbooks/runbooks.json) */
   runbook: string;
+  /** SSM document name the wiring file names for it */
+  document: string;
   inputPathsMap: Record<string, string>;
   inputTemplate: string;
-  /** only with context automaticUpgrades=true */
-  optIn: boolean;
 }
 
 export interface Wiring {
+  file: string;
   pattern: Record<string, unknown>;
   targets: WiringTarget[];
-  /** runbook (and its input) the daily reconciliation starts, if the wiring file names one */
-  reconciliation?: { runbook: string; input: Record<string, unknown> };
+  /** the runbook (and its input) a daily schedule starts, when the wiring file names one */
+  reconciliation?: { runbook: string; document: string; input: Record<string, unknown> };
 }
 
-/** Fills `{placeholder}`s of the wiring file; an unknown placeholder is an error naming it. */
+/** Fills the wiring file's `%NAME%` placeholders; an unknown placeholder is an error naming it. */
 export function fill(text: string, values: Record<string, string>, file: string): string {
-  return text.replace(/\{([a-z][a-z_]*)\}/g, (_, key: string) => {
-    if (!(key in values)) throw new Error(`${file}: unknown placeholder {${key}} (known: ${Object.keys(values).join(', ')})`);
+  return text.replace(/%([A-Z][A-Z0-9_]*)%/g, (_, key: string) => {
+    if (!(key in values)) throw new Error(`${file}: unknown placeholder %${key}% (known: ${Object.keys(values).join(', ')})`);
     return values[key];
   });
 }
 
+/**
+ * cdk/runbooks/compliance-change-pattern.json: `eventPattern`, `targets: {runbook: {document, inputTransformer:
+ * {InputPathsMap, InputTemplate}}}`, optional `reconciliation: {runbook, document, input}`; `%NAME%` placeholders.
+ */
 export function readWiring(values: Record<string, string>): Wiring {
   const { file, raw } = complianceChangeWiring();
   const filled = JSON.parse(fill(JSON.stringify(raw), values, file)) as Record<string, unknown>;
-  const pattern = (filled.pattern ?? filled.event_pattern ?? filled.EventPattern) as Record<string, unknown> | undefined;
-  if (!pattern) throw new Error(`${file}: no "pattern"`);
+  const pattern = filled.eventPattern as Record<string, unknown> | undefined;
+  if (!pattern) throw new Error(`${file}: no "eventPattern"`);
   const targets: WiringTarget[] = [];
-  const add = (entries: unknown, optIn: boolean) => {
-    for (const [runbook, spec] of Object.entries((entries ?? {}) as Record<string, Record<string, unknown>>)) {
-      const paths = (spec.InputPathsMap ?? spec.input_paths_map ?? spec.inputPathsMap) as Record<string, string>;
-      const template = (spec.InputTemplate ?? spec.input_template ?? spec.inputTemplate) as string;
-      if (!paths || typeof template !== 'string') throw new Error(`${file}: target ${runbook} needs InputPathsMap and InputTemplate`);
-      targets.push({ runbook, inputPathsMap: paths, inputTemplate: template, optIn });
+  for (const [runbook, spec] of Object.entries((filled.targets ?? {}) as Record<string, Record<string, unknown>>)) {
+    const transformer = spec.inputTransformer as { InputPathsMap?: Record<string, string>; InputTemplate?: string } | undefined;
+    if (typeof spec.document !== 'string' || !transformer?.InputPathsMap || typeof transformer.InputTemplate !== 'string') {
+      throw new Error(`${file}: target ${runbook} needs document and inputTransformer {InputPathsMap, InputTemplate}`);
     }
-  };
-  add(filled.targets, false);
-  add(filled.opt_in_targets, true);
+    targets.push({ runbook, document: spec.document, inputPathsMap: transformer.InputPathsMap, inputTemplate: transformer.InputTemplate });
+  }
   if (targets.length === 0) throw new Error(`${file}: no targets`);
-  const reconciliation = filled.reconciliation as { runbook: string; input: Record<string, unknown> } | undefined;
-  return { pattern, targets, reconciliation };
+  if (targets.length > 5) throw new Error(`${file}: EventBridge allows at most 5 targets per rule`);
+  const reconciliation = filled.reconciliation as Wiring['reconciliation'];
+  return { file, pattern, targets, reconciliation };
 }
 
 export class MemberStack extends Stack {
@@ -173,37 +177,37 @@ export class MemberStack extends Stack {
     // -- Successor parameters: {prefix}/successor/{runtime} and {prefix}/upgrade-targets/{runtime}. Created 8 at a
     // time (each depends on the one 8 before) so SSM's PutParameter rate limit is not hit.
     const parameters: ssm.CfnParameter[] = [];
-    const parameter = (id: string, name: string, value: string, description: string) => {
-      const p = new ssm.CfnParameter(this, id, { name, type: 'String', value, description, tier: 'Standard' });
+    // No descriptions: the member template is embedded as a TemplateBody (51,200-byte limit).
+    const parameter = (id: string, name: string, value: string) => {
+      const p = new ssm.CfnParameter(this, id, { name, type: 'String', value, tier: 'Standard' });
       if (parameters.length >= 8) p.addResourceDependency(parameters[parameters.length - 8]);
       parameters.push(p);
     };
     const idOf = (runtime: string) => runtime.replace(/[^A-Za-z0-9]/g, '');
     for (const [runtime, target] of Object.entries(upgrades.successors).sort()) {
-      parameter(`Successor${idOf(runtime)}`, `${ssmPrefix}/successor/${runtime}`, target, `Default config-only upgrade of ${runtime}`);
+      parameter(`Successor${idOf(runtime)}`, `${ssmPrefix}/successor/${runtime}`, target);
     }
     for (const [runtime, targets] of Object.entries(upgrades.allowed_targets).sort()) {
       if (targets.length === 0) continue;
-      parameter(
-        `UpgradeTargets${idOf(runtime)}`,
-        `${ssmPrefix}/upgrade-targets/${runtime}`,
-        `,${targets.join(',')},`,
-        `Config-only upgrade targets of ${runtime} (catalog ${upgrades.catalog_updated_at})`,
-      );
+      parameter(`UpgradeTargets${idOf(runtime)}`, `${ssmPrefix}/upgrade-targets/${runtime}`, `,${targets.join(',')},`);
     }
 
     // -- EventBridge: compliance change → SSM Automation (StartAutomationExecution on the $DEFAULT version).
     this.wiring = readWiring({
-      rule_name: s.ruleName,
-      automation_role_arn: automationRoleArn,
-      topic_arn: `arn:${partition}:sns:${Aws.REGION}:${account}:${n.topic}`,
-      ssm_prefix: ssmPrefix,
-      dry_run: s.automaticUpgrades ? 'false' : 'true',
+      RULE_NAME: s.ruleName,
+      AUTOMATION_ROLE_ARN: automationRoleArn,
+      TOPIC_ARN: `arn:${partition}:sns:${Aws.REGION}:${account}:${n.topic}`,
+      SSM_PREFIX: ssmPrefix,
+      DRY_RUN: s.automaticUpgrades ? 'false' : 'true',
     });
-    const targets = this.wiring.targets.filter((t) => !t.optIn || s.automaticUpgrades);
+    const targets = this.wiring.targets;
     const started = (this.startedRunbooks = [...new Set([...targets.map((t) => t.runbook), ...(this.wiring.reconciliation ? [this.wiring.reconciliation.runbook] : [])])]);
-    for (const runbook of started) {
-      if (!this.documents.has(runbook)) throw new Error(`compliance-change wiring names runbook ${runbook}, which cdk/runbooks/ lacks`);
+    for (const target of [...targets, ...(this.wiring.reconciliation ? [this.wiring.reconciliation] : [])]) {
+      const document = this.documents.get(target.runbook);
+      if (!document) throw new Error(`${this.wiring.file}: target ${target.runbook} is not a runbook in cdk/runbooks/`);
+      if (document.name !== target.document) {
+        throw new Error(`${this.wiring.file}: target ${target.runbook} names document ${target.document}, deployed as ${document.name}`);
+      }
     }
     const definition = (runbook: string) =>
       `arn:${partition}:ssm:${Aws.REGION}:${account}:automation-definition/${n.document(runbook)}:$DEFAULT`;

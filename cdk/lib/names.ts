@@ -1,4 +1,5 @@
 /** Names shared by stacks that live in different accounts: one definition, used by both sides of a trust. */
+import { runbooks } from './contracts';
 import type { Settings } from './settings';
 
 export const names = (s: Settings) => ({
@@ -13,7 +14,8 @@ export const names = (s: Settings) => ({
   automationRole: `${s.prefix}-automation`,
   eventsRole: `${s.prefix}-start-automation`,
   topic: `${s.prefix}-findings`,
-  document: (runbook: string) => `${s.prefix}-${runbook}`,
+  /** the SSM document of a runbook: its declared name (cdk/runbooks/runbooks.json), else `<prefix>-<key>` */
+  document: (key: string) => runbooks().find((r) => r.name === key)?.documentName ?? `${s.prefix}-${key}`,
   stackSet: `${s.prefix}-member`,
   aggregatorFunction: `${s.prefix}-aggregator`,
   glueDatabase: s.prefix.replace(/-/g, '_'),

@@ -69,6 +69,7 @@ export class PerAccountRuleStack extends Stack {
       AutomationAssumeRole: automationRoleArn,
       TopicArn: `arn:${partition}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:${n.topic}`,
       DryRun: 'false',
+      ConfigRuleName: s.ruleName,
     };
     const values: Record<string, unknown> = { FunctionName: { ResourceValue: { Value: 'RESOURCE_ID' } } };
     for (const [name, value] of Object.entries(statics)) values[name] = { StaticValue: { Values: [value] } };

@@ -197,11 +197,15 @@ test('member: compliance-change rule = the wiring file\'s pattern and transforme
   assert.deepEqual(pattern.detail.resourceType, ['AWS::Lambda::Function']);
   assert.deepEqual(pattern, built.member.wiring.pattern);
   const targets = rule.Properties.Targets as Json[];
-  assert.deepEqual(targets.map((t) => t.Id).sort(), built.member.wiring.targets.filter((t) => !t.optIn).map((t) => t.runbook).sort());
+  assert.deepEqual(targets.map((t) => t.Id).sort(), built.member.wiring.targets.map((t) => t.runbook).sort());
+  // placeholders filled; upgrades are dry runs unless automaticUpgrades is on
+  const templates = JSON.stringify(targets.map((t) => t.InputTransformer.InputTemplate));
+  assert.doesNotMatch(templates, /%[A-Z_]+%/);
+  if (templates.includes('DryRun')) assert.match(templates, /DryRun\\": \[\\"true\\"\]/);
   for (const target of targets) {
     assert.deepEqual(target.Arn, {
       'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
-        `:automation-definition/${n.document(target.Id)}:$DEFAULT`]],
+        `:automation-definition/${built.member.wiring.targets.find((w) => w.runbook === target.Id)!.document}:$DEFAULT`]],
     });
     const wiring = built.member.wiring.targets.find((t) => t.runbook === target.Id)!;
     assert.deepEqual(target.InputTransformer.InputPathsMap, wiring.inputPathsMap);

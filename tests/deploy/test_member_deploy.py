@@ -69,11 +69,19 @@ def test_member_role_trust_is_pinned(local, deployed):
         f"arn:aws:iam::{ADMIN}:role/lambda-runtime-guard-rule-{region}" for region in ctx["ruleRegions"])
 
 
+def runbook_documents() -> dict[str, Path]:
+    """SSM document name → runbook file (cdk/runbooks/runbooks.json, else the provisional fixtures)."""
+    index = CDK / "runbooks" / "runbooks.json"
+    if index.exists():
+        documents = json.loads(index.read_text())["documents"].values()
+        return {d["name"]: CDK / "runbooks" / d["file"] for d in documents}
+    return {f"lambda-runtime-guard-{p.stem}": p for p in (CDK / "test/fixtures/runbooks-provisional").glob("*.yaml")}
+
+
 def test_documents_equal_the_runbook_files(local, deployed):
     ssm = local.client("ssm", MEMBER, OTHER)
-    runbooks = sorted((CDK / "runbooks").glob("*.yaml")) or sorted((CDK / "test/fixtures/runbooks-provisional").glob("*.yaml"))
-    for path in runbooks:
-        document = ssm.get_document(Name=f"lambda-runtime-guard-{path.stem}", DocumentFormat="JSON")
+    for name, path in runbook_documents().items():
+        document = ssm.get_document(Name=name, DocumentFormat="JSON")
         assert document["DocumentType"] == "Automation"
         assert json.loads(document["Content"]) == yaml.safe_load(path.read_text()), path.name
 
