@@ -85,10 +85,24 @@ def test_python38_is_upgraded_to_its_successor_with_a_rollback_point(world, caps
     calls["ssm:GetAutomationExecution"] -= polls  # the test's own polling
     calls["ssm:StartAutomationExecution"] -= 1  # the test's own start
     calls = {k: n for k, n in calls.items() if n}
+    report = [f"default target (parent + child run): {elapsed:.2f} s wall time, {sum(calls.values())} AWS API calls "
+              f"{json.dumps(calls, sort_keys=True)}"]
+
+    legacy(world, "billing")
+    before, polls = rb.stats(world), rb.POLLS["GetAutomationExecution"]
+    started = time.perf_counter()
+    execution = upgrade(world, "billing", TargetRuntime=target)
+    elapsed = time.perf_counter() - started
+    after, polls = rb.stats(world), rb.POLLS["GetAutomationExecution"] - polls
+    assert execution["AutomationExecutionStatus"] == "Success", execution.get("FailureMessage")
+    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    calls["ssm:GetAutomationExecution"] -= polls
+    calls["ssm:StartAutomationExecution"] -= 1
+    calls = {k: n for k, n in calls.items() if n}
+    report.append(f"explicit TargetRuntime (one run): {elapsed:.2f} s wall time, {sum(calls.values())} AWS API calls "
+                  f"{json.dumps(calls, sort_keys=True)}")
     with capsys.disabled():
-        print(f"\nUpgradeLambdaRuntime happy path (python3.8 -> {target}, default target: parent + child run): "
-              f"{elapsed:.2f} s wall time on localaws, {sum(calls.values())} AWS API calls by the runbook "
-              f"{json.dumps(calls, sort_keys=True)}")
+        print(f"\nUpgradeLambdaRuntime happy path on localaws, python3.8 -> {target}:\n  " + "\n  ".join(report))
 
 
 def test_an_allowed_explicit_target_runs_without_a_child(world):
@@ -266,3 +280,38 @@ def test_aliases_on_published_versions_are_reported(world):
     aliases = dict(zip(execution["Outputs"]["ListAliases.AliasNames"], execution["Outputs"]["ListAliases.AliasVersions"]))
     assert aliases == {"live": "1", "edge": "$LATEST"}
     assert world.lam.get_function_configuration(FunctionName="orders", Qualifier="live")["Runtime"] == "python3.8"
+
+
+# ------------------------------------------------------------------ the emulator is not lenient where the runbook relies on AWS
+
+def without(change) -> dict:
+    document = rb.load(U)
+    change({s["name"]: s for s in document["mainSteps"]})
+    return document
+
+
+def test_without_the_manual_switch_lambda_refuses_the_upgrade(aws):
+    """Proves the SetModeAuto step is needed: a copy that skips it is refused by Lambda (as AWS does)."""
+    rb.write_upgrade_parameters(aws)
+    rb.deploy(aws, U, content=without(lambda s: s["CheckManualMode"]["inputs"].update(Default="ReadRevision", Choices=[
+        {"NextStep": "ReadRevision", "Variable": "{{ ReadRuntimeManagement.UpdateRuntimeOn }}", "StringEquals": "x"}])))
+    aws.api = rb.config_rule(aws)
+    aws.lam = aws.client("lambda")
+    legacy(aws, "pinned")
+    aws.lam.put_runtime_management_config(FunctionName="pinned", UpdateRuntimeOn="Manual", RuntimeVersionArn=PIN)
+    execution = upgrade(aws, "pinned", TargetRuntime="python3.12")
+    assert execution["AutomationExecutionStatus"] == "Failed"
+    assert "Manual" in steps(execution)["Upgrade"]["FailureMessage"]
+    assert aws.lam.get_function_configuration(FunctionName="pinned")["Runtime"] == "python3.8"
+
+
+def test_without_waiting_for_the_update_the_check_sees_in_progress(aws):
+    """Proves WaitUpgrade is needed: LastUpdateStatus is InProgress right after the update (as in AWS)."""
+    rb.write_upgrade_parameters(aws)
+    rb.deploy(aws, U, content=without(lambda s: s["Upgrade"].update(nextStep="AssertUpgradeSuccessful")))
+    aws.api = rb.config_rule(aws)
+    aws.lam = aws.client("lambda")
+    legacy(aws, "orders")
+    execution = upgrade(aws, "orders", TargetRuntime="python3.12")
+    assert execution["AutomationExecutionStatus"] == "Failed"
+    assert "InProgress" in steps(execution)["AssertUpgradeSuccessful"]["FailureMessage"]
