@@ -57,7 +57,8 @@ class Local:
         self.url = url
 
     def client(self, service: str, account: str, region: str = "us-east-1"):
-        config = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, region_name=region)
+        config = botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}, region_name=region,
+                                        request_checksum_calculation="when_required")
         client = boto3.client(service, endpoint_url=self.url, config=config,
                               aws_access_key_id="testing", aws_secret_access_key="testing")
         client.meta.events.register("before-sign.*.*",
