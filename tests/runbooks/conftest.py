@@ -1,5 +1,9 @@
 """The runbook suite runs against the same local AWS as tests/localaws (one server per session, reset per
-test); the runbooks are loaded from cdk/runbooks/, never copied."""
+test); the runbooks are loaded from cdk/runbooks/, never copied.
+
+tests/localaws/tests/conftest.py is loaded as `localaws_conftest` and re-exported here: when pytest collects
+both suites in one run, `import conftest` in tests/localaws may resolve to this module, so it offers the
+same names."""
 
 from __future__ import annotations
 
@@ -14,5 +18,4 @@ localaws = importlib.util.module_from_spec(_spec)
 sys.modules["localaws_conftest"] = localaws
 _spec.loader.exec_module(localaws)
 
-server = localaws.server
-aws = localaws.aws
+from localaws_conftest import *  # noqa: E402,F401,F403  (fixtures server/aws and the helpers)
