@@ -70,6 +70,9 @@ const reason = {
   successorParameters:
     'the runbooks read the successor parameters the member stack writes under the deployment prefix; the Automation ' +
     'role is global, so the region is a wildcard; scoped to the prefix in this account',
+  existingAggregator:
+    'with createConfigAggregator=false the aggregator reads an existing organization aggregator, whose ARN ends in a ' +
+    'generated id (config-aggregator/config-aggregator-<random>) unknown at synth: scoped to aggregators of this account and region',
   configAggregatorRole:
     'AWS Config organization aggregators require the AWS managed policy AWSConfigRoleForOrganizations (the documented ' +
     'role for OrganizationAggregationSource; it grants only organizations:Describe*/List*)',
@@ -109,7 +112,9 @@ export function acknowledge(built: LambdaRuntimeGuard): void {
     ack(stack.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${n.memberRole}]`, reason.ruleSts);
     ack(stack.role, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:*]', reason.functionsAnyName);
     ack(stack.role, `AwsSolutions-IAM5[Resource::${arnOf(stack.function.logGroup)}:*]`, reason.logStreams);
-    ack(stack.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${ruleSsmPrefix()}/*]`, reason.catalogParameter);
+    if (!s.ruleParameters.catalogSsmParameter) {
+      ack(stack.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${ruleSsmPrefix()}/*]`, reason.catalogParameter);
+    }
   }
   for (const stack of [built.member, ...built.managementMembers]) acknowledgeMember(stack, s);
   const r = built.reporting;
@@ -117,7 +122,9 @@ export function acknowledge(built: LambdaRuntimeGuard): void {
   ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.function.logGroup)}:*]`, reason.logStreams);
   ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.bucket)}/${s.reportsPrefix ? `${s.reportsPrefix}/` : ''}${evaluationsPrefix()}*]`, reason.evaluationObjects);
   const aggregatorRole = r.node.tryFindChild('ConfigAggregatorRole');
-  if (aggregatorRole) {
+  if (!aggregatorRole) {
+    ack(r.role, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:config:<AWS::Region>:<AWS::AccountId>:config-aggregator/*]', reason.existingAggregator);
+  } else {
     ack(aggregatorRole, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSConfigRoleForOrganizations]', reason.configAggregatorRole);
   }
 }

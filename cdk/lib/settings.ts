@@ -142,6 +142,15 @@ export function validateRuleParameters(value: unknown): Record<string, string> {
   throw new SettingsError(`context ${[...new Set(messages)].join('; ')}`);
 }
 
+/** CloudWatch Logs accepts only these retention periods (days). */
+export const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+function retention(ctx: Context): number {
+  const days = int(ctx, 'logRetentionDays', 90, 1, 3653);
+  if (!LOG_RETENTION_DAYS.includes(days)) fail('logRetentionDays', `${days} is not one of ${LOG_RETENTION_DAYS.join(', ')}`);
+  return days;
+}
+
 export function readSettings(ctx: Context): Settings {
   const adminAccountId = str(ctx, 'adminAccountId', ACCOUNT);
   const managementAccountId = str(ctx, 'managementAccountId', ACCOUNT);
@@ -180,7 +189,7 @@ export function readSettings(ctx: Context): Settings {
     reportsHourUtc: int(ctx, 'reportsHourUtc', 6, 0, 23),
     createConfigAggregator: bool(ctx, 'createConfigAggregator', true),
     configAggregatorName: str(ctx, 'configAggregatorName', /^[\w-]{1,256}$/, `${prefix}-organization`),
-    logRetentionDays: int(ctx, 'logRetentionDays', 90, 1, 3653),
+    logRetentionDays: retention(ctx),
     perAccountRuleTargets: perAccount.map((target) => {
       const [account, region] = target.split('/');
       return { account, region };
