@@ -3,7 +3,8 @@ problems found, each a sentence naming the step. What Automation checks at Creat
 and what cfn-lint does not (research/deploy-and-remediation.md §0.10, §1.2, §7.2 item 5):
 
 - the document: schemaVersion '0.3', assumeRole '{{ AutomationAssumeRole }}', parameter types and defaults;
-- steps: unique names, known properties, actions from the set the runbooks use;
+- steps: unique names, known properties, actions from the set the runbooks use; an explicit isCritical
+  wherever onFailure goes on to another step (AWS's documentation is ambiguous about its default there);
 - flow: every nextStep, onFailure/onCancel `step:X`, branch NextStep/Default names a step; every step is
   reachable and reaches an end (isEnd, or the last step) — no dead loop;
 - references: every `{{ x }}` is a parameter, an automation/global variable, an `ssm:` parameter, or the
@@ -123,6 +124,10 @@ def _step(step: dict[str, Any], index: dict[str, int], parameters: dict[str, Any
             problems.append(f"{where}: {key} {value!r} must be Abort, {'Continue, ' if key == 'onFailure' else ''}or step:<name>")
         elif value[5:] not in index:
             problems.append(f"{where}: {key} {value!r} names no step")
+    if str(step.get("onFailure", "")).startswith("step:") and "isCritical" not in step:
+        # AWS documents isCritical as "default true" and "only evaluated if you explicitly define it": a step
+        # whose failure goes on to another step says which it means.
+        problems.append(f"{where}: onFailure {step['onFailure']} needs an explicit isCritical")
     inputs = step.get("inputs") or {}
     if action == "aws:branch":
         problems += _branch(where, inputs, index, parameters)

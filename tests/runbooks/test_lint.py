@@ -76,6 +76,8 @@ MUTATIONS = [
      "document output 'ReadResult.Nope' is not a declared step output"),
     ("unknown action", U, lambda d: step(d, "ReadSelf").update(action="aws:executeScript"),
      "step ReadSelf: action 'aws:executeScript' is not one of"),
+    ("onFailure step without explicit isCritical", U, lambda d: step(d, "Rollback").pop("isCritical"),
+     "step Rollback: onFailure step:TagManualAction needs an explicit isCritical"),
     ("unknown step property", U, lambda d: step(d, "Upgrade").update(onError="Abort"),
      "step Upgrade: unknown property 'onError'"),
     ("unknown branch operator", U,
