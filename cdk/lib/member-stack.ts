@@ -84,6 +84,8 @@ export class MemberStack extends Stack {
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     super(scope, id, { ...props, synthesizer: new BootstraplessSynthesizer(), analyticsReporting: false });
+    // Template bytes matter (TemplateBody and `cdk deploy` without a bootstrap bucket: ≤ 50 KiB): no construct paths.
+    this.node.setContext('aws:cdk:enable-path-metadata', false);
     const s = props.settings;
     const n = names(s);
     const partition = Aws.PARTITION;

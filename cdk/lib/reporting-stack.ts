@@ -125,7 +125,8 @@ export class ReportingStack extends Stack {
     const evaluationObjects = this.bucket.arnForObjects(`${outputPrefix}${data.layout.prefix}*`);
     const resourceOf = (action: string): string[] => {
       if (action.startsWith('s3:')) return [evaluationObjects];
-      if (action.startsWith('config:')) return [aggregatorArn];
+      // the aggregate reads name the aggregator; other Config reads (the rules' own definitions) have no such resource
+      if (/^config:\w*Aggregate/.test(action)) return [aggregatorArn];
       return ['*'];
     };
     this.role = new iam.Role(this, 'AggregatorRole', {
