@@ -65,3 +65,40 @@ pub fn table_properties(root: &str, first_day: &str) -> Vec<(String, String)> {
     ]
     .into()
 }
+
+/// The dataset as the deployment needs it (`cdk/contracts/dataset.json`): the layout, the columns
+/// with their Athena types, the partition key and the table properties, with `{root}` (the
+/// dataset's LOCATION, `s3://bucket/prefix/evaluations/`) and `{first_day}` left for the deployment.
+pub fn dataset_contract() -> anyhow::Result<serde_json::Value> {
+    use crate::layout::{DATASET_DIR, SNAPSHOT_FILE, SUMMARY_FILE};
+    let columns = schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let kind = athena_type(field.data_type())
+                .with_context(|| format!("no Athena type for column {}", field.name()))?;
+            Ok(serde_json::json!({"name": field.name(), "athena_type": kind}))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let properties: serde_json::Map<String, serde_json::Value> = table_properties("{root}", "{first_day}")
+        .into_iter()
+        .map(|(key, value)| (key, value.into()))
+        .collect();
+    Ok(serde_json::json!({
+        "layout": {
+            "prefix": format!("{DATASET_DIR}/"),
+            "partition_key": PARTITION_KEY,
+            "partition_format": PARTITION_FORMAT,
+            "file": SNAPSHOT_FILE,
+            "summary": SUMMARY_FILE,
+        },
+        "columns": columns,
+        "partition_keys": [{"name": PARTITION_KEY, "athena_type": "string"}],
+        "storage": {
+            "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        },
+        "table_properties": properties,
+    }))
+}

@@ -5,10 +5,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use anyhow::bail;
 use aws_sdk_config::Client as ConfigClient;
+use aws_sdk_config::error::ProvideErrorMetadata as _;
 use aws_sdk_organizations::Client as OrganizationsClient;
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
-use awsbase::error_text;
+use awsbase::{Action, error_text};
 use futures_util::StreamExt;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -67,7 +69,136 @@ pub struct Gatherer {
     pub aggregator: String,
 }
 
+/// Every AWS action the aggregator calls, with its reason (`cdk/contracts/iam.json`).
+pub const ACTIONS: [Action; 11] = [
+    Action {
+        action: "config:DescribeAggregateComplianceByConfigRules",
+        why: "the (rule, account, region) triples of the named rules in the configuration aggregator",
+    },
+    Action {
+        action: "config:GetAggregateComplianceDetailsByConfigRule",
+        why: "every evaluation result of each triple",
+    },
+    Action {
+        action: "config:SelectAggregateResourceConfig",
+        why: "runtime, package type, architectures, last modified and tags of the functions (advanced query)",
+    },
+    Action {
+        action: "config:DescribeOrganizationConfigRules",
+        why: "the organization rule's InputParameters, so the lifecycle columns use the deployed policy",
+    },
+    Action {
+        action: "config:DescribeConfigRules",
+        why: "the rule's InputParameters when it is a Config rule of this account",
+    },
+    Action {
+        action: "organizations:ListRoots",
+        why: "the root of the OU tree, for OU paths",
+    },
+    Action {
+        action: "organizations:ListOrganizationalUnitsForParent",
+        why: "the OU tree, one call per OU",
+    },
+    Action {
+        action: "organizations:ListAccountsForParent",
+        why: "account names and states, one call per OU",
+    },
+    Action {
+        action: "organizations:ListTagsForResource",
+        why: "account tags (ownership columns)",
+    },
+    Action {
+        action: "s3:PutObject",
+        why: "the snapshot (multipart upload: create, upload parts, complete) and its summary",
+    },
+    Action {
+        action: "s3:AbortMultipartUpload",
+        why: "a failed run leaves no partial upload behind",
+    },
+];
+
+/// A rule's `InputParameters` as deployed, and where they were read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployedParameters {
+    /// `organization rule NAME` or `Config rule NAME`.
+    pub source: String,
+    /// The JSON as deployed (empty: every default).
+    pub value: String,
+}
+
 impl Gatherer {
+    /// The parameters of `rule` as deployed in this account and region: an organization rule
+    /// (DescribeOrganizationConfigRules, answered in the management or delegated administrator
+    /// account), else a Config rule of that name (DescribeConfigRules). A rule found in neither is an
+    /// error — silent defaults would make Athena disagree with Config.
+    pub async fn deployed_rule_parameters(&self, rule: &str) -> anyhow::Result<DeployedParameters> {
+        match self
+            .config
+            .describe_organization_config_rules()
+            .organization_config_rule_names(rule)
+            .send()
+            .await
+        {
+            Ok(answer) => {
+                if let Some(found) = answer.organization_config_rules().first() {
+                    let value = found
+                        .organization_custom_rule_metadata()
+                        .and_then(|m| m.input_parameters())
+                        .or_else(|| {
+                            found
+                                .organization_managed_rule_metadata()
+                                .and_then(|m| m.input_parameters())
+                        })
+                        .or_else(|| {
+                            found
+                                .organization_custom_policy_rule_metadata()
+                                .and_then(|m| m.input_parameters())
+                        })
+                        .unwrap_or_default();
+                    return Ok(DeployedParameters {
+                        source: format!("organization rule {rule}"),
+                        value: value.to_string(),
+                    });
+                }
+            }
+            // Not an organization rule, or not the account that manages them: try a Config rule.
+            Err(error)
+                if matches!(
+                    error.as_service_error().and_then(|e| e.code()),
+                    Some(
+                        "NoSuchOrganizationConfigRuleException"
+                            | "OrganizationAccessDeniedException"
+                            | "NoAvailableOrganizationException"
+                    )
+                ) => {}
+            Err(error) => bail!("reading organization rule {rule}: {}", error_text(&error)),
+        }
+        match self
+            .config
+            .describe_config_rules()
+            .config_rule_names(rule)
+            .send()
+            .await
+        {
+            Ok(answer) => match answer.config_rules().first() {
+                Some(found) => Ok(DeployedParameters {
+                    source: format!("Config rule {rule}"),
+                    value: found.input_parameters().unwrap_or_default().to_string(),
+                }),
+                None => bail!("Config rule {rule}: DescribeConfigRules returned no rule"),
+            },
+            Err(error)
+                if error.as_service_error().and_then(|e| e.code()) == Some("NoSuchConfigRuleException") =>
+            {
+                bail!(
+                    "rule {rule} is neither an organization rule nor a Config rule in this account and region, so \
+                 its parameters cannot be read; run where it is deployed, or give them with --rule-parameters"
+                )
+            }
+            Err(error) => bail!("reading Config rule {rule}: {}", error_text(&error)),
+        }
+    }
+
     /// Every triple of the requested rules, sorted. An unknown aggregator or a denied call is an
     /// error: without the triples there is nothing to report.
     pub async fn triples(&self, rules: &[String]) -> anyhow::Result<Vec<Triple>> {

@@ -10,37 +10,84 @@ use crate::output::Output;
 use crate::run::{DEFAULT_CONCURRENCY, Request, Services, run};
 
 /// Set by the deployment (CDK): `AGGREGATOR_CONFIG_AGGREGATOR`, `AGGREGATOR_RULES` (comma-separated),
-/// `AGGREGATOR_OUTPUT` (s3://bucket/prefix), optional `AGGREGATOR_RULE_PARAMETERS` (the rule's
-/// parameters JSON) and `AGGREGATOR_CONCURRENCY`.
+/// `AGGREGATOR_OUTPUT` (s3://bucket/prefix), optional `AGGREGATOR_RULE_PARAMETERS` (overrides the
+/// deployed rule's parameters) and `AGGREGATOR_CONCURRENCY`. [`ENVIRONMENT`] lists them for the contract.
+pub const ENVIRONMENT: [awsbase::EnvVar; 6] = [
+    awsbase::EnvVar {
+        name: "AGGREGATOR_CONFIG_AGGREGATOR",
+        required: true,
+        default: None,
+        meaning: "the organization's Config configuration aggregator to read",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_RULES",
+        required: true,
+        default: None,
+        meaning: "comma-separated rule names as deployed (organization rules match their member copies)",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_OUTPUT",
+        required: true,
+        default: None,
+        meaning: "s3://bucket/prefix the snapshots go under (evaluations/dt=YYYY-MM-DD/)",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_RULE_PARAMETERS",
+        required: false,
+        default: None,
+        meaning: "the rule parameters JSON, overriding the deployed rule's (read from Config otherwise)",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_CONCURRENCY",
+        required: false,
+        default: Some("8"),
+        meaning: "(account, region) groups gathered at once, 1 to 64",
+    },
+    awsbase::EnvVar {
+        name: "RUST_LOG",
+        required: false,
+        default: Some("info"),
+        meaning: "log level of the JSON logs",
+    },
+];
+
+/// The settings, read from [`ENVIRONMENT`].
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config_aggregator: String,
     pub rules: Vec<String>,
     pub output: Output,
-    pub policy: Policy,
+    /// An explicit override of the deployed rule's parameters.
+    pub rule_parameters: Option<String>,
     pub concurrency: usize,
 }
 
 impl Settings {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let [config_aggregator, rules, output, rule_parameters, concurrency, _] = ENVIRONMENT.map(|v| v.name);
         let required = |name: &str| {
             get(name)
                 .filter(|v| !v.trim().is_empty())
                 .with_context(|| format!("environment variable {name} is not set"))
         };
-        let concurrency = match get("AGGREGATOR_CONCURRENCY") {
+        let concurrency = match get(concurrency) {
             None => usize::from(DEFAULT_CONCURRENCY),
             Some(text) => match text.trim().parse::<usize>() {
                 Ok(n @ 1..=64) => n,
-                _ => bail!("AGGREGATOR_CONCURRENCY must be a whole number from 1 to 64, not {text:?}"),
+                _ => bail!("{concurrency} must be a whole number from 1 to 64, not {text:?}"),
             },
         };
         Ok(Settings {
-            config_aggregator: required("AGGREGATOR_CONFIG_AGGREGATOR")?,
-            rules: rule_list(&required("AGGREGATOR_RULES")?),
-            output: Output::parse(&required("AGGREGATOR_OUTPUT")?).context("AGGREGATOR_OUTPUT")?,
-            policy: Policy::from_rule_parameters(get("AGGREGATOR_RULE_PARAMETERS").as_deref())
-                .context("AGGREGATOR_RULE_PARAMETERS")?,
+            config_aggregator: required(config_aggregator)?,
+            rules: rule_list(&required(rules)?),
+            output: Output::parse(&required(output)?).context(output)?,
+            rule_parameters: match get(rule_parameters).filter(|v| !v.trim().is_empty()) {
+                Some(text) => {
+                    Policy::from_rule_parameters(Some(&text)).context(rule_parameters)?;
+                    Some(text)
+                }
+                None => None,
+            },
             concurrency,
         })
     }
@@ -121,7 +168,7 @@ pub fn request(
         rules: overrides.rules.unwrap_or_else(|| settings.rules.clone()),
         output: settings.output.clone(),
         snapshot_date,
-        policy: settings.policy.clone(),
+        rule_parameters: settings.rule_parameters.clone(),
         concurrency: settings.concurrency,
         run_id: run_id.to_string(),
     })

@@ -43,7 +43,8 @@ enum Command {
         /// The partition to write and the day the lifecycle columns are computed for (default: today, UTC).
         #[arg(long, value_parser = lifecycle::dates::parse_date)]
         snapshot_date: Option<jiff::civil::Date>,
-        /// The rule's parameters JSON, so days_to_fail counts towards the day the rule fails a runtime.
+        /// The rule's parameters JSON, overriding the deployed rule's (read with
+        /// DescribeOrganizationConfigRules / DescribeConfigRules); the summary records which were used.
         #[arg(long)]
         rule_parameters: Option<String>,
         /// (account, region) groups gathered at once.
@@ -139,8 +140,14 @@ fn main() -> ExitCode {
                 rules,
                 output: Output::parse(&output)?,
                 snapshot_date,
-                policy: Policy::from_rule_parameters(rule_parameters.as_deref())
-                    .context("--rule-parameters")?,
+                rule_parameters: match rule_parameters {
+                    // Checked here so that a typo is a usage error before any AWS call.
+                    Some(text) => {
+                        Policy::from_rule_parameters(Some(&text)).context("--rule-parameters")?;
+                        Some(text)
+                    }
+                    None => None,
+                },
                 concurrency: usize::from(concurrency),
                 run_id: format!(
                     "{}-{}",
@@ -234,13 +241,7 @@ fn lambda_main() -> ExitCode {
 fn bench_encode(rows: usize, output: &std::path::Path) -> anyhow::Result<()> {
     let catalog = Catalog::builtin()?;
     let policy = Policy::default();
-    let context = RunContext {
-        catalog: &catalog,
-        policy: &policy,
-        snapshot_date: jiff::civil::date(2026, 11, 23),
-        run_id: "bench".into(),
-        collected_at: jiff::Timestamp::now(),
-    };
+    let context = RunContext::new(&catalog, &policy, jiff::civil::date(2026, 11, 23), "bench");
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
     let path = output.join("rust.parquet");
     let mut file = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -289,13 +290,7 @@ fn sample(rows: usize, days: usize, through: jiff::civil::Date, root: PathBuf) -
     runtime()?.block_on(async {
         for day in 0..days {
             let date = lifecycle::dates::add_days(through, day as i64 - days as i64 + 1);
-            let context = RunContext {
-                catalog: &catalog,
-                policy: &policy,
-                snapshot_date: date,
-                run_id: format!("sample-{date}"),
-                collected_at: jiff::Timestamp::now(),
-            };
+            let context = RunContext::new(&catalog, &policy, date, &format!("sample-{date}"));
             let mut upload = output.begin(None, date, &context.run_id).await?;
             let mut encoder = aggregator::sink::Encoder::new()?;
             // Later days have fewer rows: functions get deleted as well as upgraded.

@@ -86,7 +86,23 @@ pub struct RunContext<'c> {
     pub collected_at: Timestamp,
 }
 
-impl RunContext<'_> {
+impl<'c> RunContext<'c> {
+    /// A context collected now.
+    pub fn new(
+        catalog: &'c Catalog,
+        policy: &'c Policy,
+        snapshot_date: Date,
+        run_id: &str,
+    ) -> RunContext<'c> {
+        RunContext {
+            catalog,
+            policy,
+            snapshot_date,
+            run_id: run_id.to_string(),
+            collected_at: Timestamp::now(),
+        }
+    }
+
     pub fn row(
         &self,
         record: &EvaluationRecord,
@@ -170,11 +186,8 @@ mod tests {
         let catalog = Catalog::builtin().expect("catalog");
         let policy = Policy::default();
         let run = RunContext {
-            catalog: &catalog,
-            policy: &policy,
-            snapshot_date: date(2026, 11, 23),
-            run_id: "run-1".into(),
             collected_at: Timestamp::UNIX_EPOCH,
+            ..RunContext::new(&catalog, &policy, date(2026, 11, 23), "run-1")
         };
         let row = run.row(&record("orders"), Some(&function(Some("python3.8"))), None);
         assert_eq!(row.phase, Some(Phase::Deprecated));

@@ -18,7 +18,7 @@ use jiff::civil::Date;
 use lifecycle::{Catalog, Policy};
 use serde::Serialize;
 
-use crate::gather::{Gap, Gatherer, Organization, Triple};
+use crate::gather::{DeployedParameters, Gap, Gatherer, Organization, Triple};
 use crate::output::{Output, PART_BYTES, Upload};
 use crate::row::{Row, RunContext};
 use crate::sink::Encoder;
@@ -34,8 +34,9 @@ pub struct Request {
     pub rules: Vec<String>,
     pub output: Output,
     pub snapshot_date: Date,
-    /// The rule's parameters, so `days_to_fail` counts towards the day the rule fails a runtime.
-    pub policy: Policy,
+    /// The rule's parameters JSON, given explicitly: overrides the deployed rule's (which are read
+    /// otherwise, so `days_to_fail` counts towards the day the deployed rule fails a runtime).
+    pub rule_parameters: Option<String>,
     pub concurrency: usize,
     pub run_id: String,
 }
@@ -77,6 +78,8 @@ pub struct Summary {
     /// ACTIVE accounts with no results for the rules: not deployed there, or not reachable by the
     /// aggregator (check its source status).
     pub accounts_without_results: Vec<AccountNote>,
+    /// The rule parameters the lifecycle columns were computed with, and where they came from.
+    pub rule_parameters: DeployedParameters,
     pub gaps: Vec<Gap>,
     /// True when nothing was missing: no gaps.
     pub complete: bool,
@@ -96,6 +99,38 @@ struct Group {
     triples_failed: usize,
 }
 
+/// The policy the lifecycle columns use: the explicit override, else the deployed rule's parameters
+/// (every named rule must agree, or the user must choose with an override).
+async fn rule_policy(gatherer: &Gatherer, request: &Request) -> anyhow::Result<(Policy, DeployedParameters)> {
+    let parameters = match &request.rule_parameters {
+        Some(value) => DeployedParameters {
+            source: "--rule-parameters (override)".into(),
+            value: value.clone(),
+        },
+        None => {
+            let mut found: Option<DeployedParameters> = None;
+            for rule in &request.rules {
+                let deployed = gatherer.deployed_rule_parameters(rule).await?;
+                if let Some(first) = &found
+                    && Policy::from_rule_parameters(Some(&first.value))
+                        != Policy::from_rule_parameters(Some(&deployed.value))
+                {
+                    bail!(
+                        "{} and {} have different parameters; choose the ones for the report with --rule-parameters",
+                        first.source,
+                        deployed.source
+                    );
+                }
+                found.get_or_insert(deployed);
+            }
+            found.context("no rule names given")?
+        }
+    };
+    let policy = Policy::from_rule_parameters(Some(&parameters.value))
+        .with_context(|| format!("the parameters of {}", parameters.source))?;
+    Ok((policy, parameters))
+}
+
 /// Runs once; returns the summary of the published snapshot. An error means nothing was published.
 pub async fn run(
     services: &Services,
@@ -109,6 +144,7 @@ pub async fn run(
     }
     let collected_at = Timestamp::now();
     let gatherer = &services.gatherer;
+    let (policy, rule_parameters) = rule_policy(gatherer, request).await?;
     let triples = gatherer.triples(&request.rules).await?;
     if triples.is_empty() {
         bail!(
@@ -132,11 +168,8 @@ pub async fn run(
         }
     });
     let context = RunContext {
-        catalog,
-        policy: &request.policy,
-        snapshot_date: request.snapshot_date,
-        run_id: request.run_id.clone(),
         collected_at,
+        ..RunContext::new(catalog, &policy, request.snapshot_date, &request.run_id)
     };
 
     let mut groups: BTreeMap<(String, String), Vec<Triple>> = BTreeMap::new();
@@ -211,6 +244,7 @@ pub async fn run(
         inactive_accounts: Vec::new(),
         accounts_without_results: Vec::new(),
         complete: false,
+        rule_parameters,
         gaps,
         duration_ms: 0,
     };

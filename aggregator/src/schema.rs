@@ -1,5 +1,5 @@
 //! The Parquet schema of `<prefix>/evaluations/dt=YYYY-MM-DD/part-*.parquet`, defined once here
-//! (architecture.md's column contract). The Athena DDL is generated from it and tested against it.
+//! (the column contract in the README). The Athena DDL is generated from it and tested against it.
 
 use std::sync::{Arc, OnceLock};
 

@@ -16,11 +16,8 @@ fn rows(count: usize, run_id: &str) -> Vec<aggregator::row::Row> {
     let catalog = Catalog::builtin().expect("catalog");
     let policy = Policy::default();
     let run = RunContext {
-        catalog: &catalog,
-        policy: &policy,
-        snapshot_date: date(2026, 11, 23),
-        run_id: run_id.into(),
         collected_at: "2026-11-23T06:00:00Z".parse().expect("time"),
+        ..RunContext::new(&catalog, &policy, date(2026, 11, 23), run_id)
     };
     let account = AccountDetails {
         name: Some("payments".into()),

@@ -26,6 +26,57 @@ pub const PUT_BATCH: usize = 100;
 /// Attempts for evaluations that PutEvaluations returns as FailedEvaluations.
 const FAILED_EVALUATION_ATTEMPTS: u32 = 4;
 
+/// Every AWS action the rule calls, each with its reason: the counters of the invocation summary and
+/// the IAM contract (`cdk/contracts/iam.json`) use these, so a new call cannot miss its permission.
+pub mod actions {
+    use awsbase::Action;
+
+    pub const GET_COMPLIANCE_DETAILS: Action = Action {
+        action: "config:GetComplianceDetailsByConfigRule",
+        why: "a periodic sweep reads the rule's earlier results, to mark deleted functions NOT_APPLICABLE",
+    };
+    pub const GET_RESOURCE_CONFIG_HISTORY: Action = Action {
+        action: "config:GetResourceConfigHistory",
+        why: "an oversized change notification carries no item: the rule fetches the latest one",
+    };
+    pub const PUT_EVALUATIONS: Action = Action {
+        action: "config:PutEvaluations",
+        why: "delivers the evaluations (the result token belongs to the evaluated account)",
+    };
+    pub const GET_RUNTIME_MANAGEMENT_CONFIG: Action = Action {
+        action: "lambda:GetRuntimeManagementConfig",
+        why: "the runtimeUpdateMode check: is the runtime version pinned (Manual)?",
+    };
+    pub const LIST_FUNCTIONS: Action = Action {
+        action: "lambda:ListFunctions",
+        why: "a periodic sweep evaluates every function of the account and region",
+    };
+    pub const LIST_TAGS: Action = Action {
+        action: "lambda:ListTags",
+        why: "a periodic sweep reads each function's exemption tag",
+    };
+    pub const GET_PARAMETER: Action = Action {
+        action: "ssm:GetParameter",
+        why: "catalogSsmParameter: the catalog overlay, in the rule's own account",
+    };
+    pub const ASSUME_ROLE: Action = Action {
+        action: "sts:AssumeRole",
+        why: "organization mode: the member role (RULE_MEMBER_ROLE_NAME) in each evaluated account",
+    };
+
+    /// What the rule calls in each account it evaluates (through the member role in organization mode).
+    pub const IN_EVALUATED_ACCOUNT: [Action; 6] = [
+        PUT_EVALUATIONS,
+        GET_RESOURCE_CONFIG_HISTORY,
+        GET_COMPLIANCE_DETAILS,
+        LIST_FUNCTIONS,
+        LIST_TAGS,
+        GET_RUNTIME_MANAGEMENT_CONFIG,
+    ];
+    /// What the rule's own role calls besides (it also evaluates its own account's functions).
+    pub const OWN_ACCOUNT_ONLY: [Action; 2] = [GET_PARAMETER, ASSUME_ROLE];
+}
+
 /// Calls made during one invocation, by operation, for the summary line.
 #[derive(Debug, Default)]
 pub struct CallCounter {
@@ -142,7 +193,7 @@ pub async fn full_item(
     calls: &CallCounter,
     resource_id: &str,
 ) -> anyhow::Result<Value> {
-    calls.count("config:GetResourceConfigHistory");
+    calls.count(actions::GET_RESOURCE_CONFIG_HISTORY.action);
     let history = clients
         .config
         .get_resource_config_history()
@@ -187,7 +238,7 @@ pub async fn runtime_update_mode(
     calls: &CallCounter,
     function: &str,
 ) -> Observed<UpdateMode> {
-    calls.count("lambda:GetRuntimeManagementConfig");
+    calls.count(actions::GET_RUNTIME_MANAGEMENT_CONFIG.action);
     match clients
         .lambda
         .get_runtime_management_config()
@@ -213,7 +264,7 @@ pub async fn all_functions(
     let mut listed = Vec::new();
     let mut pages = clients.lambda.list_functions().into_paginator().send();
     while let Some(page) = pages.next().await {
-        calls.count("lambda:ListFunctions");
+        calls.count(actions::LIST_FUNCTIONS.action);
         let page = page.with_context(|| format!("account {}: ListFunctions", clients.account))?;
         listed.extend(page.functions().iter().cloned());
     }
@@ -221,7 +272,7 @@ pub async fn all_functions(
         .map(|function| async move {
             let name = function.function_name().unwrap_or_default().to_string();
             let arn = function.function_arn().unwrap_or_default().to_string();
-            calls.count("lambda:ListTags");
+            calls.count(actions::LIST_TAGS.action);
             let tags = clients
                 .lambda
                 .list_tags()
@@ -275,7 +326,7 @@ pub async fn previously_evaluated(
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        calls.count("config:GetComplianceDetailsByConfigRule");
+        calls.count(actions::GET_COMPLIANCE_DETAILS.action);
         let page =
             page.with_context(|| format!("account {}: GetComplianceDetailsByConfigRule", clients.account))?;
         for result in page.evaluation_results() {
@@ -303,7 +354,7 @@ pub async fn put_evaluations(
         let mut pending: Vec<aws_sdk_config::types::Evaluation> =
             batch.iter().map(to_sdk).collect::<Result<_, _>>()?;
         for attempt in 1..=FAILED_EVALUATION_ATTEMPTS {
-            calls.count("config:PutEvaluations");
+            calls.count(actions::PUT_EVALUATIONS.action);
             let answer = clients
                 .config
                 .put_evaluations()
@@ -347,7 +398,7 @@ fn to_sdk(evaluation: &Evaluation) -> anyhow::Result<aws_sdk_config::types::Eval
 
 /// Reads a replacement catalog from SSM Parameter Store.
 pub async fn catalog_parameter(base: &SdkConfig, calls: &CallCounter, name: &str) -> anyhow::Result<String> {
-    calls.count("ssm:GetParameter");
+    calls.count(actions::GET_PARAMETER.action);
     let answer = aws_sdk_ssm::Client::new(base)
         .get_parameter()
         .name(name)

@@ -1,4 +1,4 @@
-//! The `rule` command line: `rule catalog`, `rule evaluate` (architecture.md's CLI contract).
+//! The `rule` command line: `rule catalog`, `rule evaluate` (the CLI contract in the README).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -68,7 +68,7 @@ pub enum Command {
     },
 }
 
-/// One row of `rule catalog` (architecture.md: the CLI contract).
+/// One row of `rule catalog` (the CLI contract in the README).
 #[derive(Debug, Serialize)]
 pub struct CatalogRow<'c> {
     pub runtime: &'c str,

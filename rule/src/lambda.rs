@@ -318,3 +318,23 @@ pub fn account_of_arn(arn: &str) -> anyhow::Result<String> {
         _ => bail!("cannot tell the account of function ARN {arn:?}"),
     }
 }
+
+/// The environment variable naming the role the rule assumes in member accounts.
+pub const MEMBER_ROLE_VARIABLE: &str = "RULE_MEMBER_ROLE_NAME";
+
+/// What the rule's Lambda reads from its environment (`cdk/contracts/environment.json`), besides
+/// what Lambda itself sets.
+pub const ENVIRONMENT: [awsbase::EnvVar; 2] = [
+    awsbase::EnvVar {
+        name: MEMBER_ROLE_VARIABLE,
+        required: false,
+        default: None,
+        meaning: "the role name assumed in member accounts (arn:aws:iam::<account>:role/<name>); set it in organization mode",
+    },
+    awsbase::EnvVar {
+        name: "RUST_LOG",
+        required: false,
+        default: Some("info"),
+        meaning: "log level of the JSON logs",
+    },
+];

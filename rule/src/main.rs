@@ -29,7 +29,7 @@ fn lambda_main() -> ExitCode {
         || async {
             let accounts = rule::aws::Accounts::new(
                 awsbase::base_config().await,
-                std::env::var("RULE_MEMBER_ROLE_NAME")
+                std::env::var(rule::lambda::MEMBER_ROLE_VARIABLE)
                     .ok()
                     .filter(|name| !name.is_empty()),
             );

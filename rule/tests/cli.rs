@@ -1,4 +1,4 @@
-//! The `rule` binary as users run it (architecture.md's CLI contract).
+//! The `rule` binary as users run it (the CLI contract in the README).
 
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -125,3 +125,21 @@ where
         }
     }
 }
+
+/// An IAM action a binary calls, and why: the contract the deployment's policies are built from
+/// (`cdk/contracts/iam.json`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Action {
+    pub action: &'static str,
+    pub why: &'static str,
+}
+
+/// An environment variable a Lambda reads (`cdk/contracts/environment.json`).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub required: bool,
+    /// The value used when it is unset (`None`: no default, or required).
+    pub default: Option<&'static str>,
+    pub meaning: &'static str,
+}
