@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ruleParametersSchema } from '../lib/contracts';
+import { lambdaCode } from '../lib/lambda-code';
 import { readSettings, validateRuleParameters } from '../lib/settings';
 import { cdkJsonContext } from './helpers';
 
@@ -72,4 +73,11 @@ test('-c values arrive as strings and are accepted', () => {
   assert.deepEqual(s.ruleRegions, ['us-east-1', 'eu-west-1']);
   assert.equal(s.logRetentionDays, 30);
   assert.deepEqual(s.ruleParameters, { failPhase: 'create-blocked' });
+});
+
+test('Lambda code: the real zip when built, a stand-in only when allowed, else an error naming cargo xtask lambda', () => {
+  assert.throws(() => lambdaCode('rule', '../target/lambda/arm64/nothing-here/bootstrap.zip', false), /cargo xtask lambda/);
+  const standIn = lambdaCode('rule', '../target/lambda/arm64/nothing-here/bootstrap.zip', true);
+  assert.equal(standIn.standIn, true);
+  assert.match(standIn.source, /lambda-runtime-guard-stand-in/);
 });
