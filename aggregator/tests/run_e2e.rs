@@ -280,28 +280,26 @@ fn run_aggregator(aws: &LocalAws) -> (i32, String, String) {
 }
 
 fn run_aggregator_with(aws: &LocalAws, env: &[(&str, &str)]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_aggregator"))
-        .env_clear()
-        .envs(env.iter().copied())
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("AWS_ENDPOINT_URL", aws.endpoint())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", REGION)
-        .args([
-            "run",
-            "--config-aggregator",
-            AGGREGATOR,
-            "--rule",
-            RULE,
-            "--rule-parameters",
-            RULE_PARAMETERS,
-        ])
-        .arg("--output")
-        .arg(format!("s3://{BUCKET}/{PREFIX}"))
-        .output()
-        .expect("aggregator runs");
+    let output = e2e::loopback_env(
+        Command::new(env!("CARGO_BIN_EXE_aggregator"))
+            .env_clear()
+            .envs(env.iter().copied())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
+        aws.endpoint(),
+    )
+    .args([
+        "run",
+        "--config-aggregator",
+        AGGREGATOR,
+        "--rule",
+        RULE,
+        "--rule-parameters",
+        RULE_PARAMETERS,
+    ])
+    .arg("--output")
+    .arg(format!("s3://{BUCKET}/{PREFIX}"))
+    .output()
+    .expect("aggregator runs");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),

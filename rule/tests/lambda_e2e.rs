@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use aws_sdk_config::types::{
-    ComplianceType, ConfigRule, OrganizationConfigRuleTriggerType, Owner, Scope, Source, SourceDetail,
+    ConfigRule, OrganizationConfigRuleTriggerType, Owner, Scope, Source, SourceDetail,
 };
 use aws_sdk_config::types::{EventSource, MaximumExecutionFrequency, MessageType};
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
@@ -82,40 +82,12 @@ async fn rule_in_admin(
 
 /// resource id -> (compliance, annotation, ordering timestamp seconds) from Config's compliance reads.
 async fn compliance(config: &aws_config::SdkConfig, rule: &str) -> BTreeMap<String, (String, String, i64)> {
-    let client = aws_sdk_config::Client::new(config);
-    let mut pages = client
-        .get_compliance_details_by_config_rule()
-        .config_rule_name(rule)
-        .compliance_types(ComplianceType::Compliant)
-        .compliance_types(ComplianceType::NonCompliant)
-        .compliance_types(ComplianceType::NotApplicable)
-        .into_paginator()
-        .send();
-    let mut out = BTreeMap::new();
-    while let Some(page) = pages.next().await {
-        for result in page.expect("page").evaluation_results() {
-            let identifier = result.evaluation_result_identifier().expect("identifier");
-            let id = identifier
-                .evaluation_result_qualifier()
-                .and_then(|q| q.resource_id())
-                .expect("id");
-            out.insert(
-                id.to_string(),
-                (
-                    result
-                        .compliance_type()
-                        .map(|c| c.as_str().to_string())
-                        .unwrap_or_default(),
-                    result.annotation().unwrap_or_default().to_string(),
-                    identifier
-                        .ordering_timestamp()
-                        .map(|t| t.secs())
-                        .unwrap_or_default(),
-                ),
-            );
-        }
-    }
-    out
+    e2e::evaluation_results(config, rule)
+        .await
+        .expect("evaluation results")
+        .into_iter()
+        .map(|(id, r)| (id, (r.compliance, r.annotation, r.ordering_seconds)))
+        .collect()
 }
 
 fn assert_all_succeeded(invocations: &[Value]) {
@@ -588,17 +560,14 @@ async fn scan_evaluates_every_function_without_config() {
         .await
         .expect("manual");
     let scan = |args: &[&str]| {
-        std::process::Command::new(rule_binary())
-            .arg("scan")
-            .args(args)
-            .env_clear()
-            .env("AWS_ENDPOINT_URL", aws.endpoint())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", REGION)
-            .output()
-            .expect("rule scan")
+        e2e::loopback_env(
+            std::process::Command::new(rule_binary()).env_clear(),
+            aws.endpoint(),
+        )
+        .arg("scan")
+        .args(args)
+        .output()
+        .expect("rule scan")
     };
     let output = scan(&["--json", "--as-of", "2026-11-23"]);
     assert!(

@@ -248,8 +248,7 @@ impl LambdaProcess {
         let runtime_api = aws.bind_runtime(function_arn)?;
         let name = function_arn.rsplit(':').next().unwrap_or("function");
         let mut command = Command::new(binary);
-        command
-            .env_clear()
+        loopback_env(command.env_clear(), aws.endpoint())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
@@ -257,11 +256,6 @@ impl LambdaProcess {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
-            .env("AWS_ENDPOINT_URL", aws.endpoint())
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", REGION)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log_file(name)?);
@@ -282,6 +276,71 @@ impl LambdaProcess {
 
 /// A binary of another workspace package (`cargo test` gives a test only its own package's binaries):
 /// the one built next to this test executable, built first with cargo if it is not there yet.
+/// Keeps a child process on the local AWS: its endpoint, no instance-metadata look-ups, dummy
+/// credentials and the region — so no SDK default chain reaches off this machine.
+pub fn loopback_env<'c>(command: &'c mut Command, endpoint: &str) -> &'c mut Command {
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", REGION)
+}
+
+/// One evaluation result as Config's compliance reads return it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationResult {
+    pub compliance: String,
+    pub annotation: String,
+    /// The ordering timestamp, in whole seconds.
+    pub ordering_seconds: i64,
+}
+
+/// Every evaluation result of `rule` in the account and region of `config` (all three compliance
+/// types, every page), by resource id.
+pub async fn evaluation_results(
+    config: &SdkConfig,
+    rule: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, EvaluationResult>> {
+    use aws_sdk_config::types::ComplianceType;
+    let mut pages = aws_sdk_config::Client::new(config)
+        .get_compliance_details_by_config_rule()
+        .config_rule_name(rule)
+        .compliance_types(ComplianceType::Compliant)
+        .compliance_types(ComplianceType::NonCompliant)
+        .compliance_types(ComplianceType::NotApplicable)
+        .into_paginator()
+        .send();
+    let mut results = std::collections::BTreeMap::new();
+    while let Some(page) = pages.next().await {
+        for result in page
+            .with_context(|| format!("GetComplianceDetailsByConfigRule {rule}"))?
+            .evaluation_results()
+        {
+            let identifier = result.evaluation_result_identifier().context("no identifier")?;
+            let id = identifier
+                .evaluation_result_qualifier()
+                .and_then(|q| q.resource_id())
+                .context("no resource id")?;
+            results.insert(
+                id.to_string(),
+                EvaluationResult {
+                    compliance: result
+                        .compliance_type()
+                        .map(|c| c.as_str().to_string())
+                        .unwrap_or_default(),
+                    annotation: result.annotation().unwrap_or_default().to_string(),
+                    ordering_seconds: identifier
+                        .ordering_timestamp()
+                        .map(|t| t.secs())
+                        .unwrap_or_default(),
+                },
+            );
+        }
+    }
+    Ok(results)
+}
+
 pub fn workspace_binary(package: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test executable")?;
     // target/<profile>/deps/<test> → target/<profile>/<package>

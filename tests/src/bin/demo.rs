@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use aws_sdk_config::types::{ComplianceType, OrganizationConfigRuleTriggerType};
+use aws_sdk_config::types::OrganizationConfigRuleTriggerType;
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
 use e2e::setup::{
     create_function, create_image_function, create_organization, organization_aggregator, start_recording,
@@ -122,7 +122,8 @@ async fn main() -> anyhow::Result<()> {
     println!("\nWhat each member account's Config console shows (read with that account's credentials):");
     for (team, account) in &members {
         let keys = aws.assume_role(account, "OrganizationAccountAccessRole").await?;
-        let member = aws_sdk_config::Client::new(&aws.sdk_config(Some(keys), 5).await);
+        let config = aws.sdk_config(Some(keys), 5).await;
+        let member = aws_sdk_config::Client::new(&config);
         let rule = member.describe_config_rules().send().await?;
         let name = rule
             .config_rules()
@@ -130,34 +131,12 @@ async fn main() -> anyhow::Result<()> {
             .and_then(|r| r.config_rule_name())
             .context("rule")?
             .to_string();
-        let details = member
-            .get_compliance_details_by_config_rule()
-            .config_rule_name(&name)
-            .compliance_types(ComplianceType::Compliant)
-            .compliance_types(ComplianceType::NonCompliant)
-            .compliance_types(ComplianceType::NotApplicable)
-            .send()
-            .await?;
         println!("\n  {team} ({account}) — rule {name}");
-        let mut rows = BTreeMap::new();
-        for result in details.evaluation_results() {
-            let id = result
-                .evaluation_result_identifier()
-                .and_then(|i| i.evaluation_result_qualifier())
-                .and_then(|q| q.resource_id())
-                .unwrap_or("?");
-            rows.insert(
-                id.to_string(),
-                (
-                    result
-                        .compliance_type()
-                        .map(|c| c.as_str())
-                        .unwrap_or("?")
-                        .to_string(),
-                    result.annotation().unwrap_or("").to_string(),
-                ),
-            );
-        }
+        let rows: BTreeMap<String, (String, String)> = e2e::evaluation_results(&config, &name)
+            .await?
+            .into_iter()
+            .map(|(id, result)| (id, (result.compliance, result.annotation)))
+            .collect();
         for (id, (compliance, annotation)) in rows {
             println!("    {id:<12} {compliance:<15} {annotation}");
         }
@@ -189,16 +168,14 @@ async fn main() -> anyhow::Result<()> {
             .build(),
     );
     s3.create_bucket().bucket("runtime-reports").send().await?;
-    let run = std::process::Command::new(&aggregator_binary)
-        .env("AWS_ENDPOINT_URL", aws.endpoint())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", e2e::REGION)
-        .args(["run", "--config-aggregator", "organization", "--rule", RULE])
-        .args(["--output", "s3://runtime-reports/lambda-runtime-guard"])
-        .output()
-        .context("running the aggregator")?;
+    let run = e2e::loopback_env(
+        &mut std::process::Command::new(&aggregator_binary),
+        aws.endpoint(),
+    )
+    .args(["run", "--config-aggregator", "organization", "--rule", RULE])
+    .args(["--output", "s3://runtime-reports/lambda-runtime-guard"])
+    .output()
+    .context("running the aggregator")?;
     if !run.status.success() {
         anyhow::bail!("the aggregator failed: {}", String::from_utf8_lossy(&run.stderr));
     }
