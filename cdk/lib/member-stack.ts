@@ -77,6 +77,8 @@ export class MemberStack extends Stack {
   readonly documents = new Map<string, ssm.CfnDocument>();
   readonly runbooks: Runbook[];
   readonly wiring: Wiring;
+  /** runbooks whose steps start a child automation (the Automation role may start only these documents) */
+  readonly childStartingRunbooks: string[];
   /** runbooks the EventBridge rules start */
   readonly startedRunbooks: string[];
   /** which kinds of resources the Automation role's policy names (for the nag acknowledgements) */
@@ -92,6 +94,10 @@ export class MemberStack extends Stack {
     const account = Aws.ACCOUNT_ID;
     const upgrades = runtimeUpgrades();
     this.runbooks = runbooks();
+    // Runbooks that start a child run (aws:executeAutomation: UpgradeLambdaRuntime runs itself with the resolved
+    // target) need ssm:StartAutomationExecution; the role may start only those documents.
+    const withChild = this.runbooks.filter((r) => JSON.stringify(r.content).includes('"aws:executeAutomation"'));
+    this.childStartingRunbooks = (withChild.length > 0 ? withChild : this.runbooks).map((r) => r.name);
 
     const isHome = new CfnCondition(this, 'IsHomeRegion', { expression: Fn.conditionEquals(Aws.REGION, s.homeRegion) });
     const homeOnly = (role: iam.Role) => {
@@ -147,7 +153,7 @@ export class MemberStack extends Stack {
       if (service === 'ssm' && /Parameter/.test(name)) return [`arn:${partition}:ssm:*:${account}:parameter${ssmPrefix}/*`];
       if (service === 'ssm' && /AutomationExecution/.test(name)) {
         return name === 'StartAutomationExecution'
-          ? this.runbooks.map((r) => `arn:${partition}:ssm:*:${account}:automation-definition/${n.document(r.name)}:*`)
+          ? this.childStartingRunbooks.map((r) => `arn:${partition}:ssm:*:${account}:automation-definition/${n.document(r)}:*`)
           : [`arn:${partition}:ssm:*:${account}:automation-execution/*`];
       }
       if (service === 'iam' && name === 'PassRole') return [automationRoleArn];

@@ -147,6 +147,18 @@ test('member: Automation role = the runbooks\' declared IAM lists, home region o
   noWildcardActions(actual);
   assert.deepEqual(actual, expected);
   assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, { Service: 'ssm.amazonaws.com' });
+  // StartAutomationExecution (if declared) only on documents that start a child run of themselves
+  const start = policyStatements(role, 'runbooks').find((st: Json) => [st.Action].flat().includes('ssm:StartAutomationExecution'));
+  if (start) {
+    const allowed = JSON.stringify(start.Resource);
+    for (const book of runbooks()) {
+      const child = JSON.stringify(book.content).includes('"aws:executeAutomation"');
+      assert.equal(allowed.includes(`automation-definition/${n.document(book.name)}:`), child, book.name);
+    }
+  }
+  // iam:PassRole (if declared) only on the Automation role itself
+  const pass = policyStatements(role, 'runbooks').find((st: Json) => [st.Action].flat().includes('iam:PassRole'));
+  if (pass) assert.match(JSON.stringify(pass.Resource), new RegExp(`:role/${n.automationRole}"`));
 });
 
 test('member: every runbook is an Automation document with its file\'s content, YAML, NewVersion, stable name', () => {
