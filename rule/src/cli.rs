@@ -20,7 +20,7 @@ use lifecycle::event::Invocation;
     about = "Lambda runtime lifecycle compliance for AWS Config"
 )]
 pub struct Cli {
-    /// Use this catalog (same JSON schema as the built-in rule/data/runtimes.json) instead of the built-in one.
+    /// Use this catalog (same JSON schema as the built-in rule/lifecycle/data/runtimes.json) instead of the built-in one.
     #[arg(long, global = true, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
     #[command(subcommand)]

@@ -23,7 +23,7 @@ from trino_query_parser import TrinoSyntaxError, parse_statement
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES = ROOT / "aggregator" / "queries"
-CATALOG = json.loads((ROOT / "rule" / "data" / "runtimes.json").read_text())
+CATALOG = json.loads((ROOT / "rule" / "lifecycle" / "data" / "runtimes.json").read_text())
 
 
 def first_block_date_from(day: dt.date) -> dt.date:

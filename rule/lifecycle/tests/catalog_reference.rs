@@ -2,7 +2,7 @@
 //! (cfn-lint, tflint, endoflife.date) plus the merged table. Every disagreement must be listed in the
 //! catalog's `known_differences` with the value chosen and why, so new drift fails here.
 //!
-//! The reference copies live in rule/data/reference/ (so a clone tests on its own); when the shared
+//! The reference copies live in rule/lifecycle/data/reference/ (so a clone tests on its own); when the shared
 //! reference folder sits beside the repository (../shared/reference/lambda-runtimes, as in CI), the
 //! copies must be identical to it, so an update there is noticed too.
 
