@@ -19,6 +19,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from . import lambda_ext
 from .automation import AutomationEngine
 from .config import ConfigState
+from .eventbridge import EventBridge
 from .faults import FaultInjector
 from .lambda_ext import LambdaExtension
 from .protocol import AwsError, Response, error_response, json_response, rest_json_response, validate_input
@@ -132,6 +133,7 @@ class LocalAws:
         self.runtime = RuntimeApi()
         self.automation = AutomationEngine()
         self.config = ConfigState(deliver=lambda arn, event: self.runtime.enqueue(arn, event), automation=self.automation)
+        self.events = EventBridge(self.automation)  # rule targets moto cannot deliver to (SSM Automation)
         self.lambdas = LambdaExtension(self.config, self.runtime)
         self.faults = FaultInjector()
         self.reset_lock = threading.Lock()
@@ -147,6 +149,7 @@ class LocalAws:
             self.config.reset()
             self.lambdas.reset()
             self.automation.reset()
+            self.events.reset()
             self.faults.configure({})
             with self.calls_lock:
                 self.calls = {}
@@ -265,6 +268,8 @@ class LocalAws:
         if route == ("GET", "/_localaws/runtime/invocations"):
             arn = (query.get("FunctionArn") or [None])[0]
             return json_response({"Invocations": self.runtime.invocations(arn)}, content_type="application/json")
+        if route == ("GET", "/_localaws/events/deliveries"):
+            return json_response({"Deliveries": self.events.records()}, content_type="application/json")
         if route == ("GET", "/_localaws/stats"):
             with self.calls_lock:
                 calls = dict(self.calls)

@@ -6,21 +6,29 @@ keeps what moto lacks: configuration items, result tokens, evaluations and organ
 
 from __future__ import annotations
 
+import base64
+import bisect
+import collections
 import datetime as dt
 import hashlib
+import heapq
+import itertools
 import json
 import random
 import string
 import threading
+import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from moto.config.models import ConfigRule, config_backends
+from moto.core.exceptions import JsonRESTError
+from moto.events.models import events_backends
 from moto.organizations.models import organizations_backends
 
 from . import sql
-from .protocol import AwsError, now, paginate, parse_timestamp, validate_input
+from .protocol import AwsError, now, parse_timestamp, validate_input
 
 LAMBDA_TYPE = "AWS::Lambda::Function"
 CHANGE = "ConfigurationItemChangeNotification"
@@ -43,6 +51,104 @@ class Evaluation:
     ordering: dt.datetime
     recorded: dt.datetime
     invoked: dt.datetime
+
+
+class EvaluationStore:
+    """The evaluations of one rule in one account and region: by resource, plus one sorted key list per
+    compliance type, so that a page costs O(page) and a count O(1) however many resources were evaluated."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, str], Evaluation] = {}
+        self.sorted: dict[str, list[tuple[str, str]]] = {c: [] for c in ALLOWED_COMPLIANCE}
+
+    def get(self, key: tuple[str, str]) -> Evaluation | None:
+        return self.by_key.get(key)
+
+    def put(self, evaluation: Evaluation) -> None:
+        key = (evaluation.resource_type, evaluation.resource_id)
+        old = self.by_key.get(key)
+        if old is None or old.compliance != evaluation.compliance:
+            if old is not None:
+                keys = self.sorted[old.compliance]
+                del keys[bisect.bisect_left(keys, key)]
+            bisect.insort(self.sorted[evaluation.compliance], key)
+        self.by_key[key] = evaluation
+
+    def count(self, compliance: str) -> int:
+        return len(self.sorted[compliance])
+
+    def page(self, compliances: set[str], after: tuple[str, str] | None, limit: int) -> tuple[list[Evaluation], bool]:
+        """Up to `limit` evaluations of the given compliance types in (resource type, resource id) order,
+        after the key `after`; and whether more follow."""
+        lists = [self.sorted[c] for c in ALLOWED_COMPLIANCE if c in compliances]
+        merged = heapq.merge(*(_from(keys, bisect.bisect_right(keys, after) if after else 0) for keys in lists))
+        keys = list(itertools.islice(merged, limit + 1))
+        return [self.by_key[k] for k in keys[:limit]], len(keys) > limit
+
+
+def _from(keys: list[Any], start: int) -> Iterator[Any]:
+    for index in range(start, len(keys)):
+        yield keys[index]
+
+
+class SortedKeys:
+    """A sorted list of keys with O(log N) lookups, for listings paged by key."""
+
+    def __init__(self) -> None:
+        self.keys: list[Any] = []
+
+    def add(self, key: Any) -> None:
+        index = bisect.bisect_left(self.keys, key)
+        if index == len(self.keys) or self.keys[index] != key:
+            self.keys.insert(index, key)
+
+    def discard(self, key: Any) -> None:
+        index = bisect.bisect_left(self.keys, key)
+        if index < len(self.keys) and self.keys[index] == key:
+            del self.keys[index]
+
+    def __contains__(self, key: Any) -> bool:
+        index = bisect.bisect_left(self.keys, key)
+        return index < len(self.keys) and self.keys[index] == key
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def after(self, key: Any) -> Iterator[Any]:
+        return _from(self.keys, bisect.bisect_right(self.keys, key) if key is not None else 0)
+
+
+# ---- paging: NextToken names the last key returned, so a page costs O(page) and the order stays stable
+# when results are added between two pages (the services' tokens are opaque; these are too).
+
+def next_token(key: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def token_key(token: str | None, arity: int) -> tuple[Any, ...] | None:
+    """The key a NextToken names, or None without a token; InvalidNextTokenException for anything else."""
+    if not token:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except Exception:
+        key = None
+    if not isinstance(key, list) or len(key) != arity or not all(isinstance(k, (str, int)) for k in key):
+        raise AwsError("InvalidNextTokenException", "The nextToken provided is invalid")
+    return tuple(key)
+
+
+def page_of(keys: Iterator[Any], limit: int) -> tuple[list[Any], str | None]:
+    """The first `limit` keys of an ordered iterator, and the token for the rest (None: no more)."""
+    taken = list(itertools.islice(keys, limit + 1))
+    page = taken[:limit]
+    return page, (next_token(list(page[-1]) if isinstance(page[-1], tuple) else [page[-1]]) if len(taken) > limit else None)
+
+
+def limit_of(params: dict[str, Any], name: str, default: int) -> int:
+    """A Limit parameter: absent or 0 means the service's default ("If you specify 0, Config uses the
+    default"); the maximum is enforced by the service model (ValidationException)."""
+    return int(params.get(name) or default)
 
 
 @dataclass
@@ -77,15 +183,22 @@ class ConfigState:
         with self.lock:
             # (account, region, type, id) -> configuration items, oldest first
             self.items: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
-            self.evaluations: dict[tuple[str, str, str], dict[tuple[str, str], Evaluation]] = {}
+            # (account, region, type) -> resource ids recorded (deleted ones too) / not deleted, sorted
+            self.recorded_ids: dict[tuple[str, str, str], SortedKeys] = {}
+            self.live_ids: dict[tuple[str, str, str], SortedKeys] = {}
+            self.known_regions: set[str] = set()
+            self.evaluations: dict[tuple[str, str, str], EvaluationStore] = {}
             self.tokens: dict[str, Token] = {}
             self.org_rules: dict[tuple[str, str, str], OrgRule] = {}
             self.oversized_bytes = 256 * 1024
             self.invocations_sent = 0
             # (account, region, rule) -> RemediationConfiguration as given
             self.remediations: dict[tuple[str, str, str], dict[str, Any]] = {}
-            # (account, region, rule, type, id) -> automation executions started for it
-            self.remediation_runs: dict[tuple[str, str, str, str, str], list[Any]] = {}
+            # (account, region, rule) -> (type, id) -> automation executions started for it, and its sorted keys
+            self.remediation_runs: dict[tuple[str, str, str], dict[tuple[str, str], list[Any]]] = {}
+            self.remediation_keys: dict[tuple[str, str, str], SortedKeys] = {}
+            # Select query results kept for their NextToken (query id -> rows), oldest first
+            self.select_results: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
             # (account, region, rule, type, id) -> evaluations stored (not ignored as older), for tests
             self.recorded: dict[tuple[str, str, str, str, str], int] = {}
 
@@ -139,6 +252,14 @@ class ConfigState:
             }
             item["configurationItemMD5Hash"] = hashlib.md5(json.dumps(item, sort_keys=True).encode()).hexdigest()
             history.append(item)
+            kind = (account, region, LAMBDA_TYPE)
+            self.recorded_ids.setdefault(kind, SortedKeys()).add(name)
+            live = self.live_ids.setdefault(kind, SortedKeys())
+            if configuration is None:
+                live.discard(name)
+            else:
+                live.add(name)
+            self.known_regions.add(region)
             change_type = "DELETE" if configuration is None else ("CREATE" if item["configurationItemStatus"] == "ResourceDiscovered" else "UPDATE")
             for rule in self._rules_with_trigger(account, region, (CHANGE, OVERSIZED)):
                 self._notify_change(account, region, rule, item, previous, change_type)
@@ -266,7 +387,10 @@ class ConfigState:
             return NotImplemented
         validate_input("config", operation, params)
         with self.lock:
-            return handler(account, region, params)
+            try:
+                return handler(account, region, params)
+            except JsonRESTError as error:  # moto refused something on our behalf: answer as Config, not a 500
+                raise AwsError(error.error_type, error.message, int(error.code or 400))
 
     def op_StartConfigRulesEvaluation(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         backend = config_backends[account][region]
@@ -283,9 +407,8 @@ class ConfigState:
             if SCHEDULED in kinds:
                 self._send(account, region, rule, self._scheduled(account), False)
             if kinds & {CHANGE, OVERSIZED}:
-                for (acct, reg, _, _), history in self.items.items():
-                    if (acct, reg) == (account, region) and history[-1]["configuration"] is not None:
-                        self._notify_change(account, region, rule, history[-1], history[-1], "UPDATE")
+                for item in self._latest(account, region, LAMBDA_TYPE):
+                    self._notify_change(account, region, rule, item, item, "UPDATE")
         return {}
 
     def op_PutEvaluations(self, account: str, region: str, params: dict[str, Any],
@@ -307,7 +430,8 @@ class ConfigState:
             raise AwsError("InvalidResultTokenException", "The resultToken provided is invalid")
         if info.rule_name not in config_backends[account][region].config_rules:
             raise AwsError("NoSuchConfigRuleException", f"The ConfigRule '{info.rule_name}' provided in the request is invalid.")
-        store = self.evaluations.setdefault((account, region, info.rule_name), {})
+        store = self.evaluations.setdefault((account, region, info.rule_name), EvaluationStore())
+        self.known_regions.add(region)
         failed = []
         for evaluation in evaluations:
             if fail_probability and rng is not None and rng.random() < fail_probability:
@@ -319,16 +443,68 @@ class ConfigState:
             # The evaluation with the latest OrderingTimestamp wins; an older one is ignored.
             if current is not None and ordering < current.ordering:
                 continue
-            store[key] = Evaluation(key[0], key[1], evaluation["ComplianceType"], evaluation.get("Annotation"),
-                                    ordering, now(), info.invoked)
+            stored = Evaluation(key[0], key[1], evaluation["ComplianceType"], evaluation.get("Annotation"),
+                                ordering, now(), info.invoked)
+            store.put(stored)
             counter = (account, region, info.rule_name, *key)
             self.recorded[counter] = self.recorded.get(counter, 0) + 1
+            if current is None or current.compliance != stored.compliance:
+                self._compliance_changed(account, region, info.rule_name, current, stored)
             remediation = self.remediations.get((account, region, info.rule_name))
             if evaluation["ComplianceType"] == "NON_COMPLIANT" and remediation and remediation.get("Automatic"):
-                runs = self.remediation_runs.get((account, region, info.rule_name, *key), [])
+                runs = self.remediation_runs.get((account, region, info.rule_name), {}).get(key, [])
                 if len(runs) < int(remediation.get("MaximumAutomaticAttempts") or 5):
                     self._remediate(account, region, info.rule_name, key[0], key[1])
         return {"FailedEvaluations": failed}
+
+    # ---- compliance change events (Config -> EventBridge)
+
+    def _compliance_changed(self, account: str, region: str, rule_name: str, old: Evaluation | None,
+                            new: Evaluation) -> None:
+        """Config sends "Config Rules Compliance Change" to the evaluated account's default event bus (in the
+        rule's region) "when the compliance type of a resource that AWS Config evaluates has changed"
+        (https://docs.aws.amazon.com/config/latest/developerguide/monitor-config-with-cloudwatchevents.html):
+        the first result for a resource, or a ComplianceType other than the stored one; the same result
+        again sends nothing. Detail as in
+        https://docs.aws.amazon.com/config/latest/developerguide/example-config-rule-compliance-notification.html
+        (the "Message"), envelope as in https://docs.aws.amazon.com/eventbridge/latest/ref/events-ref-config.html
+        (source aws.config, best-effort delivery). On a first result there is no previous one, so the detail
+        has no oldEvaluationResult. moto's events backend then matches the account's rules and delivers."""
+        rule = config_backends[account][region].config_rules.get(rule_name)
+        detail: dict[str, Any] = {
+            "awsAccountId": account,
+            "configRuleName": rule_name,
+            "configRuleARN": rule.config_rule_arn if rule is not None else "",
+            "resourceType": new.resource_type,
+            "resourceId": new.resource_id,
+            "awsRegion": region,
+            "newEvaluationResult": self._event_result(rule_name, new),
+        }
+        if old is not None:
+            detail["oldEvaluationResult"] = self._event_result(rule_name, old)
+        detail.update({"notificationCreationTime": iso(now()), "messageType": "ComplianceChangeNotification",
+                       "recordVersion": "1.0"})
+        try:
+            events_backends[account][region].put_events([{
+                "Source": "aws.config", "DetailType": "Config Rules Compliance Change", "Resources": [],
+                "Detail": json.dumps(detail), "Time": now().timestamp()}])
+        except Exception:  # best effort, as Config's: never fails PutEvaluations, but say so loudly
+            traceback.print_exc()
+
+    @staticmethod
+    def _event_result(rule_name: str, e: Evaluation) -> dict[str, Any]:
+        return {
+            "evaluationResultIdentifier": {
+                "evaluationResultQualifier": {"configRuleName": rule_name, "resourceType": e.resource_type,
+                                              "resourceId": e.resource_id, "evaluationMode": "DETECTIVE"},
+                "orderingTimestamp": iso(e.ordering),
+            },
+            "complianceType": e.compliance,
+            "resultRecordedTime": iso(e.recorded),
+            "configRuleInvokedTime": iso(e.invoked),
+            "annotation": e.annotation,
+            "resultToken": None,
+        }
 
     def recorded_counts(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -380,7 +556,9 @@ class ConfigState:
         if remediation.get("TargetVersion"):
             request["DocumentVersion"] = remediation["TargetVersion"]
         execution = self.automation.start(account, region, request)
-        self.remediation_runs.setdefault((account, region, rule_name, resource_type, resource_id), []).append(execution)
+        key = (resource_type, resource_id)
+        self.remediation_runs.setdefault((account, region, rule_name), {}).setdefault(key, []).append(execution)
+        self.remediation_keys.setdefault((account, region, rule_name), SortedKeys()).add(key)
         return execution
 
     def op_StartRemediationExecution(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -400,13 +578,19 @@ class ConfigState:
 
     def op_DescribeRemediationExecutionStatus(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ConfigRuleName"]
-        wanted = {(k["resourceType"], k["resourceId"]) for k in params.get("ResourceKeys") or []}
+        runs = self.remediation_runs.get((account, region, name), {})
+        wanted = sorted({(k["resourceType"], k["resourceId"]) for k in params.get("ResourceKeys") or []})
+        after = token_key(params.get("NextToken"), 2)
+        if wanted:
+            keys: Iterator[Any] = (k for k in wanted if k in runs and (after is None or k > after))
+        else:
+            keys = self.remediation_keys.get((account, region, name), SortedKeys()).after(after)
+        # "The default is maximum" (100, the service model's maximum).
+        page, token = page_of(keys, limit_of(params, "Limit", 100))
         states = {"Pending": "QUEUED", "InProgress": "IN_PROGRESS", "Success": "SUCCEEDED"}
         rows = []
-        for (acct, reg, rule, rtype, rid), runs in sorted(self.remediation_runs.items()):
-            if (acct, reg, rule) != (account, region, name) or (wanted and (rtype, rid) not in wanted):
-                continue
-            latest = runs[-1]
+        for rtype, rid in page:
+            latest = runs[(rtype, rid)][-1]
             rows.append({
                 "ResourceKey": {"resourceType": rtype, "resourceId": rid},
                 "State": states.get(latest.status, "FAILED"),
@@ -415,8 +599,7 @@ class ConfigState:
                 "InvocationTime": latest.started.timestamp(),
                 "LastUpdatedTime": (latest.ended or latest.started).timestamp(),
             })
-        page, token = paginate(rows, params.get("NextToken"), params.get("Limit") or 100)
-        return {"RemediationExecutionStatuses": page, **({"NextToken": token} if token else {})}
+        return {"RemediationExecutionStatuses": rows, **({"NextToken": token} if token else {})}
 
     @staticmethod
     def _result(rule_name: str, e: Evaluation) -> dict[str, Any]:
@@ -440,29 +623,55 @@ class ConfigState:
             raise AwsError("NoSuchConfigRuleException", f"The ConfigRule '{name}' provided in the request is invalid. Please check the configRule name")
         return rule
 
+    @staticmethod
+    def _compliance_filter(params: dict[str, Any]) -> set[str]:
+        """ComplianceTypes of GetComplianceDetailsByConfigRule / ByResource: "INSUFFICIENT_DATA is a valid
+        ComplianceType that is returned when an Config rule cannot be evaluated. However, INSUFFICIENT_DATA
+        cannot be used as a ComplianceType for filtering results."
+        (https://docs.aws.amazon.com/config/latest/APIReference/API_GetComplianceDetailsByConfigRule.html);
+        the operation's error for a parameter that is not valid is InvalidParameterValueException."""
+        wanted = params.get("ComplianceTypes") or []
+        if "INSUFFICIENT_DATA" in wanted:
+            raise AwsError("InvalidParameterValueException",
+                           "INSUFFICIENT_DATA cannot be used as a ComplianceType for filtering results.")
+        return set(wanted or ALLOWED_COMPLIANCE)
+
     def op_GetComplianceDetailsByConfigRule(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ConfigRuleName"]
         self._rule_or_error(account, region, name)
-        wanted = set(params.get("ComplianceTypes") or ALLOWED_COMPLIANCE)
-        store = self.evaluations.get((account, region, name), {})
-        results = [self._result(name, e) for _, e in sorted(store.items()) if e.compliance in wanted]
-        page, token = paginate(results, params.get("NextToken"), params.get("Limit") or 100)
-        return {"EvaluationResults": page, **({"NextToken": token} if token else {})}
+        wanted = self._compliance_filter(params)
+        # "The default is 10. You cannot specify a number greater than 100. If you specify 0, Config uses the
+        # default." (API_GetComplianceDetailsByConfigRule.html, Limit; the maximum is in the service model)
+        limit = limit_of(params, "Limit", 10)
+        after = token_key(params.get("NextToken"), 2)
+        store = self.evaluations.get((account, region, name)) or EvaluationStore()
+        evaluations, more = store.page(wanted, after, limit)
+        result: dict[str, Any] = {"EvaluationResults": [self._result(name, e) for e in evaluations]}
+        if more:
+            result["NextToken"] = next_token([evaluations[-1].resource_type, evaluations[-1].resource_id])
+        return result
 
     def op_GetComplianceDetailsByResource(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         key = (params.get("ResourceType"), params.get("ResourceId"))
-        wanted = set(params.get("ComplianceTypes") or ALLOWED_COMPLIANCE)
-        results = []
-        for (acct, reg, rule_name), store in sorted(self.evaluations.items()):
-            if (acct, reg) == (account, region) and key in store and store[key].compliance in wanted:
-                results.append(self._result(rule_name, store[key]))
-        page, token = paginate(results, params.get("NextToken"), 100)
-        return {"EvaluationResults": page, **({"NextToken": token} if token else {})}
+        wanted = self._compliance_filter(params)
+        after = token_key(params.get("NextToken"), 1)
+        rules = sorted(config_backends[account][region].config_rules)
+
+        def matching() -> Iterator[str]:
+            for rule_name in rules:
+                store = self.evaluations.get((account, region, rule_name))
+                evaluation = store.get(key) if store is not None else None
+                if evaluation is not None and evaluation.compliance in wanted and (after is None or rule_name > after[0]):
+                    yield rule_name
+
+        page, token = page_of(matching(), 100)
+        results = [self._result(name, self.evaluations[(account, region, name)].by_key[key]) for name in page]
+        return {"EvaluationResults": results, **({"NextToken": token} if token else {})}
 
     @staticmethod
-    def _rule_compliance(store: dict[tuple[str, str], Evaluation]) -> dict[str, Any]:
-        noncompliant = sum(1 for e in store.values() if e.compliance == "NON_COMPLIANT")
-        compliant = sum(1 for e in store.values() if e.compliance == "COMPLIANT")
+    def _rule_compliance(store: EvaluationStore | None) -> dict[str, Any]:
+        noncompliant = store.count("NON_COMPLIANT") if store is not None else 0
+        compliant = store.count("COMPLIANT") if store is not None else 0
         if noncompliant:
             return {"ComplianceType": "NON_COMPLIANT",
                     "ComplianceContributorCount": {"CappedCount": min(noncompliant, 100), "CapExceeded": noncompliant > 100}}
@@ -472,16 +681,24 @@ class ConfigState:
 
     def op_DescribeComplianceByConfigRule(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         backend = config_backends[account][region]
-        names = params.get("ConfigRuleNames") or sorted(backend.config_rules)
-        wanted = set(params.get("ComplianceTypes") or [])
-        rows = []
+        names = sorted(set(params.get("ConfigRuleNames") or backend.config_rules))
         for name in names:
             self._rule_or_error(account, region, name)
-            compliance = self._rule_compliance(self.evaluations.get((account, region, name), {}))
-            if not wanted or compliance["ComplianceType"] in wanted:
-                rows.append({"ConfigRuleName": name, "Compliance": compliance})
-        page, token = paginate(rows, params.get("NextToken"), 25)
-        return {"ComplianceByConfigRules": page, **({"NextToken": token} if token else {})}
+        wanted = set(params.get("ComplianceTypes") or [])
+        after = token_key(params.get("NextToken"), 1)
+
+        def matching() -> Iterator[tuple[str, dict[str, Any]]]:
+            for name in names:
+                if after is not None and name <= after[0]:
+                    continue
+                compliance = self._rule_compliance(self.evaluations.get((account, region, name)))
+                if not wanted or compliance["ComplianceType"] in wanted:
+                    yield name, compliance
+
+        taken = list(itertools.islice(matching(), 26))
+        rows = [{"ConfigRuleName": name, "Compliance": compliance} for name, compliance in taken[:25]]
+        token = next_token([taken[24][0]]) if len(taken) > 25 else None
+        return {"ComplianceByConfigRules": rows, **({"NextToken": token} if token else {})}
 
     def op_DeleteEvaluationResults(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ConfigRuleName"]
@@ -491,8 +708,10 @@ class ConfigState:
 
     # ---- discovery (Lambda items only; other types pass through to moto)
 
-    def _latest(self, account: str, region: str, resource_type: str) -> list[dict[str, Any]]:
-        return [h[-1] for (a, r, t, _), h in sorted(self.items.items()) if (a, r, t) == (account, region, resource_type)]
+    def _latest(self, account: str, region: str, resource_type: str, after: str | None = None) -> Iterator[dict[str, Any]]:
+        """The latest item of every resource of a type that is not deleted, by resource id (after `after`)."""
+        for resource_id in self.live_ids.get((account, region, resource_type), SortedKeys()).after(after):
+            yield self.items[(account, region, resource_type, resource_id)][-1]
 
     @staticmethod
     def api_item(item: dict[str, Any], with_tags: bool = True) -> dict[str, Any]:
@@ -531,34 +750,53 @@ class ConfigState:
         if not history:
             raise AwsError("ResourceNotDiscoveredException",
                            f"Resource {params['resourceId']} of resourceType:{LAMBDA_TYPE} is unknown or has not been discovered")
-        items = list(history) if params.get("chronologicalOrder") == "Forward" else list(reversed(history))
-        if params.get("laterTime") is not None:
-            later = parse_timestamp(params["laterTime"])
-            items = [i for i in items if parse_timestamp(i["configurationItemCaptureTime"]) <= later]
+        # The history is chronological (append-only): the time window is a slice found by bisection, and the
+        # token names the position of the next item, so a page costs O(page + log N).
+        captured = lambda i: parse_timestamp(i["configurationItemCaptureTime"])  # noqa: E731
+        low, high = 0, len(history)
         if params.get("earlierTime") is not None:
-            earlier = parse_timestamp(params["earlierTime"])
-            items = [i for i in items if parse_timestamp(i["configurationItemCaptureTime"]) >= earlier]
-        page, token = paginate([self.api_item(i) for i in items], params.get("nextToken"), params.get("limit") or 10)
-        return {"configurationItems": page, **({"nextToken": token} if token else {})}
+            low = bisect.bisect_left(history, parse_timestamp(params["earlierTime"]), key=captured)
+        if params.get("laterTime") is not None:
+            high = bisect.bisect_right(history, parse_timestamp(params["laterTime"]), key=captured)
+        forward = params.get("chronologicalOrder") == "Forward"
+        after = token_key(params.get("nextToken"), 1)
+        if after is not None and not (isinstance(after[0], int) and 0 <= after[0] <= len(history)):
+            raise AwsError("InvalidNextTokenException", "The nextToken provided is invalid")
+        if forward:
+            positions: Iterator[int] = iter(range(max(low, after[0] + 1) if after else low, high))
+        else:
+            positions = iter(range(min(high, after[0]) if after else high, low, -1))
+            positions = (p - 1 for p in positions)
+        page, token = page_of(positions, limit_of(params, "limit", 10))
+        items = [self.api_item(history[p]) for p in page]
+        return {"configurationItems": items, **({"nextToken": token} if token else {})}
 
     def op_ListDiscoveredResources(self, account: str, region: str, params: dict[str, Any]) -> Any:
         if params.get("resourceType") != LAMBDA_TYPE:
             return NotImplemented
-        ids = set(params.get("resourceIds") or [])
-        include_deleted = bool(params.get("includeDeletedResources"))
+        kind = (account, region, LAMBDA_TYPE)
+        index = self.recorded_ids if params.get("includeDeletedResources") else self.live_ids
+        known = index.get(kind, SortedKeys())
+        after = token_key(params.get("nextToken"), 1)
+        after_id = str(after[0]) if after else None
+        # A function's resource name is its resource id, so both filters pick at most that id.
+        chosen = set(params.get("resourceIds") or [])
+        if params.get("resourceName"):
+            chosen = {params["resourceName"]} & chosen if chosen else {params["resourceName"]}
+        if params.get("resourceIds") or params.get("resourceName"):
+            ids: Iterator[str] = (i for i in sorted(chosen) if i in known and (after_id is None or i > after_id))
+        else:
+            ids = known.after(after_id)
+        # "The default is 100. You cannot specify a number greater than 100. If you specify 0, Config uses the default."
+        page, token = page_of(ids, limit_of(params, "limit", 100))
         rows = []
-        for item in self._latest(account, region, LAMBDA_TYPE):
-            deleted = item["configuration"] is None
-            if (deleted and not include_deleted) or (ids and item["resourceId"] not in ids):
-                continue
-            if params.get("resourceName") and params["resourceName"] != item["resourceName"]:
-                continue
+        for resource_id in page:
+            item = self.items[(*kind, resource_id)][-1]
             row = {"resourceType": LAMBDA_TYPE, "resourceId": item["resourceId"], "resourceName": item["resourceName"]}
-            if deleted:
+            if item["configuration"] is None:
                 row["resourceDeletionTime"] = parse_timestamp(item["configurationItemCaptureTime"]).timestamp()
             rows.append(row)
-        page, token = paginate(rows, params.get("nextToken"), params.get("limit") or 100)
-        return {"resourceIdentifiers": page, **({"nextToken": token} if token else {})}
+        return {"resourceIdentifiers": rows, **({"nextToken": token} if token else {})}
 
     def op_BatchGetResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> Any:
         keys = params["resourceKeys"]
@@ -572,20 +810,40 @@ class ConfigState:
         return {"baseConfigurationItems": found, "unprocessedResourceKeys": []}
 
     def op_SelectResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
-        items = [i for i in self._latest(account, region, LAMBDA_TYPE) if i["configuration"] is not None]
-        return self._select(params["Expression"], items, params)
+        return self._select(params["Expression"], lambda: self._latest(account, region, LAMBDA_TYPE), params)
 
-    @staticmethod
-    def _select(expression: str, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    # Query results kept for NextToken; a result set is dropped once its last page is read.
+    SELECT_RESULTS_KEPT = 256
+
+    def _select(self, expression: str, items: Callable[[], Iterator[dict[str, Any]]], params: dict[str, Any]) -> dict[str, Any]:
+        """A query runs once, on its first page; its rows are kept, and each NextToken names (query, position),
+        so a later page costs O(page)."""
         try:
             query = sql.parse(expression)
         except sql.SqlError as error:
             raise AwsError("InvalidExpressionException", str(error))
-        rows = [json.dumps(r) for r in query.run(items)]
-        limit = params.get("Limit") or params.get("MaxResults") or 100
-        page, token = paginate(rows, params.get("NextToken"), limit)
-        return {"Results": page, "QueryInfo": {"SelectFields": [{"Name": f} for f in query.field_names]},
-                **({"NextToken": token} if token else {})}
+        limit = int(params.get("Limit") or params.get("MaxResults") or 100)
+        position = token_key(params.get("NextToken"), 2)
+        if position is None:
+            query_id, start = uuid.uuid4().hex, 0
+            rows = list(query.run(items()))
+        else:
+            query_id, start = position
+            rows = self.select_results.get(query_id) if isinstance(start, int) else None
+            if rows is None:
+                raise AwsError("InvalidNextTokenException", "The nextToken provided is invalid")
+        page = rows[start:start + limit]
+        result: dict[str, Any] = {"Results": [json.dumps(r) for r in page],
+                                  "QueryInfo": {"SelectFields": [{"Name": f} for f in query.field_names]}}
+        if start + limit < len(rows):
+            result["NextToken"] = next_token([query_id, start + limit])
+            self.select_results[query_id] = rows
+            self.select_results.move_to_end(query_id)
+            while len(self.select_results) > self.SELECT_RESULTS_KEPT:
+                self.select_results.popitem(last=False)
+        else:
+            self.select_results.pop(query_id, None)
+        return result
 
     # ---- organization rules
 
@@ -613,6 +871,17 @@ class ConfigState:
         metadata = params.get("OrganizationCustomRuleMetadata")
         if metadata is None:
             raise AwsError("ValidationException", "This emulator supports OrganizationCustomRuleMetadata only.")
+        # InputParameters is "A string, in JSON format, that is passed to your organization Config rule Lambda
+        # function"; a parameter that is not valid is InvalidParameterValueException ("One or more of the
+        # specified parameters are not valid. Verify that your parameters are valid and try again.")
+        # (https://docs.aws.amazon.com/config/latest/APIReference/API_PutOrganizationConfigRule.html,
+        # API_OrganizationCustomRuleMetadata.html). Checked before any member rule is made.
+        if metadata.get("InputParameters") is not None:
+            try:
+                json.loads(metadata["InputParameters"])
+            except ValueError:
+                raise AwsError("InvalidParameterValueException",
+                               f"Invalid json {metadata['InputParameters']} passed in the InputParameters field")
         name = params["OrganizationConfigRuleName"]
         key = (account, region, name)
         rule = self.org_rules.get(key)
@@ -689,7 +958,7 @@ class ConfigState:
         aggregator = config_backends[account][region].config_aggregators.get(aggregator_name)
         if aggregator is None:
             raise AwsError("NoSuchConfigurationAggregatorException", "The configuration aggregator does not exist. Check the configuration aggregator name and try again.")
-        known_regions = {reg for (_, reg, _, _) in self.items} | {reg for (_, reg, _) in self.evaluations} | {region}
+        known_regions = self.known_regions | {region}
         pairs: set[tuple[str, str]] = set()
         for source in aggregator.account_aggregation_sources or []:
             regions = known_regions if source.all_aws_regions else set(source.aws_regions or [])
@@ -705,21 +974,30 @@ class ConfigState:
     def op_DescribeAggregateComplianceByConfigRules(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])
         filters = params.get("Filters") or {}
-        rows = []
-        for (acct, reg), backend_rules in sorted(self._rules_in(sources).items()):
-            for name in sorted(backend_rules):
-                if filters.get("ConfigRuleName") and filters["ConfigRuleName"] != name:
+        after = token_key(params.get("NextToken"), 3)
+
+        def matching() -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+            # Sorted (account, region, rule) keys; a rule's compliance is O(1) (EvaluationStore counts).
+            for (acct, reg), backend_rules in sorted(self._rules_in(sources).items()):
+                if (filters.get("AccountId") and filters["AccountId"] != acct) or \
+                        (filters.get("AwsRegion") and filters["AwsRegion"] != reg):
                     continue
-                if filters.get("AccountId") and filters["AccountId"] != acct:
-                    continue
-                if filters.get("AwsRegion") and filters["AwsRegion"] != reg:
-                    continue
-                compliance = self._rule_compliance(self.evaluations.get((acct, reg, name), {}))
-                if filters.get("ComplianceType") and filters["ComplianceType"] != compliance["ComplianceType"]:
-                    continue
-                rows.append({"ConfigRuleName": name, "Compliance": compliance, "AccountId": acct, "AwsRegion": reg})
-        page, token = paginate(rows, params.get("NextToken"), params.get("Limit") or 1000)
-        return {"AggregateComplianceByConfigRules": page, **({"NextToken": token} if token else {})}
+                for name in sorted(backend_rules):
+                    if (after is not None and (acct, reg, name) <= after) or \
+                            (filters.get("ConfigRuleName") and filters["ConfigRuleName"] != name):
+                        continue
+                    compliance = self._rule_compliance(self.evaluations.get((acct, reg, name)))
+                    if filters.get("ComplianceType") and filters["ComplianceType"] != compliance["ComplianceType"]:
+                        continue
+                    yield acct, reg, name, compliance
+
+        # "The default is maximum" (1000).
+        limit = limit_of(params, "Limit", 1000)
+        taken = list(itertools.islice(matching(), limit + 1))
+        rows = [{"ConfigRuleName": name, "Compliance": compliance, "AccountId": acct, "AwsRegion": reg}
+                for acct, reg, name, compliance in taken[:limit]]
+        token = next_token(list(taken[limit - 1][:3])) if len(taken) > limit else None
+        return {"AggregateComplianceByConfigRules": rows, **({"NextToken": token} if token else {})}
 
     @staticmethod
     def _rules_in(sources: set[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
@@ -737,17 +1015,20 @@ class ConfigState:
             raise AwsError("InvalidParameterValueException",
                            f"The compliance type {wanted} is not supported. Use COMPLIANT or NON_COMPLIANT.")
         pair = (params["AccountId"], params["AwsRegion"])
+        # "The default is 50. You cannot specify a number greater than 100. If you specify 0, Config uses the default."
+        limit = limit_of(params, "Limit", 50)
+        after = token_key(params.get("NextToken"), 2)
+        store = self.evaluations.get((pair[0], pair[1], params["ConfigRuleName"])) if pair in sources else None
+        # The aggregate APIs return COMPLIANT and NON_COMPLIANT only, as in AWS.
+        evaluations, more = (store or EvaluationStore()).page({wanted} if wanted else {"COMPLIANT", "NON_COMPLIANT"},
+                                                             after, limit)
         results = []
-        if pair in sources:
-            store = self.evaluations.get((pair[0], pair[1], params["ConfigRuleName"]), {})
-            for _, e in sorted(store.items()):
-                # The aggregate APIs return COMPLIANT and NON_COMPLIANT only, as in AWS.
-                if e.compliance in ("COMPLIANT", "NON_COMPLIANT") and (not wanted or e.compliance == wanted):
-                    result = self._result(params["ConfigRuleName"], e)
-                    result.update({"AccountId": pair[0], "AwsRegion": pair[1]})
-                    results.append(result)
-        page, token = paginate(results, params.get("NextToken"), params.get("Limit") or 50)
-        return {"AggregateEvaluationResults": page, **({"NextToken": token} if token else {})}
+        for e in evaluations:
+            result = self._result(params["ConfigRuleName"], e)
+            result.update({"AccountId": pair[0], "AwsRegion": pair[1]})
+            results.append(result)
+        token = next_token([evaluations[-1].resource_type, evaluations[-1].resource_id]) if more else None
+        return {"AggregateEvaluationResults": results, **({"NextToken": token} if token else {})}
 
     def op_GetAggregateConfigRuleComplianceSummary(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])
@@ -760,44 +1041,61 @@ class ConfigState:
             group = acct if group_by == "ACCOUNT_ID" else reg if group_by == "AWS_REGION" else ""
             counts = groups.setdefault(group, [0, 0])
             for name in names:
-                kind = self._rule_compliance(self.evaluations.get((acct, reg, name), {}))["ComplianceType"]
+                kind = self._rule_compliance(self.evaluations.get((acct, reg, name)))["ComplianceType"]
                 counts[0] += kind == "COMPLIANT"
                 counts[1] += kind == "NON_COMPLIANT"
         stamp = now().timestamp()
+        after = token_key(params.get("NextToken"), 1)
+        names = (g for g in sorted(groups) if after is None or g > after[0])
+        # "The default is 1000."
+        page, token = page_of(names, limit_of(params, "Limit", 1000))
         rows = [{"GroupName": g, "ComplianceSummary": {
-                    "CompliantResourceCount": {"CappedCount": c, "CapExceeded": False},
-                    "NonCompliantResourceCount": {"CappedCount": n, "CapExceeded": False},
-                    "ComplianceSummaryTimestamp": stamp}} for g, (c, n) in sorted(groups.items())]
-        page, token = paginate(rows, params.get("NextToken"), params.get("Limit") or 1000)
-        result: dict[str, Any] = {"AggregateComplianceCounts": page}
+                    "CompliantResourceCount": {"CappedCount": groups[g][0], "CapExceeded": False},
+                    "NonCompliantResourceCount": {"CappedCount": groups[g][1], "CapExceeded": False},
+                    "ComplianceSummaryTimestamp": stamp}} for g in page]
+        result: dict[str, Any] = {"AggregateComplianceCounts": rows}
         if group_by:
             result["GroupByKey"] = group_by
         if token:
             result["NextToken"] = token
         return result
 
-    def _aggregate_items(self, sources: set[tuple[str, str]]) -> list[dict[str, Any]]:
-        return [h[-1] for (a, r, t, _), h in sorted(self.items.items())
-                if (a, r) in sources and t == LAMBDA_TYPE and h[-1]["configuration"] is not None]
+    def _aggregate_items(self, sources: set[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+        for acct, reg in sorted(sources):
+            yield from self._latest(acct, reg, LAMBDA_TYPE)
 
     def op_ListAggregateDiscoveredResources(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])
         filters = params.get("Filters") or {}
+        after = token_key(params.get("NextToken"), 3)
+        # A function's resource name is its resource id: either filter picks at most that id.
+        chosen = {v for v in (filters.get("ResourceId"), filters.get("ResourceName")) if v}
+
+        def matching() -> Iterator[tuple[str, str, str]]:
+            if params["ResourceType"] != LAMBDA_TYPE or len(chosen) > 1:
+                return
+            for acct, reg in sorted(sources):
+                if (filters.get("AccountId") and filters["AccountId"] != acct) or \
+                        (filters.get("Region") and filters["Region"] != reg):
+                    continue
+                if after is not None and (acct, reg) < after[:2]:
+                    continue
+                live = self.live_ids.get((acct, reg, LAMBDA_TYPE), SortedKeys())
+                start = after[2] if after is not None and (acct, reg) == after[:2] else None
+                if chosen:
+                    ids: Iterator[str] = (i for i in chosen if i in live and (start is None or i > start))
+                else:
+                    ids = live.after(start)
+                for resource_id in ids:
+                    yield acct, reg, resource_id
+
+        page, token = page_of(matching(), limit_of(params, "Limit", 100))
         rows = []
-        if params["ResourceType"] == LAMBDA_TYPE:
-            for item in self._aggregate_items(sources):
-                if filters.get("AccountId") and filters["AccountId"] != item["awsAccountId"]:
-                    continue
-                if filters.get("Region") and filters["Region"] != item["awsRegion"]:
-                    continue
-                if filters.get("ResourceId") and filters["ResourceId"] != item["resourceId"]:
-                    continue
-                if filters.get("ResourceName") and filters["ResourceName"] != item["resourceName"]:
-                    continue
-                rows.append({"SourceAccountId": item["awsAccountId"], "SourceRegion": item["awsRegion"],
-                             "ResourceId": item["resourceId"], "ResourceType": LAMBDA_TYPE, "ResourceName": item["resourceName"]})
-        page, token = paginate(rows, params.get("NextToken"), params.get("Limit") or 100)
-        return {"ResourceIdentifiers": page, **({"NextToken": token} if token else {})}
+        for acct, reg, resource_id in page:
+            item = self.items[(acct, reg, LAMBDA_TYPE, resource_id)][-1]
+            rows.append({"SourceAccountId": acct, "SourceRegion": reg, "ResourceId": resource_id,
+                         "ResourceType": LAMBDA_TYPE, "ResourceName": item["resourceName"]})
+        return {"ResourceIdentifiers": rows, **({"NextToken": token} if token else {})}
 
     def op_BatchGetAggregateResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])
@@ -812,5 +1110,5 @@ class ConfigState:
 
     def op_SelectAggregateResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])
-        return self._select(params["Expression"], self._aggregate_items(sources), params)
+        return self._select(params["Expression"], lambda: self._aggregate_items(sources), params)
 
