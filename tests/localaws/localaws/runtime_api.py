@@ -9,6 +9,7 @@ AWS_LAMBDA_RUNTIME_API set to the returned host:port; each bound function gets i
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 import time
@@ -210,15 +211,23 @@ def _handler_for(function: FunctionRuntime, stop: threading.Event):
         def log_message(self, *args: Any) -> None:  # quiet
             pass
 
+        def setup(self) -> None:
+            # The runtime's client keeps its connection alive; without TCP_NODELAY a response written after
+            # an earlier one waits for the client's delayed ACK (Nagle's algorithm). See __main__.py.
+            super().setup()
+            try:
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
         def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
             body = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
+            lines = [f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}",
+                     "Content-Type: application/json", f"Content-Length: {len(body)}",
+                     f"Date: {self.date_time_string()}"]
+            lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+            # One write: status line, headers and body together.
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
         def _body(self) -> bytes:
             length = int(self.headers.get("Content-Length") or 0)
