@@ -1,8 +1,9 @@
 """EventBridge target delivery where moto falls short: rules whose target is SSM Automation
 (`arn:aws:ssm:<region>:<account>:automation-definition/<document>[:<version>]`) start an Automation
-execution through the emulator's engine, with the input EventBridge would send (Input, InputPath,
-InputTransformer, else the whole event). Every delivery attempt, to any target, is recorded for tests
-(`GET /_localaws/events/deliveries`).
+execution through the emulator's engine, and SQS targets receive what EventBridge sends (moto drops
+`account` from the event, keeps `time` as epoch seconds and inserts transformer strings unquoted); both
+with the input EventBridge would send (Input, InputPath, InputTransformer, else the whole event). Every
+delivery attempt, to any target, is recorded for tests (`GET /_localaws/events/deliveries`).
 
 moto keeps the rules, targets and buses and decides which rules match (its own pattern matcher); this
 module replaces only `Rule.send_to_targets` (per-target delivery) and adds one PutTargets check. Delivery
@@ -59,10 +60,31 @@ class EventBridge:
 
     def deliver(self, rule: Any, target: dict[str, Any], event: dict[str, Any], transform_input: bool) -> None:
         match = AUTOMATION_ARN.match(target.get("Arn", ""))
-        if match is None:
-            self._deliver_with_moto(rule, target, event, transform_input)
-        else:
+        if match is not None:
             self._start_automation(rule, target, event, match)
+        elif target.get("Arn", "").startswith("arn:aws:sqs:") and transform_input:
+            self._send_to_queue(rule, target, event)
+        else:
+            self._deliver_with_moto(rule, target, event, transform_input)
+
+    def _send_to_queue(self, rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """SendMessage of the target input to an SQS queue of the rule's account and region (the queue's
+        policy must let events.amazonaws.com send: https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html;
+        localaws does not evaluate it). A FIFO queue takes the target's SqsParameters.MessageGroupId."""
+        from moto.sqs import sqs_backends
+
+        parts = target["Arn"].split(":")
+        text = None
+        try:
+            text = target_input(rule, target, event)
+            group = (target.get("SqsParameters") or {}).get("MessageGroupId")
+            # moto's SQS refuses what SQS refuses (a missing queue; a FIFO queue without content-based
+            # deduplication, as EventBridge sends no MessageDeduplicationId).
+            sqs_backends[parts[4]][parts[3]].send_message(queue_name=parts[5], message_body=text, group_id=group)
+        except Exception as error:
+            self._failed(rule, target, event, getattr(error, "error_type", type(error).__name__), str(error), text)
+        else:
+            self._record(rule, target, event, "Delivered", Input=text)
 
     def _deliver_with_moto(self, rule: Any, target: dict[str, Any], event: dict[str, Any], transform_input: bool) -> None:
         """Targets moto delivers itself (SQS, CloudWatch Logs, event buses, archives), one at a time so that
