@@ -15,8 +15,15 @@ and what cfn-lint does not (research/deploy-and-remediation.md §0.10, §1.2, §
 - API steps: Service/Api exist in botocore, every input is a member of the API's input shape, required
   members are present, literal values pass botocore's ParamValidator (a `{{ }}` value is checked as a
   placeholder of the member's type); outputs have a `$` Selector and a known Type;
+- aws:executeScript: a Runtime Automation runs (python3.11), a Script that compiles and defines the Handler
+  with (events, context), InputPayload placeholders that resolve, outputs selected from `$.Payload`,
+  timeoutSeconds at most 600 (the action's maximum);
+- aws:executeAutomation: Targets and TargetParameterName together, one `ParameterValues` mapping whose Values
+  are a list or a StringList output/parameter, MaxConcurrency/MaxErrors in StartAutomationExecution's format;
+  with a catalog of our documents, the child's parameters: TargetParameterName and RuntimeParameters exist
+  there and every required one is given;
 - IAM: the actions listed under "Required IAM permissions" in the description equal the actions the steps
-  call (`iam_actions`).
+  call (`iam_actions`), including the script's `boto3.client("x").method(` calls (`script_actions`).
 """
 
 from __future__ import annotations
@@ -25,10 +32,20 @@ import re
 from typing import Any
 
 import botocore.session
+from botocore import xform_name
 from botocore.validate import ParamValidator
 
 ACTIONS = {"aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty", "aws:branch",
-           "aws:sleep", "aws:executeAutomation"}
+           "aws:sleep", "aws:executeAutomation", "aws:executeScript"}
+# aws:executeScript Runtime values Automation runs today (automation-action-executeScript.html: Python 3.6-3.8
+# retired; python3.11 is the Python runtime; PowerShell is not used here).
+SCRIPT_RUNTIMES = {"python3.11"}
+SCRIPT_INPUTS = {"Runtime", "Handler", "Script", "InputPayload", "Attachment"}
+CHILD_INPUTS = {"DocumentName", "DocumentVersion", "RuntimeParameters", "TargetParameterName", "Targets",
+                "TargetMaps", "MaxConcurrency", "MaxErrors", "TargetLocations", "Tags"}
+# boto3 client names whose IAM prefix differs.
+IAM_PREFIXES = {"resourcegroupstaggingapi": "tag"}
+SCRIPT_CALL = re.compile(r"""client\(\s*['"]([a-z0-9-]+)['"]\s*\)\.([A-Za-z_][A-Za-z0-9_]*)""")
 API_ACTIONS = {"aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty"}
 STEP_KEYS = {"name", "action", "description", "inputs", "outputs", "onFailure", "onCancel", "isEnd", "nextStep",
              "isCritical", "maxAttempts", "timeoutSeconds"}
@@ -50,7 +67,9 @@ IAM_LINE = re.compile(r"^\*\s+`([a-z0-9-]+:[A-Za-z0-9]+)`\s*$")
 _SESSION = botocore.session.get_session()
 
 
-def lint(document: dict[str, Any]) -> list[str]:
+def lint(document: dict[str, Any], catalog: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """The problems of one runbook; `catalog` (document name → content) lets aws:executeAutomation steps be
+    checked against the child runbook's parameters."""
     problems: list[str] = []
     problems += _document(document)
     steps = document.get("mainSteps") or []
@@ -63,6 +82,7 @@ def lint(document: dict[str, Any]) -> list[str]:
     if not problems:  # the flow and the references need a well-formed graph
         problems += _flow(steps, index)
         problems += _references(document, steps, index)
+        problems += _children(document, steps, catalog or {})
         problems += _iam(document)
     return problems
 
@@ -137,8 +157,66 @@ def _step(step: dict[str, Any], index: dict[str, int], parameters: dict[str, Any
         if not re.fullmatch(r"PT(\d+H)?(\d+M)?(\d+S)?", str(inputs.get("Duration", ""))):
             problems.append(f"{where}: Duration {inputs.get('Duration')!r} is not an ISO 8601 duration PT..")
     elif action == "aws:executeAutomation":
-        if "DocumentName" not in inputs:
-            problems.append(f"{where}: aws:executeAutomation needs DocumentName")
+        problems += _execute_automation(where, inputs)
+    elif action == "aws:executeScript":
+        problems += _script(where, step, inputs)
+    return problems
+
+
+def _script(where: str, step: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
+    problems = [f"{where}: aws:executeScript has no input {k!r}" for k in sorted(set(inputs) - SCRIPT_INPUTS)]
+    if inputs.get("Runtime") not in SCRIPT_RUNTIMES:
+        problems.append(f"{where}: Runtime {inputs.get('Runtime')!r} is not one of {sorted(SCRIPT_RUNTIMES)}")
+    handler, source = inputs.get("Handler"), inputs.get("Script")
+    if not isinstance(source, str) or not handler:
+        return problems + [f"{where}: aws:executeScript needs Handler and an inline Script"]
+    try:
+        compile(source, f"{where} Script", "exec")
+    except SyntaxError as error:
+        problems.append(f"{where}: Script does not compile: {error}")
+    if not re.search(rf"^def {re.escape(str(handler))}\(\s*\w+\s*,\s*\w+\s*\)\s*:", source, re.MULTILINE):
+        problems.append(f"{where}: Handler {handler!r} is not defined in Script as a function of (events, context)")
+    if int(step.get("timeoutSeconds", 600)) > 600:
+        problems.append(f"{where}: timeoutSeconds {step['timeoutSeconds']} is over aws:executeScript's 600")
+    for output in step.get("outputs") or []:
+        if not str(output.get("Selector", "")).startswith("$.Payload"):
+            problems.append(f"{where}: output {output.get('Name')} must select from $.Payload (the handler's return value)")
+        if output.get("Type", "String") not in OUTPUT_TYPES:
+            problems.append(f"{where}: output {output.get('Name')} has unknown Type {output.get('Type')!r}")
+    for service, method in SCRIPT_CALL.findall(source):
+        if _operation(service, method) is None:
+            problems.append(f"{where}: the script calls {service}.{method}, which is not a botocore operation")
+    return problems
+
+
+def _execute_automation(where: str, inputs: dict[str, Any]) -> list[str]:
+    problems = [f"{where}: aws:executeAutomation has no input {k!r}" for k in sorted(set(inputs) - CHILD_INPUTS)]
+    if "DocumentName" not in inputs:
+        problems.append(f"{where}: aws:executeAutomation needs DocumentName")
+    targets, name = inputs.get("Targets"), inputs.get("TargetParameterName")
+    if (targets is None) != (name is None):
+        problems.append(f"{where}: Targets and TargetParameterName go together (StartAutomationExecution)")
+    if targets is not None:
+        if "TargetMaps" in inputs:
+            problems.append(f"{where}: Targets and TargetMaps can't be specified together")
+        if not isinstance(targets, list) or len(targets) != 1:
+            problems.append(f"{where}: Targets takes exactly one mapping")
+        else:
+            target = targets[0]
+            if target.get("Key") != "ParameterValues":
+                problems.append(f"{where}: Targets Key must be ParameterValues (one child per value), not {target.get('Key')!r}")
+            values = target.get("Values")
+            if isinstance(values, list):
+                if not 1 <= len(values) <= 50:
+                    problems.append(f"{where}: Targets Values take 1-50 values")
+            elif not (isinstance(values, str) and REFERENCE.fullmatch(values.strip())):
+                problems.append(f"{where}: Targets Values must be a list or one {{{{ StringList }}}} reference")
+    shape = _SESSION.get_service_model("ssm").operation_model("StartAutomationExecution").input_shape
+    for key in ("MaxConcurrency", "MaxErrors"):
+        if key in inputs and not re.match(shape.members[key].metadata["pattern"], str(inputs[key])):
+            problems.append(f"{where}: {key} {inputs[key]!r} does not match {shape.members[key].metadata['pattern']}")
+    if targets is not None and "MaxErrors" not in inputs:
+        problems.append(f"{where}: with Targets, say MaxErrors (AWS documents no default)")
     return problems
 
 
@@ -353,12 +431,67 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# ------------------------------------------------------------------ child runbooks
+
+def _children(document: dict[str, Any], steps: list[dict[str, Any]], catalog: dict[str, dict[str, Any]]) -> list[str]:
+    """Targets Values name a StringList; with the child's document known, its parameters match the step."""
+    parameters = document.get("parameters") or {}
+    types = {f"{s['name']}.{o['Name']}": o.get("Type", "String") for s in steps for o in s.get("outputs") or []}
+    types.update({name: spec.get("type") for name, spec in parameters.items()})
+    problems = []
+    for step in steps:
+        if step["action"] != "aws:executeAutomation":
+            continue
+        where, inputs = f"step {step['name']}", step.get("inputs") or {}
+        for target in inputs.get("Targets") or []:
+            reference = REFERENCE.fullmatch(str(target.get("Values", "")).strip())
+            if reference and types.get(reference.group(1)) != "StringList":
+                problems.append(f"{where}: Targets Values {{{{ {reference.group(1)} }}}} must be a StringList "
+                                "output or parameter")
+        child = catalog.get(str(inputs.get("DocumentName")))
+        if child is None:
+            continue
+        name, given = inputs.get("TargetParameterName"), set(inputs.get("RuntimeParameters") or {})
+        declared = child.get("parameters") or {}
+        document_name = inputs["DocumentName"]
+        if name is not None and name not in declared:
+            problems.append(f"{where}: TargetParameterName {name!r} is not a parameter of {document_name}")
+        if name is not None and name in given:
+            problems.append(f"{where}: {name} is the TargetParameterName; RuntimeParameters must not set it too")
+        for key in sorted(given - set(declared)):
+            problems.append(f"{where}: RuntimeParameters {key} is not a parameter of {document_name}")
+        for key in sorted(k for k, spec in declared.items() if "default" not in spec and k not in given | {name}):
+            problems.append(f"{where}: the child {document_name} needs {key} (no default)")
+    return problems
+
+
 # ------------------------------------------------------------------ IAM
 
-def iam_actions(document: dict[str, Any]) -> set[str]:
-    """The IAM actions the steps call: Service:Api of every API step (IAM's name where it differs) and, for
-    aws:executeAutomation, starting and reading the child and passing the role to it."""
+def _operation(service: str, method: str) -> str | None:
+    """The API name of a boto3 client method (`describe_config_rules` → `DescribeConfigRules`)."""
+    try:
+        model = _SESSION.get_service_model(service)
+    except Exception:
+        return None
+    return next((op for op in model.operation_names if xform_name(op) == method), None)
+
+
+def script_actions(document: dict[str, Any]) -> set[str]:
+    """The IAM actions aws:executeScript steps call: every `boto3.client("x").method` in their Script."""
     actions: set[str] = set()
+    for step in document.get("mainSteps") or []:
+        if step.get("action") == "aws:executeScript":
+            for service, method in SCRIPT_CALL.findall(str((step.get("inputs") or {}).get("Script", ""))):
+                api = _operation(service, method) or method
+                actions.add(IAM_NAMES.get((service, api), f"{IAM_PREFIXES.get(service, service)}:{api}"))
+    return actions
+
+
+def iam_actions(document: dict[str, Any]) -> set[str]:
+    """The IAM actions the steps call: Service:Api of every API step (IAM's name where it differs), the
+    script's client calls and, for aws:executeAutomation, starting and reading the child and passing the
+    role to it."""
+    actions: set[str] = script_actions(document)
     for step in document.get("mainSteps") or []:
         inputs = step.get("inputs") or {}
         if step.get("action") in API_ACTIONS:

@@ -34,6 +34,11 @@ def name(runbook: str) -> str:
     return MANIFEST["documents"][runbook]["name"]
 
 
+def catalog() -> dict[str, dict[str, Any]]:
+    """Document name → content, for the linter's checks of aws:executeAutomation children."""
+    return {name(runbook): load(runbook) for runbook in MANIFEST["documents"]}
+
+
 def contract() -> dict[str, Any]:
     return json.loads(CONTRACT.read_text())
 
