@@ -73,12 +73,39 @@ export function readWiring(values: Record<string, string>): Wiring {
   return { file, pattern, targets, reconciliation };
 }
 
+/**
+ * The runbooks one runbook's aws:executeAutomation steps start: a literal DocumentName (one of the deployed
+ * documents), a parameter's allowedValues, or, for a step output (UpgradeLambdaRuntime reads its own name and
+ * version with GetAutomationExecution), the runbook itself. A name that is not deployed here is an error.
+ */
+export function childRunbooks(book: Runbook, all: Runbook[]): string[] {
+  const steps = ((book.content.mainSteps ?? []) as { action?: string; name?: string; inputs?: { DocumentName?: unknown } }[])
+    .filter((step) => step.action === 'aws:executeAutomation');
+  const parameters = (book.content.parameters ?? {}) as Record<string, { allowedValues?: string[] }>;
+  const byDocument = (name: string, step?: string) => {
+    const found = all.find((r) => r.documentName === name);
+    if (!found) throw new Error(`${book.file}: step ${step} starts ${name}, which is not a runbook in runbooks.json`);
+    return found.name;
+  };
+  return steps.flatMap((step) => {
+    const name = String(step.inputs?.DocumentName ?? '');
+    const reference = /^\{\{\s*([A-Za-z0-9_.]+)\s*\}\}$/.exec(name)?.[1];
+    if (!reference) return [byDocument(name, step.name)];
+    if (reference in parameters) {
+      const allowed = parameters[reference].allowedValues;
+      if (!allowed) throw new Error(`${book.file}: step ${step.name} starts {{ ${reference} }} without allowedValues`);
+      return allowed.map((value) => byDocument(value, step.name));
+    }
+    return [book.name];
+  });
+}
+
 export class MemberStack extends Stack {
   readonly documents = new Map<string, ssm.CfnDocument>();
   readonly runbooks: Runbook[];
   readonly wiring: Wiring;
-  /** runbooks whose steps start a child automation (the Automation role may start only these documents) */
-  readonly childStartingRunbooks: string[];
+  /** runbooks that the runbooks' aws:executeAutomation steps start (the Automation role may start only these) */
+  readonly childRunbooks: string[];
   /** runbooks the EventBridge rules start */
   readonly startedRunbooks: string[];
   /** which kinds of resources the Automation role's policy names (for the nag acknowledgements) */
@@ -94,10 +121,9 @@ export class MemberStack extends Stack {
     const account = Aws.ACCOUNT_ID;
     const upgrades = runtimeUpgrades();
     this.runbooks = runbooks();
-    // Runbooks that start a child run (aws:executeAutomation: UpgradeLambdaRuntime runs itself with the resolved
-    // target) need ssm:StartAutomationExecution; the role may start only those documents.
-    const withChild = this.runbooks.filter((r) => JSON.stringify(r.content).includes('"aws:executeAutomation"'));
-    this.childStartingRunbooks = (withChild.length > 0 ? withChild : this.runbooks).map((r) => r.name);
+    // ssm:StartAutomationExecution (aws:executeAutomation: UpgradeLambdaRuntime runs itself with the resolved
+    // target, ReconcileNonCompliant runs UpgradeLambdaRuntime or TagAndNotify per function): only those documents.
+    this.childRunbooks = [...new Set(this.runbooks.flatMap((r) => childRunbooks(r, this.runbooks)))].sort();
 
     const isHome = new CfnCondition(this, 'IsHomeRegion', { expression: Fn.conditionEquals(Aws.REGION, s.homeRegion) });
     const homeOnly = (role: iam.Role) => {
@@ -153,7 +179,7 @@ export class MemberStack extends Stack {
       if (service === 'ssm' && /Parameter/.test(name)) return [`arn:${partition}:ssm:*:${account}:parameter${ssmPrefix}/*`];
       if (service === 'ssm' && /AutomationExecution/.test(name)) {
         return name === 'StartAutomationExecution'
-          ? this.childStartingRunbooks.map((r) => `arn:${partition}:ssm:*:${account}:automation-definition/${n.document(r)}:*`)
+          ? this.childRunbooks.map((r) => `arn:${partition}:ssm:*:${account}:automation-definition/${n.document(r)}:*`)
           : [`arn:${partition}:ssm:*:${account}:automation-execution/*`];
       }
       if (service === 'iam' && name === 'PassRole') return [automationRoleArn];
@@ -207,6 +233,8 @@ export class MemberStack extends Stack {
       TOPIC_ARN: `arn:${partition}:sns:${Aws.REGION}:${account}:${n.topic}`,
       SSM_PREFIX: ssmPrefix,
       DRY_RUN: s.automaticUpgrades ? 'false' : 'true',
+      // what the daily reconciliation runs per function: upgrades when they are on, else the safe default
+      REMEDIATION_DOCUMENT: n.document(s.automaticUpgrades ? 'UpgradeLambdaRuntime' : 'TagAndNotify'),
     });
     const targets = this.wiring.targets;
     const started = (this.startedRunbooks = [...new Set([...targets.map((t) => t.runbook), ...(this.wiring.reconciliation ? [this.wiring.reconciliation.runbook] : [])])]);

@@ -74,9 +74,10 @@ const reason = {
     'with createConfigAggregator=false the aggregator reads an existing organization aggregator, whose ARN ends in a ' +
     'generated id (config-aggregator/config-aggregator-<random>) unknown at synth: scoped to aggregators of this account and region',
   childAutomation:
-    'the runbook starts itself as a child run (aws:executeAutomation) once it has resolved the target runtime; ' +
+    'the runbooks start child runs (aws:executeAutomation: UpgradeLambdaRuntime runs itself once it has resolved the ' +
+    'target runtime, ReconcileNonCompliant runs UpgradeLambdaRuntime or TagAndNotify per function); ' +
     'ssm:StartAutomationExecution is authorized on automation-definition/<document>:<version> and the role is global: ' +
-    'scoped to that one document name in this account, any region and version',
+    'scoped to those document names in this account, any region and version',
   configAggregatorRole:
     'AWS Config organization aggregators require the AWS managed policy AWSConfigRoleForOrganizations (the documented ' +
     'role for OrganizationAggregationSource; it grants only organizations:Describe*/List*)',
@@ -96,7 +97,7 @@ function acknowledgeMember(stack: MemberStack, s: LambdaRuntimeGuard['settings']
   const definition = (runbook: string) =>
     `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:automation-definition/${n.document(runbook)}:*]`;
   for (const runbook of stack.startedRunbooks) ack(events, definition(runbook), reason.automationDefinitions);
-  if (kinds.has('definition')) for (const runbook of stack.childStartingRunbooks) ack(automation, definition(runbook), reason.childAutomation);
+  if (kinds.has('definition')) for (const runbook of stack.childRunbooks) ack(automation, definition(runbook), reason.childAutomation);
   if (kinds.has('any')) ack(automation, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
   if (kinds.has('layer')) ack(automation, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:*:layer:*:*]', reason.layers);
   if (kinds.has('execution')) {

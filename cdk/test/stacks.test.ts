@@ -147,14 +147,20 @@ test('member: Automation role = the runbooks\' declared IAM lists, home region o
   noWildcardActions(actual);
   assert.deepEqual(actual, expected);
   assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal, { Service: 'ssm.amazonaws.com' });
-  // StartAutomationExecution (if declared) only on documents that start a child run of themselves
+  // StartAutomationExecution only on the documents the runbooks' aws:executeAutomation steps start:
+  // UpgradeLambdaRuntime (itself, with the resolved target; and per function from the reconciliation) and
+  // TagAndNotify (per function from the reconciliation) — never the reconciliation or SetRuntimeUpdateModeAuto.
   const start = policyStatements(role, 'runbooks').find((st: Json) => [st.Action].flat().includes('ssm:StartAutomationExecution'));
-  if (start) {
-    const allowed = JSON.stringify(start.Resource);
-    for (const book of runbooks()) {
-      const child = JSON.stringify(book.content).includes('"aws:executeAutomation"');
-      assert.equal(allowed.includes(`automation-definition/${n.document(book.name)}:`), child, book.name);
-    }
+  assert.deepEqual(built.member.childRunbooks, ['TagAndNotify', 'UpgradeLambdaRuntime']);
+  const allowed = JSON.stringify(start.Resource);
+  for (const book of runbooks()) {
+    const startable = built.member.childRunbooks.includes(book.name);
+    assert.equal(allowed.includes(`automation-definition/${n.document(book.name)}:*`), startable, book.name);
+  }
+  // the reconciliation's script: the Config rule lookups and the Tagging API have no resource-level permissions
+  const any = policyStatements(role, 'runbooks').find((st: Json) => st.Resource === '*');
+  for (const action of ['config:DescribeConfigRules', 'config:GetComplianceDetailsByConfigRule', 'tag:GetResources']) {
+    assert.ok([any.Action].flat().includes(action), action);
   }
   // iam:PassRole (if declared) only on the Automation role itself
   const pass = policyStatements(role, 'runbooks').find((st: Json) => [st.Action].flat().includes('iam:PassRole'));
@@ -236,6 +242,56 @@ test('member: the management account gets the same template as a plain stack per
     assert.equal(stack.account, s.managementAccountId);
     assert.deepEqual(strip(template(stack).toJSON()), strip(body));
   }
+});
+
+test('member: daily reconciliation = a schedule starting ReconcileNonCompliant $DEFAULT with the wiring file\'s input', () => {
+  const rules = member.findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: Match.anyValue() } });
+  const [rule] = Object.values(rules) as Json[];
+  assert.ok(rule, 'a scheduled rule');
+  const r = built.member.wiring.reconciliation!;
+  assert.equal(r.runbook, 'ReconcileNonCompliant');
+  assert.equal(r.document, n.document('ReconcileNonCompliant'));
+  assert.equal(rule.Properties.ScheduleExpression, 'cron(30 7 * * ? *)');
+  assert.equal(rule.Properties.State, 'ENABLED');
+  const [target] = rule.Properties.Targets as Json[];
+  assert.equal(rule.Properties.Targets.length, 1);
+  assert.equal(target.Id, 'ReconcileNonCompliant');
+  assert.deepEqual(target.Arn, {
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' },
+      `:automation-definition/${n.document('ReconcileNonCompliant')}:$DEFAULT`]],
+  });
+  assert.deepEqual(target.RoleArn, {
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, `:role/${n.eventsRole}`]],
+  });
+  // the input: placeholders filled, CloudFormation references resolved as the deployment would
+  const [, parts] = target.Input['Fn::Join'];
+  const text = (parts as Json[]).map((p) => (typeof p === 'string' ? p
+    : ({ 'AWS::Partition': 'aws', 'AWS::Region': 'us-east-1', 'AWS::AccountId': '123456789012' } as Record<string, string>)[p.Ref])).join('');
+  assert.doesNotMatch(text, /%[A-Z_]+%/);
+  assert.deepEqual(JSON.parse(text), {
+    ConfigRuleName: [s.ruleName],
+    RemediationDocument: [n.document('TagAndNotify')], // automatic upgrades off: the safe default
+    DryRun: ['true'],
+    TopicArn: [`arn:aws:sns:us-east-1:123456789012:${n.topic}`],
+    AutomationAssumeRole: [`arn:aws:iam::123456789012:role/${n.automationRole}`],
+  });
+  // every key is a parameter of the runbook it starts
+  const reconcile = runbooks().find((b) => b.name === 'ReconcileNonCompliant')!;
+  const declared = Object.keys(reconcile.content.parameters as Json);
+  for (const key of Object.keys(JSON.parse(text))) assert.ok(declared.includes(key), key);
+  // the events role may start it, with the Automation role passed
+  const role = Object.values(member.findResources('AWS::IAM::Role', { Properties: { RoleName: n.eventsRole } }))[0] as Json;
+  const start = policyStatements(role, 'start').find((st: Json) => st.Action === 'ssm:StartAutomationExecution');
+  const startable = JSON.stringify(start.Resource);
+  for (const book of ['ReconcileNonCompliant', 'TagAndNotify', 'UpgradeLambdaRuntime']) {
+    assert.ok(startable.includes(`automation-definition/${n.document(book)}:*`), book);
+  }
+  assert.ok(!startable.includes(n.document('SetRuntimeUpdateModeAuto')));
+});
+
+test('member: the template stays within the 51,200-byte TemplateBody limit', () => {
+  const bytes = Buffer.byteLength(JSON.stringify(memberTemplate(built.member)));
+  assert.ok(bytes <= 51_200, `${bytes} bytes`);
 });
 
 // ------------------------------------------------------------------------------------------------ StackSet

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Match } from 'aws-cdk-lib/assertions';
 import { Json, only, template, testApp } from './helpers';
 
 const built = testApp({
@@ -16,10 +17,19 @@ const built = testApp({
 const s = built.settings;
 
 test('automatic upgrades: the upgrade target runs with DryRun=false', () => {
-  const rule = only(template(built.member), 'AWS::Events::Rule');
+  const rules = template(built.member).findResources('AWS::Events::Rule', { Properties: { EventPattern: Match.anyValue() } });
+  const [rule] = Object.values(rules) as Json[];
   const upgrade = (rule.Properties.Targets as Json[]).find((t) => t.Id === 'UpgradeLambdaRuntime');
   if (!upgrade) return; // the wiring file has no upgrade target (provisional copy)
   assert.match(JSON.stringify(upgrade.InputTransformer.InputTemplate), /DryRun\\": \[\\"false\\"\]/);
+});
+
+test('automatic upgrades: the daily reconciliation upgrades (DryRun=false) instead of notifying', () => {
+  const rules = template(built.member).findResources('AWS::Events::Rule', { Properties: { ScheduleExpression: Match.anyValue() } });
+  const [rule] = Object.values(rules) as Json[];
+  const input = JSON.stringify(rule.Properties.Targets[0].Input);
+  assert.match(input, /RemediationDocument\\":\[\\"LambdaRuntimeGuard-UpgradeLambdaRuntime\\"\]/);
+  assert.match(input, /DryRun\\":\[\\"false\\"\]/);
 });
 
 test('automatic upgrades: per-account remediation is UpgradeLambdaRuntime, automatic, with its role and rule name', () => {
