@@ -1,16 +1,18 @@
 """The member template — the body the StackSet embeds — deployed as a stack on the local AWS in a member account:
 home region (roles created) and another region (roles skipped by the IsHomeRegion condition). Then the
-compliance-change path end to end: an event shaped like AWS Config's goes through the *deployed* EventBridge
-rule — moto evaluates the deployed pattern and delivers matches to a probe SQS target added next to the deployed
-SSM targets (moto cannot start SSM Automation) — then the deployed input transformer is applied with EventBridge's
-semantics (moto 5.2 inserts string values unquoted, which is not what EventBridge does, so `transform` below does
-it) and the result starts the runbook by its deployed document name against a real function."""
+compliance-change path end to end, as AWS runs it: the template deployed in an organization member account, the
+organization rule's member copy evaluates a real function, PutEvaluations (with the member's credentials) changes its
+compliance, Config puts "Config Rules Compliance Change" on the member's default bus, the *deployed* EventBridge rule
+matches it and its *deployed* targets start the runbooks with the deployed input transformers (the local AWS delivers
+to SSM Automation as EventBridge does: tests/localaws/localaws/eventbridge.py)."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import time
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -99,46 +101,6 @@ def test_successor_parameters(local, deployed):
         ssm.get_parameter(Name=f"{prefix}/successor/go1.x")
 
 
-def compliance_change(rule_name: str, function: str, compliance: str = "NON_COMPLIANT") -> dict:
-    """An event as AWS Config sends it to the member account's default bus (detail per the Config docs)."""
-    return {
-        "Source": "aws.config",
-        "DetailType": "Config Rules Compliance Change",
-        "Resources": [],
-        "Detail": json.dumps({
-            "resourceId": function,
-            "awsRegion": HOME,
-            "awsAccountId": MEMBER,
-            "configRuleName": rule_name,
-            "recordVersion": "1.0",
-            "configRuleARN": f"arn:aws:config:{HOME}:{MEMBER}:config-rule/config-rule-abc123",
-            "messageType": "ComplianceChangeNotification",
-            "newEvaluationResult": {
-                "evaluationResultIdentifier": {"evaluationResultQualifier": {
-                    "configRuleName": rule_name, "resourceType": "AWS::Lambda::Function", "resourceId": function}},
-                "complianceType": compliance,
-                "annotation": "python3.8 deprecated 2024-10-14. Upgrade to python3.12.",
-            },
-            "oldEvaluationResult": {"complianceType": "COMPLIANT"},
-            "notificationCreationTime": "2026-11-25T10:00:00.000Z",
-            "resourceType": "AWS::Lambda::Function",
-        }),
-    }
-
-
-def transform(event: dict, transformer: dict) -> dict:
-    """EventBridge's input transformer for our subset: InputPathsMap of `$.a.b` paths; a placeholder becomes the
-    value as JSON (a string is quoted), and `"<name>"` inside quotes becomes the string content."""
-    template = transformer["InputTemplate"]
-    for name, path in transformer["InputPathsMap"].items():
-        value = event
-        for key in path.removeprefix("$.").split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        text = json.dumps(value) if value is not None else "null"
-        template = template.replace(f'"<{name}>"', text).replace(f"<{name}>", text)
-    return json.loads(template)
-
-
 def zipped_handler() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -146,64 +108,102 @@ def zipped_handler() -> bytes:
     return buffer.getvalue()
 
 
-def test_compliance_change_starts_the_deployed_runbook(local, deployed):
-    ctx = context()
-    events = local.client("events", MEMBER, HOME)
-    sqs = local.client("sqs", MEMBER, HOME)
-    lam = local.client("lambda", MEMBER, HOME)
-    iam = local.client("iam", MEMBER, HOME)
-    ssm = local.client("ssm", MEMBER, HOME)
+def control(local: Local, path: str) -> dict:
+    with urllib.request.urlopen(local.url + path, timeout=30) as response:
+        return json.loads(response.read())
 
+
+def function_role(local: Local, account: str, name: str) -> str:
+    return local.client("iam", account).create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+
+
+def wait_for(predicate, what: str, seconds: float = 20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_compliance_change_starts_the_deployed_runbook(local, member_template):
+    ctx = context()
+    # An organization managed from the admin account, and the member template deployed in a member account of it.
+    org = local.client("organizations", ADMIN)
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(AccountName="compliance-change", Email="cc@example.com")["CreateAccountStatus"]["AccountId"]
+    local.deploy("lrg-member", member_template, member, HOME)
+    events = local.client("events", member, HOME)
     [rule] = [r for r in events.list_rules()["Rules"] if r.get("EventPattern")]
     targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert targets, "the deployed rule has targets"
     for target in targets:
-        assert target["Arn"].startswith(f"arn:aws:ssm:{HOME}:{MEMBER}:automation-definition/")
+        assert target["Arn"].startswith(f"arn:aws:ssm:{HOME}:{member}:automation-definition/")
         assert target["Arn"].endswith(":$DEFAULT")
         assert target["RoleArn"].endswith(":role/lambda-runtime-guard-start-automation")
-    # moto cannot deliver to SSM Automation, and its transformer crashes on our (EventBridge-valid) template, so the
-    # deployed targets (recorded above) make way for one probe queue per target that receives the matched event
-    events.remove_targets(Rule=rule["Name"], Ids=[t["Id"] for t in targets])
-    probes = {}
-    for target in targets:
-        url = sqs.create_queue(QueueName=f"probe-{target['Id']}")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_targets(Rule=rule["Name"], Targets=[{"Id": f"probe-{target['Id']}", "Arn": arn}])
-        probes[target["Id"]] = (url, target)
 
-    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    function = lam.create_function(FunctionName="legacy-report", Runtime="python3.8", Role=role, Handler="index.handler",
-                                   Code={"ZipFile": zipped_handler()})["FunctionArn"]
+    # The organization rule (its Lambda in the admin account) and Config recording in the member account.
+    rule_lambda = local.client("lambda", ADMIN, HOME).create_function(
+        FunctionName="compliance-change-rule", Runtime="provided.al2023", Handler="bootstrap",
+        Role=function_role(local, ADMIN, "compliance-change-rule"), Code={"ZipFile": zipped_handler()})["FunctionArn"]
+    local.client("config", ADMIN, HOME).put_organization_config_rule(
+        OrganizationConfigRuleName=ctx["ruleName"],
+        OrganizationCustomRuleMetadata={"LambdaFunctionArn": rule_lambda, "ResourceTypesScope": ["AWS::Lambda::Function"],
+                                        "OrganizationConfigRuleTriggerTypes": ["ConfigurationItemChangeNotification"]})
+    config = local.client("config", member, HOME)
+    config.put_configuration_recorder(ConfigurationRecorder={
+        "name": "default", "roleARN": f"arn:aws:iam::{member}:role/config-recorder",
+        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": False}})
+    config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-bucket"})
+    config.start_configuration_recorder(ConfigurationRecorderName="default")
 
-    org_rule = f"OrgConfigRule-{ctx['ruleName']}-a1b2c3"
-    # no match: compliant, another rule, another resource type
-    other_type = compliance_change(org_rule, "legacy-report")
-    detail = json.loads(other_type["Detail"]); detail["resourceType"] = "AWS::S3::Bucket"; other_type["Detail"] = json.dumps(detail)
-    entries = [compliance_change(org_rule, "legacy-report", "COMPLIANT"),
-               compliance_change("OrgConfigRule-someone-elses-rule-x1", "legacy-report"), other_type]
-    events.put_events(Entries=entries)
-    for url, _ in probes.values():
-        assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", []) == []
+    lam = local.client("lambda", member, HOME)
+    function = lam.create_function(FunctionName="legacy-report", Runtime="python3.8", Role=function_role(local, member, "fn-role"),
+                                   Handler="index.handler", Code={"ZipFile": zipped_handler()})["FunctionArn"]
+    # Config invokes the rule's Lambda for the new function; the Lambda evaluates and answers with the token.
+    invocation = wait_for(lambda: next((i["Event"] for i in control(local, f"/_localaws/runtime/invocations?FunctionArn={rule_lambda}")["Invocations"]
+                                        if i["Event"]["accountId"] == member), None), "the rule's invocation")
+    member_rule = invocation["configRuleName"]
+    assert member_rule.startswith(f"OrgConfigRule-{ctx['ruleName']}-")
 
-    # match: NON_COMPLIANT under the org rule's member copy
-    events.put_events(Entries=[compliance_change(org_rule, "legacy-report")])
-    for runbook, (url, target) in probes.items():
-        [message] = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
-        event = json.loads(message["Body"])
-        assert event["detail-type"] == "Config Rules Compliance Change"
-        parameters = transform(event, target["InputTransformer"])
-        assert parameters["FunctionName"] == ["legacy-report"], parameters
-        assert parameters["AutomationAssumeRole"] == [f"arn:aws:iam::{MEMBER}:role/lambda-runtime-guard-automation"]
-        document = target["Arn"].split("automation-definition/")[1].rsplit(":", 1)[0]
-        execution = ssm.start_automation_execution(DocumentName=document, Parameters=parameters)["AutomationExecutionId"]
-        deadline = time.monotonic() + 20
-        while True:
-            state = ssm.get_automation_execution(AutomationExecutionId=execution)["AutomationExecution"]
-            if state["AutomationExecutionStatus"] not in ("Pending", "InProgress") or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert state["AutomationExecutionStatus"] == "Success", (runbook, state.get("FailureMessage"), state.get("StepExecutions"))
-    tags = lam.list_tags(Resource=function)["Tags"]
-    assert tags, "the runbook tagged the function"
+    def evaluate(compliance: str, hours: int, annotation: str | None = None) -> None:
+        evaluation = {"ComplianceResourceType": "AWS::Lambda::Function", "ComplianceResourceId": "legacy-report",
+                      "ComplianceType": compliance,
+                      "OrderingTimestamp": datetime.datetime(2026, 11, 25, hours, tzinfo=datetime.timezone.utc)}
+        if annotation:
+            evaluation["Annotation"] = annotation
+        assert config.put_evaluations(ResultToken=invocation["resultToken"], Evaluations=[evaluation])["FailedEvaluations"] == []
+
+    ssm = local.client("ssm", member, HOME)
+
+    def member_deliveries() -> list[dict]:
+        """What EventBridge delivered for the member account's rules (the local AWS records every attempt)."""
+        return [d for d in control(local, "/_localaws/events/deliveries")["Deliveries"] if f":{member}:rule/" in d["RuleArn"]]
+
+    # A first result, COMPLIANT: Config sends the event, the deployed pattern (NON_COMPLIANT only) matches nothing.
+    evaluate("COMPLIANT", 8)
+    assert member_deliveries() == []
+    assert ssm.describe_automation_executions()["AutomationExecutionMetadataList"] == []
+    # The function becomes NON_COMPLIANT: each deployed target starts its runbook, once.
+    evaluate("NON_COMPLIANT", 9, "python3.8 deprecated 2024-10-14. Upgrade to python3.12.")
+    delivered = member_deliveries()
+    assert all(d["Outcome"] == "Delivered" for d in delivered), delivered
+    assert sorted(d["TargetId"] for d in delivered) == sorted(t["Id"] for t in targets)
+    documents = {t["Id"]: t["Arn"].split("automation-definition/")[1].rsplit(":", 1)[0] for t in targets}
+    for delivery in delivered:
+        state = wait_for(lambda: (lambda e: e if e["AutomationExecutionStatus"] not in ("Pending", "InProgress") else None)(
+            ssm.get_automation_execution(AutomationExecutionId=delivery["AutomationExecutionId"])["AutomationExecution"]),
+            f"{delivery['TargetId']} to end")
+        assert state["DocumentName"] == documents[delivery["TargetId"]]
+        assert state["Parameters"]["FunctionName"] == ["legacy-report"], state["Parameters"]
+        assert state["Parameters"]["ConfigRuleName"] == [member_rule]
+        assert state["Parameters"]["AutomationAssumeRole"] == [f"arn:aws:iam::{member}:role/lambda-runtime-guard-automation"]
+        assert state["AutomationExecutionStatus"] == "Success", (delivery["TargetId"], state.get("FailureMessage"),
+                                                                 state.get("StepExecutions"))
+    assert lam.list_tags(Resource=function)["Tags"], "the runbook tagged the function"
+    # Still NON_COMPLIANT at the next evaluation: no change, so no event and nothing started again.
+    evaluate("NON_COMPLIANT", 10, "python3.8 deprecated 2024-10-14. Upgrade to python3.12.")
+    assert len(member_deliveries()) == len(delivered)

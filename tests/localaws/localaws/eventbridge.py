@@ -153,7 +153,10 @@ def install(bridge: EventBridge) -> None:
 
 
 def _send_to_targets(rule: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
-    if not rule.event_pattern.matches_event(original_event):
+    # "Rules with EventPatterns are triggered when a matching event is observed. Rules with
+    # ScheduleExpressions self-trigger based on the given schedule." (API_PutRule.html): a rule without an
+    # EventPattern matches no event (moto's empty pattern matches every event).
+    if rule.event_pattern.dump() is None or not rule.event_pattern.matches_event(original_event):
         return
     # "DISABLED: The rule is disabled. EventBridge does not match any events against the rule."
     # (https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_PutRule.html, State); moto ignores it.

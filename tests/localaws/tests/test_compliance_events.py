@@ -257,6 +257,12 @@ def test_the_deployed_pattern_starts_the_automation_with_the_transformed_paramet
 def test_events_the_pattern_does_not_match_start_nothing(aws):
     member, config = member_setup(aws, extra_rules=("someone-elses-rule",))
     wired(aws, member)
+    # A schedule rule ("Rules with ScheduleExpressions self-trigger based on the given schedule",
+    # API_PutRule.html) is never matched by events, whatever they are.
+    events = aws.client("events", member)
+    events.put_rule(Name="daily", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="daily", Targets=[{"Id": "tiny", "RoleArn": f"arn:aws:iam::{member}:{EVENTS_ROLE}",
+                                               "Arn": f"arn:aws:ssm:{REGION}:{member}:automation-definition/tiny"}])
     ours, theirs = member_rule_name(aws, member), member_rule_name(aws, member, "someone-elses-rule")
     create_function(aws, "legacy", "python3.8", account=member)
     token, other_token = token_for(aws, ours)["resultToken"], token_for(aws, theirs)["resultToken"]
@@ -267,7 +273,7 @@ def test_events_the_pattern_does_not_match_start_nothing(aws):
     assert executions(aws, member) == []
     assert deliveries(aws) == []
     # ... and a disabled rule matches nothing ("EventBridge does not match any events against the rule").
-    aws.client("events", member).disable_rule(Name="compliance-change")
+    events.disable_rule(Name="compliance-change")
     evaluate(config, token, "legacy", "NON_COMPLIANT", T0 + dt.timedelta(hours=2))
     assert executions(aws, member) == [] and deliveries(aws) == []
 
