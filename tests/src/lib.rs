@@ -21,6 +21,8 @@ use serde_json::Value;
 pub const ADMIN_ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
 
+pub mod remediation;
+
 pub struct LocalAws {
     child: Mutex<Child>,
     endpoint: String,

@@ -142,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
+    let (team, account) = &members[0];
+    remediate(&aws, team, account, &rule_arn).await?;
+
     println!("\nThe organization aggregator in the admin account:");
     let summary = config
         .describe_aggregate_compliance_by_config_rules()
@@ -209,5 +212,102 @@ async fn main() -> anyhow::Result<()> {
         "    Athena: `aggregator ddl --location s3://runtime-reports/lambda-runtime-guard`, then aggregator/queries/*.sql"
     );
     println!("\nDone. Try `cargo run -p rule -- catalog` and `rule scan` against your own account next.");
+    Ok(())
+}
+
+/// One remediation as the member account runs it: the runbooks and successor parameters a deployment
+/// writes, UpgradeLambdaRuntime for `checkout` (python3.8) in DryRun and then for real, and the rule's
+/// re-evaluation of the updated function.
+async fn remediate(aws: &LocalAws, team: &str, account: &str, rule_arn: &str) -> anyhow::Result<()> {
+    use e2e::remediation::{self, output, steps_ran};
+    const FUNCTION: &str = "checkout";
+    let keys = aws.assume_role(account, "OrganizationAccountAccessRole").await?;
+    let config = aws.sdk_config(Some(keys), 5).await;
+    let member = aws_sdk_config::Client::new(&config);
+    let rules = member.describe_config_rules().send().await?;
+    let rule = rules
+        .config_rules()
+        .first()
+        .and_then(|r| r.config_rule_name())
+        .context("the member rule")?
+        .to_string();
+    let verdict = |results: &BTreeMap<String, e2e::EvaluationResult>| {
+        results
+            .get(FUNCTION)
+            .map(|r| format!("{} — {}", r.compliance, r.annotation))
+            .unwrap_or_else(|| "no result".into())
+    };
+    println!(
+        "\nRemediation in {team} ({account}): {FUNCTION} is {}",
+        verdict(&e2e::evaluation_results(&config, &rule).await?)
+    );
+    println!(
+        "  deploying the runbooks (cdk/runbooks/) and the successor parameters (cdk/contracts/runtime-upgrades.json) ..."
+    );
+    let role = remediation::deploy(&config, account).await?;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let runtime =
+        |c: aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput| {
+            c.runtime().map(|r| r.as_str().to_string()).unwrap_or_default()
+        };
+    let parameters = |dry_run: &'static str| {
+        [
+            ("FunctionName", FUNCTION),
+            ("ConfigRuleName", rule.as_str()),
+            ("DryRun", dry_run),
+            ("AutomationAssumeRole", role.as_str()),
+        ]
+    };
+    for dry_run in ["true", "false"] {
+        let started = std::time::Instant::now();
+        let parent = remediation::run(&config, "UpgradeLambdaRuntime", &parameters(dry_run)).await?;
+        // An empty TargetRuntime: the runbook reads the successor and runs itself as a child with it.
+        let child_id = output(&parent, "RunWithSuccessor.ExecutionId").context("the child execution")?;
+        let child = remediation::wait(&config, child_id).await?;
+        let status = child
+            .automation_execution_status()
+            .map(|s| s.as_str())
+            .unwrap_or("?");
+        let ran = steps_ran(&child);
+        println!(
+            "  UpgradeLambdaRuntime DryRun={dry_run}: {status} in {:.1} s — {} → {}, ended at {} after {} steps",
+            started.elapsed().as_secs_f64(),
+            output(&parent, "ReadFunction.Runtime").unwrap_or("?"),
+            output(&parent, "ReadSuccessor.Successor").unwrap_or("?"),
+            ran.last().unwrap_or(&"?"),
+            ran.len()
+        );
+        if let Some(version) = output(&child, "PublishRollbackPoint.Version") {
+            println!("    rollback point: version {version} (the function as it was)");
+        }
+        let now = runtime(
+            lambda
+                .get_function_configuration()
+                .function_name(FUNCTION)
+                .send()
+                .await?,
+        );
+        println!("    {FUNCTION} runtime now: {now}");
+    }
+    // The update was recorded by Config; the change-triggered organization rule re-evaluates it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let results = e2e::evaluation_results(&config, &rule).await?;
+        if results.get(FUNCTION).is_some_and(|r| r.compliance == "COMPLIANT") {
+            println!(
+                "  the rule re-evaluated {FUNCTION} after the change: {}",
+                verdict(&results)
+            );
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "{FUNCTION} was not re-evaluated COMPLIANT within 30 s: {}",
+                verdict(&results)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    aws.settled(rule_arn, 1, Duration::from_secs(30)).await?;
     Ok(())
 }
