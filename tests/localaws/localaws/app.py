@@ -56,12 +56,14 @@ class Call:
         self.access_key, self.region, self.service = (match.groups() if match else ("", "us-east-1", ""))
         self.path_params: dict[str, str] = {}
         self.form: dict[str, list[str]] = {}
+        # A Lambda request's function, as Lambda resolves its name or ARN (set by LocalAws.locate_function).
+        self.function: lambda_ext.FunctionRef | None = None
         target = self.headers.get("x-amz-target")
         if target:
             self.protocol, self.operation = "json", target.rsplit(".", 1)[-1]
         elif self.service == "lambda":
             self.protocol = "rest-json"
-            self.operation, self.path_params = lambda_ext.route(self.method, self.path)
+            self.operation, self.path_params = lambda_ext.route(self.method, self.path, self.query)
         elif self.service in ("sts", "iam"):
             self.protocol = "query"
             self.form = urllib.parse.parse_qs(body.decode(errors="replace")) if body else dict(self.query)
@@ -71,6 +73,9 @@ class Call:
         else:
             self.protocol, self.operation = "json", "Unknown"
         self.account = self._account()
+        # The account whose resources the request reaches: the caller's, or for a Lambda ARN of another account
+        # whose resource-based policy lets the caller in, that account.
+        self.owner = self.account
 
     def _account(self) -> str:
         if "x-moto-account-id" in self.headers:
@@ -89,12 +94,11 @@ class Call:
         return value
 
     def qualifier(self) -> str | None:
-        """A Lambda function's qualifier: ?Qualifier= or the name's :suffix."""
-        name = self.path_params.get("name", "")
-        if name.startswith("arn:"):
-            parts = name.split(":")
-            return parts[7] if len(parts) > 7 else (self.query.get("Qualifier") or [None])[0]
-        return name.split(":")[1] if ":" in name else (self.query.get("Qualifier") or [None])[0]
+        """A Lambda function's qualifier: the name's :suffix or ?Qualifier=."""
+        if self.function is not None:
+            return self.function.qualifier
+        ref = lambda_ext.parse_function_ref(self.path_params.get("name", ""))
+        return (ref.qualifier if ref else None) or (self.query.get("Qualifier") or [None])[0]
 
     def target_account(self) -> str | None:
         """The account an STS AssumeRole reaches into."""
@@ -171,10 +175,14 @@ class LocalAws:
                 key = f"{call.service}:{call.operation}"
                 self.calls[key] = self.calls.get(key, 0) + 1
             fault = self.faults.decide(call.service, call.operation, call.account, call.target_account())
+            if fault is None and call.service == "lambda":
+                fault = self.faults.lambda_quota(call.operation, call.account, call.region)
             if fault is not None:
                 return _send(start_response, error_response(call.protocol, fault))
+            if call.service == "lambda" and ("name" in call.path_params or "arn" in call.path_params):
+                self.locate_function(call, environ)
             if call.service == "lambda" and "name" in call.path_params:
-                self.lambdas.fidelity.check(call.operation, call.account, call.region, call.path_params["name"],
+                self.lambdas.fidelity.check(call.operation, call.owner, call.region, call.path_params["name"],
                                             call.qualifier(), call.body)
             answer = self.extension(call)
             if answer is not None:
@@ -202,14 +210,42 @@ class LocalAws:
                 chunks.close()
         status = int(captured["status"].split(" ", 1)[0])
         if call.service == "lambda" and "name" in call.path_params:
-            data = self.lambdas.fidelity.rewrite(call.operation, call.account, call.region, call.path_params["name"],
+            data = self.lambdas.fidelity.rewrite(call.operation, call.owner, call.region, call.path_params["name"],
                                                  call.qualifier(), status, data)
         if 200 <= status < 300 and call.service == "lambda" and call.operation in lambda_ext.MUTATIONS:
-            self.lambdas.after_mutation(call.operation, call.account, call.region, call.path_params, call.body, data)
+            self.lambdas.after_mutation(call.operation, call.owner, call.region, call.path_params, call.body, data)
+        if 200 <= status < 300 and call.service == "lambda" and call.operation == "PublishVersion":
+            self.lambdas.after_publish(call.owner, call.region, call.path_params["name"], data)
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(data))))
         start_response(captured["status"], headers)
         return [data]
+
+    def locate_function(self, call: Call, environ: dict[str, Any]) -> None:
+        """Resolves the function (or tagged resource) a Lambda request names as Lambda does (lambda_ext.locate:
+        qualifier, Region, account and resource-based policy). moto resolves names only in the caller's account
+        and its routes take neither `$LATEST` nor ARNs everywhere, so a request it serves is sent to the owner's
+        account with the bare function name and the qualifier as `?Qualifier=`."""
+        call.owner, call.function = self.lambdas.locate(call.operation, call.account, call.region, call.access_key,
+                                                        call.path_params, call.query)
+        if call.owner != call.account:
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = call.owner
+        ref, raw = call.function, call.path_params.get("name")
+        if ref is None or raw is None or raw == ref.name or call.operation not in lambda_ext.QUALIFIED:
+            return
+        segments = environ.get("PATH_INFO", "").split("/")
+        if raw not in segments:
+            return
+        segments[segments.index(raw)] = ref.name
+        path = "/".join(segments)
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+                 if k != "Qualifier"]
+        if ref.qualifier:
+            query.append(("Qualifier", ref.qualifier))
+        query_string = urllib.parse.urlencode(query)
+        environ["PATH_INFO"] = path
+        environ["QUERY_STRING"] = query_string
+        environ["RAW_URI"] = environ["REQUEST_URI"] = urllib.parse.quote(path) + (f"?{query_string}" if query_string else "")
 
     def extension(self, call: Call) -> Response | None:
         if call.service == "config" and call.operation in CONFIG_OPERATIONS_WE_OWN:
@@ -232,10 +268,11 @@ class LocalAws:
             validate_input("ssm", call.operation, params)
             return json_response(self.automation.handle(call.operation, call.account, call.region, params))
         if call.service == "lambda" and call.operation in (
-            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke", "GetLayerVersionByArn"
+            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke", "GetLayerVersionByArn",
+            "ListVersionsByFunction", "ListAliases",
         ):
-            result = self.lambdas.handle(call.operation, call.account, call.region, call.path_params, call.query,
-                                         call.body, call.headers)
+            result = self.lambdas.handle(call.operation, call.owner, call.region, call.path_params, call.query,
+                                         call.body, call.headers, call.function)
             if isinstance(result, tuple):
                 status, payload, headers = result
                 return Response(status, payload, [("Content-Type", "application/json"), *headers.items()])
@@ -251,6 +288,10 @@ class LocalAws:
         route = (method, path.rstrip("/"))
         if route == ("GET", "/_localaws/health"):
             return json_response({"status": "ok"}, content_type="application/json")
+        if route == ("GET", "/_localaws/connection"):
+            # The connection this request came on, as the server (__main__.KeepAliveHandler) set it up.
+            connection = environ.get("localaws.connection") or {"TcpNoDelay": None, "RequestsOnConnection": None}
+            return json_response(connection, content_type="application/json")
         if route == ("POST", "/_localaws/reset"):
             self.reset()
             return json_response({"reset": True}, content_type="application/json")
@@ -273,8 +314,8 @@ class LocalAws:
         if route == ("GET", "/_localaws/stats"):
             with self.calls_lock:
                 calls = dict(self.calls)
-            return json_response({"Calls": calls, "EvaluationsRecorded": self.config.recorded_counts()},
-                                 content_type="application/json")
+            return json_response({"Calls": calls, "EvaluationsRecorded": self.config.recorded_counts(),
+                                  "Faults": self.faults.injected()}, content_type="application/json")
         if route == ("POST", "/_localaws/lambda/settings"):
             return json_response(self.lambdas.fidelity.settings(params), content_type="application/json")
         if route == ("POST", "/_localaws/lambda/update-failures"):

@@ -1,9 +1,11 @@
 """Fault injection over HTTP: per service and operation, a probability of throttling, of a 5xx, added
-latency and of FailedEvaluations; a seed for repeatable runs; accounts that are denied everything.
-Each fault is spelled as that service spells it on the wire (aws-facts.md)."""
+latency and of FailedEvaluations; a seed for repeatable runs; accounts that are denied everything; and, opt-in,
+Lambda's control-plane request quota. Each fault is spelled as that service spells it on the wire (aws-facts.md)."""
 
 from __future__ import annotations
 
+import collections
+import math
 import random
 import threading
 import time
@@ -34,6 +36,50 @@ DENIED = {
 }
 
 
+# Lambda's API request quotas, per account and Region, none of which can be increased
+# (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests, "Lambda API requests"):
+# GetFunction 100 requests per second; GetPolicy 15 requests per second; "Remainder of the control plane API
+# requests (excludes invocation, GetFunction, and GetPolicy requests): 15 requests per second across all APIs
+# (not per API)". The keys of the `LambdaControlPlaneQuota` spec, with AWS's numbers as defaults:
+LAMBDA_QUOTA_DEFAULTS = {"RequestsPerSecond": 15, "GetFunctionRequestsPerSecond": 100, "GetPolicyRequestsPerSecond": 15}
+# Invocations have their own (concurrency-based) limits; the durable-execution APIs have quotas of their own on the
+# same page, not emulated. Neither is counted against the control-plane quota.
+LAMBDA_QUOTA_EXEMPT = {"Invoke", "InvokeAsync", "InvokeWithResponseStream", "CheckpointDurableExecution",
+                       "GetDurableExecution", "GetDurableExecutionHistory", "GetDurableExecutionState",
+                       "ListDurableExecutionsByFunction", "SendDurableExecutionCallbackFailure",
+                       "SendDurableExecutionCallbackHeartbeat", "SendDurableExecutionCallbackSuccess",
+                       "StopDurableExecution"}
+# Which budget an operation draws from; every other control-plane operation shares "RequestsPerSecond".
+LAMBDA_QUOTA_BUCKET = {"GetFunction": "GetFunctionRequestsPerSecond", "GetPolicy": "GetPolicyRequestsPerSecond"}
+
+
+class SlidingWindow:
+    """At most `limit` requests in any one-second window, per key (account, Region, budget). A refused request
+    does not count."""
+
+    def __init__(self) -> None:
+        self.windows: dict[tuple[str, str, str], collections.deque[float]] = {}
+
+    def admit(self, key: tuple[str, str, str], limit: int, now: float) -> float:
+        """0 if the request is admitted (and counted), else the seconds until a slot frees."""
+        window = self.windows.setdefault(key, collections.deque())
+        while window and window[0] <= now - 1.0:
+            window.popleft()
+        if len(window) >= limit:
+            return window[0] + 1.0 - now
+        window.append(now)
+        return 0.0
+
+
+def lambda_throttle(wait: float) -> AwsError:
+    """Lambda's TooManyRequestsException: 429, `Retry-After` (whole seconds; botocore's `retryAfterSeconds`),
+    `Reason` CallerRateLimitExceeded for a caller over an API request rate
+    (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#API_GetFunction_Errors,
+    https://docs.aws.amazon.com/lambda/latest/api/API_TooManyRequestsException.html)."""
+    return AwsError("TooManyRequestsException", "Rate exceeded", 429, retry_after=max(1, math.ceil(wait)),
+                    reason="CallerRateLimitExceeded")
+
+
 @dataclass
 class FaultRule:
     service: str = "*"
@@ -55,16 +101,39 @@ class FaultInjector:
         self.configure({})
 
     def configure(self, spec: dict[str, Any]) -> None:
+        quota = _lambda_quota_spec(spec.get("LambdaControlPlaneQuota"))
         with self.lock:
             self.rules = [FaultRule(**{_snake(k): v for k, v in rule.items()}) for rule in spec.get("Rules", [])]
             self.denied = set(spec.get("DenyAccounts", []))
             self.rng = random.Random(spec.get("Seed", 0))
             self.counters: dict[str, int] = {}
+            self.quota = quota
+            self.windows = SlidingWindow()
 
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return {"Rules": [r.__dict__ for r in self.rules], "DenyAccounts": sorted(self.denied),
-                    "Injected": dict(self.counters)}
+                    "LambdaControlPlaneQuota": self.quota, "Injected": dict(self.counters)}
+
+    def injected(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counters)
+
+    def lambda_quota(self, operation: str, account: str, region: str) -> AwsError | None:
+        """TooManyRequestsException when the caller's account is over Lambda's control-plane quota in `region`
+        (opt-in: `LambdaControlPlaneQuota` in the fault spec)."""
+        with self.lock:
+            quota = self.quota
+            if quota is None or operation in LAMBDA_QUOTA_EXEMPT:
+                return None
+            if quota["Accounts"] and account not in quota["Accounts"]:
+                return None
+            bucket = LAMBDA_QUOTA_BUCKET.get(operation, "RequestsPerSecond")
+            wait = self.windows.admit((account, region, bucket), quota[bucket], time.monotonic())
+            if not wait:
+                return None
+            self._count("quota", "lambda", operation)
+        return lambda_throttle(wait)
 
     def _count(self, kind: str, service: str, operation: str) -> None:
         key = f"{kind}:{service}:{operation}"
@@ -101,6 +170,27 @@ class FaultInjector:
             if odds:
                 self._count("failed_evaluations", "config", "PutEvaluations")
             return odds, self.rng
+
+
+def _lambda_quota_spec(spec: Any) -> dict[str, Any] | None:
+    """{"RequestsPerSecond"?, "GetFunctionRequestsPerSecond"?, "GetPolicyRequestsPerSecond"?, "Accounts"?}: AWS's
+    numbers unless given; every account unless `Accounts` lists some. None (absent) leaves the quota off."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise AwsError("ValidationException", "LambdaControlPlaneQuota must be an object")
+    unknown = set(spec) - set(LAMBDA_QUOTA_DEFAULTS) - {"Accounts"}
+    if unknown:
+        raise AwsError("ValidationException", f"LambdaControlPlaneQuota: unknown keys {sorted(unknown)}; "
+                       f"known: {sorted([*LAMBDA_QUOTA_DEFAULTS, 'Accounts'])}")
+    quota: dict[str, Any] = {}
+    for key, default in LAMBDA_QUOTA_DEFAULTS.items():
+        value = spec.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise AwsError("ValidationException", f"LambdaControlPlaneQuota.{key} must be a whole number >= 1")
+        quota[key] = value
+    quota["Accounts"] = sorted(spec.get("Accounts") or [])
+    return quota
 
 
 def _snake(name: str) -> str:

@@ -1,64 +1,202 @@
-"""Lambda on top of moto: ListFunctions pagination, Get/PutRuntimeManagementConfig, Invoke through the
-Runtime API, and recording every create/update/tag/delete into Config."""
+"""Lambda on top of moto: operation routing, function names and ARNs (account, region, qualifier) as Lambda
+resolves them, cross-account access through the function's resource-based policy, ListFunctions /
+ListVersionsByFunction / ListAliases paging, Get/PutRuntimeManagementConfig per function version, Invoke
+through the Runtime API, and recording every create/update/tag/delete into Config."""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import bisect
+import fnmatch
 import json
 import re
 import threading
 import urllib.parse
+from dataclasses import dataclass
 from typing import Any
 
 from moto.awslambda.models import lambda_backends
 
 from .config import ConfigState
 from .lambda_fidelity import LambdaFidelity
-from .protocol import AwsError, paginate, validate_input
+from .protocol import AwsError, service_model, validate_input
 from .runtime_api import RuntimeApi
 
-# (method, path regex) -> operation, for the Lambda REST routes this project touches.
-ROUTES = [
-    ("GET", r"^/2015-03-31/functions/?$", "ListFunctions"),
-    ("POST", r"^/2015-03-31/functions/?$", "CreateFunction"),
-    ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/?$", "GetFunction"),
-    ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/aliases/?$", "ListAliases"),
-    ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/versions/?$", "ListVersionsByFunction"),
-    ("GET", r"^/2018-10-31/layers/?$", "GetLayerVersionByArn"),
-    ("DELETE", r"^/2015-03-31/functions/(?P<name>[^/]+)/?$", "DeleteFunction"),
-    ("GET", r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration/?$", "GetFunctionConfiguration"),
-    ("PUT", r"^/2015-03-31/functions/(?P<name>[^/]+)/configuration/?$", "UpdateFunctionConfiguration"),
-    ("PUT", r"^/2015-03-31/functions/(?P<name>[^/]+)/code/?$", "UpdateFunctionCode"),
-    ("POST", r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$", "Invoke"),
-    ("POST", r"^/2015-03-31/functions/(?P<name>[^/]+)/versions/?$", "PublishVersion"),
-    ("POST", r"^/2015-03-31/functions/(?P<name>[^/]+)/policy/?$", "AddPermission"),
-    ("GET", r"^/2017-03-31/tags/(?P<arn>.+)$", "ListTags"),
-    ("POST", r"^/2017-03-31/tags/(?P<arn>.+)$", "TagResource"),
-    ("DELETE", r"^/2017-03-31/tags/(?P<arn>.+)$", "UntagResource"),
-    ("GET", r"^/2021-07-20/functions/(?P<name>[^/]+)/runtime-management-config/?$", "GetRuntimeManagementConfig"),
-    ("PUT", r"^/2021-07-20/functions/(?P<name>[^/]+)/runtime-management-config/?$", "PutRuntimeManagementConfig"),
-]
 MUTATIONS = {"CreateFunction", "DeleteFunction", "UpdateFunctionConfiguration", "UpdateFunctionCode",
              "TagResource", "UntagResource"}
-# Lambda returns at most 50 functions a page, whatever MaxItems asks for.
+# Lambda returns at most 50 functions a page, whatever MaxItems asks for
+# (https://docs.aws.amazon.com/lambda/latest/api/API_ListFunctions.html#lambda-ListFunctions-request-MaxItems);
+# ListVersionsByFunction likewise ("returns a maximum of 50 items in each response, even if you set the number
+# higher", https://docs.aws.amazon.com/lambda/latest/api/API_ListVersionsByFunction.html).
 LIST_PAGE_MAX = 50
+# URI labels renamed for the rest of the emulator: the function of an operation is `name`, the tagged resource
+# `arn`; every other label keeps the model's name.
+_LABELS = {"FunctionName": "name", "Resource": "arn"}
 
 
-def route(method: str, path: str) -> tuple[str, dict[str, str]]:
-    for verb, pattern, operation in ROUTES:
-        match = re.match(pattern, path)
-        if verb == method and match:
+def _build_routes() -> list[tuple[str, re.Pattern[str], dict[str, str], str]]:
+    """(method, path regex, required query, operation) for every operation of botocore's Lambda model, so that
+    every request is named as AWS names it (the quota and the stats count by operation). An operation whose
+    URI carries a fixed query (`/2018-10-31/layers?find=LayerVersion`) is tried before its sibling."""
+    model = service_model("lambda")
+    routes = []
+    for operation in model.operation_names:
+        http = model.operation_model(operation).http
+        path, _, fixed = http["requestUri"].partition("?")
+        regex, position = "^", 0
+        for label in re.finditer(r"\{(\w+)(\+?)\}", path):
+            regex += re.escape(path[position:label.start()])
+            regex += f"(?P<{_LABELS.get(label[1], label[1])}>{'.+' if label[2] else '[^/]+'})"
+            position = label.end()
+        regex += re.escape(path[position:].rstrip("/")) + "/?$"
+        required = dict(urllib.parse.parse_qsl(fixed, keep_blank_values=True))
+        routes.append((http["method"], re.compile(regex), required, operation))
+    routes.sort(key=lambda r: not r[2])
+    return routes
+
+
+ROUTES = _build_routes()
+# Operations whose input has a `Qualifier` in the query string (GetFunction, GetFunctionConfiguration, ...).
+QUALIFIED = {op for op in service_model("lambda").operation_names
+             if (shape := service_model("lambda").operation_model(op).input_shape) is not None
+             and shape.members.get("Qualifier") is not None
+             and shape.members["Qualifier"].serialization.get("location") == "querystring"}
+
+
+def route(method: str, path: str, query: dict[str, list[str]] | None = None) -> tuple[str, dict[str, str]]:
+    for verb, pattern, required, operation in ROUTES:
+        if verb != method:
+            continue
+        match = pattern.match(path)
+        if match and all((query or {}).get(k, [None])[0] == v or (v == "" and k in (query or {}))
+                         for k, v in required.items()):
             return operation, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
     return "Unknown", {}
 
 
 def function_name(name_or_arn: str) -> str:
     """A function name from a name, a partial ARN or a full ARN (qualifier dropped)."""
+    ref = parse_function_ref(name_or_arn)
+    if ref is not None:
+        return ref.name
     if name_or_arn.startswith("arn:"):
         parts = name_or_arn.split(":")
         return parts[6] if len(parts) > 6 else name_or_arn
     return name_or_arn.split(":")[0]
 
+
+# ------------------------------------------------------------------ function names and ARNs
+
+# FunctionName as the API reference defines it: a name, a partial ARN (`123456789012:function:f`) or a full
+# ARN, each with an optional `:qualifier` (a version, `$LATEST` or an alias), e.g.
+# https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#lambda-GetFunction-request-FunctionName
+# (the pattern is botocore's copy of it).
+_FUNCTION_REF = re.compile(
+    r"^(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?"
+    r"(?:(?P<region>(?:eusc-)?[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?(?P<kind>function:)?"
+    r"(?P<name>[a-zA-Z0-9-_.]+)(?::(?P<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9-_]+))?$")
+
+
+@dataclass
+class FunctionRef:
+    name: str
+    qualifier: str | None
+    account: str | None  # as written in the ARN (None: the caller's)
+    region: str | None   # as written in the ARN (None: the endpoint's)
+
+
+def parse_function_ref(value: str) -> FunctionRef | None:
+    match = _FUNCTION_REF.match(value or "")
+    if not match or (value.startswith("arn:") and not match["kind"]):
+        return None
+    return FunctionRef(match["name"], match["qualifier"], match["account"], match["region"])
+
+
+# The IAM action each operation is authorized as, where it differs from the operation's name
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html).
+IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction",
+               "ListVersionsByFunction": "ListVersionsByFunction", "GetLayerVersionByArn": "GetLayerVersion"}
+
+
+def iam_action(operation: str) -> str:
+    return "lambda:" + IAM_ACTIONS.get(operation, operation)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_matches(principal: Any, account: str, caller_arn: str) -> bool:
+    """A policy principal naming the caller: `*`, its account (ID or root ARN), or its own ARN (for an assumed
+    role, the role's ARN; https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html)."""
+    if principal == "*":
+        return True
+    values = _as_list(principal.get("AWS", [])) if isinstance(principal, dict) else _as_list(principal)
+    role = re.sub(r"^arn:([^:]+):sts::(\d{12}):assumed-role/([^/]+)/.*$", r"arn:\1:iam::\2:role/\3", caller_arn)
+    return any(v in ("*", account, f"arn:aws:iam::{account}:root", caller_arn, role) for v in values)
+
+
+def policy_allows(statements: list[dict[str, Any]], action: str, resource: str, account: str, caller_arn: str) -> bool:
+    """IAM's evaluation of a resource-based policy for a principal of another account: an explicit Deny wins,
+    then an Allow is needed (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+    Conditions are not evaluated: an Allow with a Condition does not count, a Deny with one does."""
+    allowed = False
+    for statement in statements:
+        if not _principal_matches(statement.get("Principal"), account, caller_arn):
+            continue
+        if not any(fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _as_list(statement.get("Action", []))):
+            continue
+        if not any(fnmatch.fnmatchcase(resource, str(r)) for r in _as_list(statement.get("Resource", "*"))):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        if statement.get("Effect") == "Allow" and not statement.get("Condition"):
+            allowed = True
+    return allowed
+
+
+def caller_arn(account: str, access_key: str, region: str) -> str:
+    """The caller's identity as STS would name it (moto tracks assumed-role and IAM-user keys)."""
+    try:
+        from moto.sts.models import sts_backends
+
+        return sts_backends[account]["aws"].get_caller_identity(access_key or "AKIAEXAMPLE", region)[1]
+    except Exception:
+        return f"arn:aws:iam::{account}:root"
+
+
+def encode_marker(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode()
+
+
+def decode_marker(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise AwsError("InvalidParameterValueException", f"Invalid marker: {marker}")
+
+
+def _max_items(query: dict[str, list[str]], default: int | None) -> int | None:
+    raw = (query.get("MaxItems") or [None])[0]
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10000:
+        raise AwsError("InvalidParameterValueException", "MaxItems must be between 1 and 10000")
+    return value
+
+
+def _lambda_shape(configuration: dict[str, Any]) -> dict[str, Any]:
+    """Lambda leaves unset members out (moto sends them as null) and writes LastModified with `+0000`."""
+    shaped = {k: v for k, v in configuration.items() if v is not None}
+    if "LastModified" in shaped:
+        shaped["LastModified"] = aws_last_modified(shaped["LastModified"])
+    return shaped
 
 def aws_last_modified(text: str) -> str:
     """moto writes 2026-11-23T21:30:00.123456000Z; Lambda writes 2026-11-23T21:30:00.123+0000."""
@@ -100,7 +238,11 @@ class LambdaExtension:
 
     def reset(self) -> None:
         with self.lock:
+            # (account, region, name) for $LATEST, (account, region, "name:version") for a published version.
             self.runtime_management: dict[tuple[str, str, str], dict[str, str]] = {}
+            # ListFunctions' sorted names per (account, region), valid while the generation and the count hold.
+            self.generation = 0
+            self.name_index: dict[tuple[str, str], tuple[tuple[int, int], list[str]]] = {}
         self.fidelity.reset()
 
     def mode_of(self, account: str, region: str, name: str) -> str:
@@ -108,21 +250,97 @@ class LambdaExtension:
             return self.runtime_management.get((account, region, name), {"UpdateRuntimeOn": "Auto"})["UpdateRuntimeOn"]
 
     @staticmethod
-    def _function(account: str, region: str, name_or_arn: str) -> Any:
+    def _function(account: str, region: str, name_or_arn: str, qualifier: str | None = None) -> Any:
         backend = lambda_backends[account][region]
+        ref = parse_function_ref(name_or_arn)
+        name = ref.name if ref else function_name(name_or_arn)
+        qualifier = qualifier or (ref.qualifier if ref else None)
         try:
-            return backend.get_function(function_name(name_or_arn))
+            return backend.get_function(name, qualifier)
         except Exception:
+            arn = f"arn:aws:lambda:{region}:{account}:function:{name}" + (f":{qualifier}" if qualifier else "")
+            raise AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404)
+
+    # ------------------------------------------------------------ which function a request names
+
+    def locate(self, operation: str, caller: str, region: str, access_key: str, path_params: dict[str, str],
+               query: dict[str, list[str]]) -> tuple[str, FunctionRef | None]:
+        """The account that owns the function (or tagged resource) a request names, and the parsed name.
+
+        As Lambda resolves a FunctionName or resource ARN:
+        - a qualifier in the name and a different `Qualifier` parameter are refused (InvalidParameterValueException,
+          "The derived qualifier from the function name does not match the specified qualifier.");
+        - an ARN of another Region is refused: a function is reachable only through its own Region's endpoint
+          (ResourceNotFoundException 404, "Functions from 'R1' are not reachable in this region ('R2')", AWS's
+          answer as quoted in https://github.com/aws/aws-cli/issues/3954; the 404 is the API reference's
+          ResourceNotFoundException, e.g. https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#API_GetFunction_Errors);
+        - an ARN of another account is served from that account only when the function's resource-based policy
+          allows the caller the operation's action ("You can grant cross-account access for most API actions
+          that operate on an existing function", https://docs.aws.amazon.com/lambda/latest/dg/permissions-function-cross-account.html;
+          a policy applies to the function, version or alias it names,
+          https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html); otherwise, or when
+          there is no such function, AccessDeniedException 403 in IAM's words, "... is not authorized to perform:
+          lambda:GetFunction on resource: ARN because no resource-based policy allows the lambda:GetFunction
+          action" (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html)."""
+        raw = path_params.get("name") if "name" in path_params else path_params.get("arn")
+        if raw is None:
+            return caller, None
+        ref = parse_function_ref(raw)
+        if ref is None:
+            if "arn" in path_params and raw.startswith("arn:"):  # another resource type (event source mapping, ...)
+                parts = raw.split(":")
+                if len(parts) > 4 and parts[3] and parts[3] != region:
+                    raise AwsError("ResourceNotFoundException",
+                                   f"Functions from '{parts[3]}' are not reachable in this region ('{region}')", 404)
+                if len(parts) > 4 and parts[4] and parts[4] != caller:
+                    self._deny(operation, caller, access_key, region, raw)
+            return caller, None
+        given = (query.get("Qualifier") or [None])[0] if operation in QUALIFIED else None
+        if given and ref.qualifier and given != ref.qualifier:
+            raise AwsError("InvalidParameterValueException",
+                           "The derived qualifier from the function name does not match the specified qualifier.")
+        ref.qualifier = ref.qualifier or given
+        if ref.region and ref.region != region:
             raise AwsError("ResourceNotFoundException",
-                           f"Function not found: arn:aws:lambda:{region}:{account}:function:{function_name(name_or_arn)}", 404)
+                           f"Functions from '{ref.region}' are not reachable in this region ('{region}')", 404)
+        if not ref.account or ref.account == caller:
+            return caller, ref
+        owner = ref.account
+        resource = f"arn:aws:lambda:{region}:{owner}:function:{ref.name}"
+        if ref.qualifier and ref.qualifier != "$LATEST":
+            resource += f":{ref.qualifier}"
+        who = caller_arn(caller, access_key, region)
+        try:
+            fn = lambda_backends[owner][region].get_function(ref.name, ref.qualifier)
+            statements = list(fn.policy.statements)
+        except Exception:
+            statements = []
+        if not policy_allows(statements, iam_action(operation), resource, caller, who):
+            self._deny(operation, caller, access_key, region, resource, who)
+        return owner, ref
+
+    @staticmethod
+    def _deny(operation: str, caller: str, access_key: str, region: str, resource: str, who: str | None = None) -> None:
+        who = who or caller_arn(caller, access_key, region)
+        action = iam_action(operation)
+        raise AwsError("AccessDeniedException", f"User: {who} is not authorized to perform: {action} on resource: "
+                       f"{resource} because no resource-based policy allows the {action} action", 403)
+
+    # ------------------------------------------------------------ operations served here
 
     def handle(self, operation: str, account: str, region: str, path_params: dict[str, str],
-               query: dict[str, list[str]], body: bytes, headers: dict[str, str]) -> Any:
+               query: dict[str, list[str]], body: bytes, headers: dict[str, str], ref: FunctionRef | None = None) -> Any:
+        """`account` owns the function (see locate); `ref` is the function the path names, qualifier resolved."""
         if operation == "ListFunctions":
             return self.list_functions(account, region, query)
+        if operation == "ListVersionsByFunction":
+            return self.list_versions(account, region, path_params["name"], query)
+        if operation == "ListAliases":
+            return self.list_aliases(account, region, path_params["name"], query)
         if operation == "GetRuntimeManagementConfig":
-            fn = self._function(account, region, path_params["name"])
-            setting = self.runtime_management.get((account, region, fn.function_name), {"UpdateRuntimeOn": "Auto"})
+            fn, key = self._version_key(account, region, path_params["name"], ref)
+            with self.lock:
+                setting = dict(self.runtime_management.get(key, {"UpdateRuntimeOn": "Auto"}))
             result = {"UpdateRuntimeOn": setting["UpdateRuntimeOn"], "FunctionArn": fn.function_arn}
             if setting["UpdateRuntimeOn"] == "Manual":
                 result["RuntimeVersionArn"] = setting["RuntimeVersionArn"]
@@ -131,7 +349,7 @@ class LambdaExtension:
             params = json.loads(body or b"{}")
             params["FunctionName"] = path_params["name"]
             validate_input("lambda", "PutRuntimeManagementConfig", params)
-            fn = self._function(account, region, path_params["name"])
+            fn, key = self._version_key(account, region, path_params["name"], ref)
             if fn.package_type == "Image":
                 raise AwsError("InvalidParameterValueException",
                                "Runtime management configuration is not supported for container image functions.")
@@ -144,7 +362,7 @@ class LambdaExtension:
             if mode == "Manual":
                 setting["RuntimeVersionArn"] = params["RuntimeVersionArn"]
             with self.lock:
-                self.runtime_management[(account, region, fn.function_name)] = setting
+                self.runtime_management[key] = setting
             return {**setting, "FunctionArn": fn.function_arn}
         if operation == "Invoke":
             return self.invoke(account, region, path_params["name"], body, headers)
@@ -161,20 +379,120 @@ class LambdaExtension:
             return version.get_layer_version()
         return NotImplemented
 
+    def _version_key(self, account: str, region: str, name: str, ref: FunctionRef | None) -> tuple[Any, tuple[str, str, str]]:
+        """The function version a runtime management request names and its settings key. The configuration is a
+        function version's: `Qualifier` "can be $LATEST or a published version number. If no value is specified,
+        the configuration for the $LATEST version is returned"
+        (https://docs.aws.amazon.com/lambda/latest/api/API_GetRuntimeManagementConfig.html#lambda-GetRuntimeManagementConfig-request-Qualifier).
+        An alias is not a version number: it is refused as a function that does not exist."""
+        qualifier = ref.qualifier if ref else None
+        fn = self._function(account, region, ref.name if ref else name)
+        if qualifier in (None, "", "$LATEST"):
+            return fn, (account, region, fn.function_name)
+        version = next((v for v in lambda_backends[account][region]._lambdas._functions
+                        .get(fn.function_name, {}).get("versions", []) if str(v.version) == qualifier), None)
+        if version is None:
+            raise AwsError("ResourceNotFoundException",
+                           f"Function not found: arn:aws:lambda:{region}:{account}:function:{fn.function_name}:{qualifier}", 404)
+        return version, (account, region, f"{fn.function_name}:{qualifier}")
+
+    def after_publish(self, account: str, region: str, name: str, response_body: bytes) -> None:
+        """A published version is "a copy of the unpublished version of the function"
+        (https://docs.aws.amazon.com/lambda/latest/dg/configuration-versions.html), runtime management
+        configuration included; a version published before keeps its own."""
+        version = json.loads(response_body or b"{}").get("Version")
+        if not version or version == "$LATEST":
+            return
+        name = function_name(name)
+        with self.lock:
+            latest = self.runtime_management.get((account, region, name))
+            if latest is not None:
+                self.runtime_management.setdefault((account, region, f"{name}:{version}"), dict(latest))
+
+    # ------------------------------------------------------------ listings
+
+    def _sorted_names(self, account: str, region: str) -> list[str]:
+        """The account's function names in order, rebuilt only when a function was created or deleted since."""
+        functions = lambda_backends[account][region]._lambdas._functions
+        with self.lock:
+            stamp = (self.generation, len(functions))
+            cached = self.name_index.get((account, region))
+            if cached and cached[0] == stamp:
+                return cached[1]
+        for _ in range(3):
+            try:
+                names = sorted(list(functions))
+                break
+            except RuntimeError:  # a create or delete in another thread changed the dict under us
+                continue
+        else:
+            names = sorted(dict(functions))
+        with self.lock:
+            self.name_index[(account, region)] = (stamp, names)
+        return names
+
     def list_functions(self, account: str, region: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        max_items = int(query.get("MaxItems", ["50"])[0])
-        if not 1 <= max_items <= 10000:
-            raise AwsError("InvalidParameterValueException", "MaxItems must be between 1 and 10000")
-        functions = sorted(lambda_backends[account][region].list_functions(func_version=None),
-                           key=lambda f: f.function_name)
-        configurations = []
-        for fn in functions:
-            # Lambda leaves unset members out; moto sends them as null.
-            configuration = {k: v for k, v in fn.get_configuration().items() if v is not None}
-            configuration["LastModified"] = aws_last_modified(configuration.get("LastModified", ""))
-            configurations.append(configuration)
-        page, marker = paginate(configurations, query.get("Marker", [None])[0], min(max_items, LIST_PAGE_MAX))
-        return {"Functions": page, **({"NextMarker": marker} if marker else {})}
+        """One page in O(page): a binary search from the marker (the last name of the previous page) into the
+        cached sorted names, and only the page's configurations serialized."""
+        limit = min(_max_items(query, LIST_PAGE_MAX) or LIST_PAGE_MAX, LIST_PAGE_MAX)
+        names = self._sorted_names(account, region)
+        marker = (query.get("Marker") or [None])[0]
+        start = bisect.bisect_right(names, decode_marker(marker)) if marker else 0
+        functions = lambda_backends[account][region]._lambdas._functions
+        page, position = [], start
+        while position < len(names) and len(page) < limit:
+            group = functions.get(names[position])
+            position += 1
+            if group and group.get("latest") is not None:
+                page.append(_lambda_shape(group["latest"].get_configuration()))
+        result: dict[str, Any] = {"Functions": page}
+        if position < len(names):
+            result["NextMarker"] = encode_marker(names[position - 1])
+        return result
+
+    def list_versions(self, account: str, region: str, name: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """https://docs.aws.amazon.com/lambda/latest/api/API_ListVersionsByFunction.html: $LATEST and every published
+        version with its own configuration, at most 50 a page."""
+        fn = self._function(account, region, function_name(name))
+        backend = lambda_backends[account][region]
+        versions = list(backend.list_versions_by_function(fn.function_name))
+        limit = min(_max_items(query, LIST_PAGE_MAX) or LIST_PAGE_MAX, LIST_PAGE_MAX)
+        start = self._offset(query, len(versions))
+        page = []
+        for version in versions[start:start + limit]:
+            configuration = _lambda_shape(version.get_configuration())
+            if configuration.get("FunctionArn", "").endswith(":$LATEST"):
+                configuration["Version"] = "$LATEST"
+            qualifier = configuration.get("Version")
+            configuration["RevisionId"] = self.fidelity.revision_of(
+                account, region, fn.function_name if qualifier == "$LATEST" else f"{fn.function_name}:{qualifier}")
+            page.append(configuration)
+        end = start + len(page)
+        return {"Versions": page, **({"NextMarker": encode_marker(str(end))} if end < len(versions) else {})}
+
+    def list_aliases(self, account: str, region: str, name: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """https://docs.aws.amazon.com/lambda/latest/api/API_ListAliases.html: `FunctionVersion` keeps the aliases
+        that point at that version; `MaxItems` limits the page."""
+        fn = self._function(account, region, function_name(name))
+        aliases = [a.to_json() for a in lambda_backends[account][region].list_aliases(fn.function_name)]
+        version = (query.get("FunctionVersion") or [None])[0]
+        if version:
+            aliases = [a for a in aliases if a.get("FunctionVersion") == version]
+        limit = _max_items(query, None) or len(aliases) or 1
+        start = self._offset(query, len(aliases))
+        page = [{k: v for k, v in a.items() if v is not None} for a in aliases[start:start + limit]]
+        end = start + len(page)
+        return {"Aliases": page, **({"NextMarker": encode_marker(str(end))} if end < len(aliases) else {})}
+
+    @staticmethod
+    def _offset(query: dict[str, list[str]], total: int) -> int:
+        marker = (query.get("Marker") or [None])[0]
+        if not marker:
+            return 0
+        text = decode_marker(marker)
+        if not text.isdigit() or int(text) > total:
+            raise AwsError("InvalidParameterValueException", f"Invalid marker: {marker}")
+        return int(text)
 
     def invoke(self, account: str, region: str, name: str, body: bytes, headers: dict[str, str]) -> Any:
         fn = self._function(account, region, name)
@@ -196,6 +514,9 @@ class LambdaExtension:
     def after_mutation(self, operation: str, account: str, region: str, path_params: dict[str, str],
                        request_body: bytes, response_body: bytes) -> None:
         """Records the function as it now is (or its deletion) into Config."""
+        if operation in ("CreateFunction", "DeleteFunction"):
+            with self.lock:
+                self.generation += 1  # the names ListFunctions pages through have changed
         if operation == "CreateFunction":
             name = json.loads(response_body or b"{}").get("FunctionName") or json.loads(request_body or b"{}").get("FunctionName")
         elif operation in ("TagResource", "UntagResource"):
@@ -212,7 +533,9 @@ class LambdaExtension:
             fn = backend.get_function(name)
         except Exception:
             with self.lock:
-                self.runtime_management.pop((account, region, name), None)
+                for key in [k for k in self.runtime_management if k[:2] == (account, region)
+                            and k[2].split(":")[0] == name]:
+                    self.runtime_management.pop(key, None)
             self.fidelity.forget(account, region, name)
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             self.config.record_lambda(account, region, name, None, {}, arn)

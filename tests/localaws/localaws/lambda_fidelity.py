@@ -178,6 +178,11 @@ class LambdaFidelity:
     def _revision(self, key: tuple[str, str, str]) -> str:
         return self.revisions.setdefault(key, str(uuid.uuid4()))
 
+    def revision_of(self, account: str, region: str, name: str) -> str:
+        """The RevisionId of `name` ($LATEST) or `name:version`, as GetFunctionConfiguration answers it."""
+        with self.lock:
+            return self._revision((account, region, name))
+
     def forget(self, account: str, region: str, name: str) -> None:
         with self.lock:
             for store in (self.revisions, self.updates):

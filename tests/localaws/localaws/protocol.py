@@ -24,12 +24,15 @@ def service_model(service: str):
 class AwsError(Exception):
     """An error answered the way the service's protocol answers it."""
 
-    def __init__(self, code: str, message: str, status: int = 400, sender: bool = True):
+    def __init__(self, code: str, message: str, status: int = 400, sender: bool = True,
+                 retry_after: int | None = None, reason: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.sender = sender
+        self.retry_after = retry_after  # seconds, sent as Retry-After where the protocol has it
+        self.reason = reason  # Lambda's `Reason` member (TooManyRequestsException)
 
 
 def validation_error(problems: list[str]) -> AwsError:
@@ -79,10 +82,10 @@ def error_response(protocol: str, error: AwsError) -> Response:
     if protocol == "rest-json":
         payload: dict[str, Any] = {"Type": "User" if error.sender else "Service", "message": error.message}
         if error.code == "TooManyRequestsException":
-            payload["Reason"] = "CallerRateLimitExceeded"
+            payload["Reason"] = error.reason or "CallerRateLimitExceeded"
         headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", rid), ("x-amzn-ErrorType", error.code)]
         if error.status == 429:
-            headers.append(("Retry-After", "1"))
+            headers.append(("Retry-After", str(error.retry_after or 1)))
         return Response(error.status, json.dumps(payload).encode(), headers)
     if protocol == "query":
         kind = "Sender" if error.sender else "Receiver"
