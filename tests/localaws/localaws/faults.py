@@ -75,7 +75,7 @@ def lambda_throttle(wait: float) -> AwsError:
     """Lambda's TooManyRequestsException: 429, `Retry-After` (whole seconds; botocore's `retryAfterSeconds`),
     `Reason` CallerRateLimitExceeded for a caller over an API request rate
     (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunction.html#API_GetFunction_Errors,
-    https://docs.aws.amazon.com/lambda/latest/api/API_TooManyRequestsException.html)."""
+    https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/client/exceptions/TooManyRequestsException.html)."""
     return AwsError("TooManyRequestsException", "Rate exceeded", 429, retry_after=max(1, math.ceil(wait)),
                     reason="CallerRateLimitExceeded")
 

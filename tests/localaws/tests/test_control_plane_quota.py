@@ -4,7 +4,7 @@ control-plane API 15 per second together; invocations are not counted. Over it, 
 Retry-After and Reason CallerRateLimitExceeded.
 
 https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests
-https://docs.aws.amazon.com/lambda/latest/api/API_TooManyRequestsException.html
+https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/client/exceptions/TooManyRequestsException.html
 """
 
 from __future__ import annotations
