@@ -125,15 +125,16 @@ def next_token(key: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def token_key(token: str | None, arity: int) -> tuple[Any, ...] | None:
-    """The key a NextToken names, or None without a token; InvalidNextTokenException for anything else."""
+def token_key(token: str | None, arity: int, kinds: type | tuple[type, ...] = str) -> tuple[Any, ...] | None:
+    """The key a NextToken names (`arity` values of the given types), or None without a token;
+    InvalidNextTokenException for anything else."""
     if not token:
         return None
     try:
         key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except Exception:
         key = None
-    if not isinstance(key, list) or len(key) != arity or not all(isinstance(k, (str, int)) for k in key):
+    if not isinstance(key, list) or len(key) != arity or not all(isinstance(k, kinds) and not isinstance(k, bool) for k in key):
         raise AwsError("InvalidNextTokenException", "The nextToken provided is invalid")
     return tuple(key)
 
@@ -759,8 +760,8 @@ class ConfigState:
         if params.get("laterTime") is not None:
             high = bisect.bisect_right(history, parse_timestamp(params["laterTime"]), key=captured)
         forward = params.get("chronologicalOrder") == "Forward"
-        after = token_key(params.get("nextToken"), 1)
-        if after is not None and not (isinstance(after[0], int) and 0 <= after[0] <= len(history)):
+        after = token_key(params.get("nextToken"), 1, int)
+        if after is not None and not 0 <= after[0] <= len(history):
             raise AwsError("InvalidNextTokenException", "The nextToken provided is invalid")
         if forward:
             positions: Iterator[int] = iter(range(max(low, after[0] + 1) if after else low, high))
@@ -778,7 +779,7 @@ class ConfigState:
         index = self.recorded_ids if params.get("includeDeletedResources") else self.live_ids
         known = index.get(kind, SortedKeys())
         after = token_key(params.get("nextToken"), 1)
-        after_id = str(after[0]) if after else None
+        after_id = after[0] if after else None
         # A function's resource name is its resource id, so both filters pick at most that id.
         chosen = set(params.get("resourceIds") or [])
         if params.get("resourceName"):
@@ -823,7 +824,7 @@ class ConfigState:
         except sql.SqlError as error:
             raise AwsError("InvalidExpressionException", str(error))
         limit = int(params.get("Limit") or params.get("MaxResults") or 100)
-        position = token_key(params.get("NextToken"), 2)
+        position = token_key(params.get("NextToken"), 2, (str, int))
         if position is None:
             query_id, start = uuid.uuid4().hex, 0
             rows = list(query.run(items()))

@@ -189,6 +189,10 @@ def test_resource_history_and_discovered_resources_page_by_key(aws):
     lam.delete_function(FunctionName="fn-d")
     rest = config.list_discovered_resources(resourceType="AWS::Lambda::Function", limit=2, nextToken=first["nextToken"])
     assert [r["resourceId"] for r in rest["resourceIdentifiers"]] == ["fn-c"] and "nextToken" not in rest
+    # A token of another listing is not a token of this one.
+    code, _, _ = error_of(config.get_resource_config_history, resourceType="AWS::Lambda::Function", resourceId="fn-b",
+                          nextToken=first["nextToken"])
+    assert code == "InvalidNextTokenException"
     deleted = config.list_discovered_resources(resourceType="AWS::Lambda::Function", includeDeletedResources=True,
                                                resourceIds=["fn-d", "fn-a"])
     assert [(r["resourceId"], "resourceDeletionTime" in r) for r in deleted["resourceIdentifiers"]] == [
