@@ -682,7 +682,8 @@ class ConfigState:
 
     def op_DescribeComplianceByConfigRule(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         backend = config_backends[account][region]
-        names = sorted(set(params.get("ConfigRuleNames") or backend.config_rules))
+        # Named rules (at most 25, the service model's limit: one page) come in the order given; all rules by name.
+        names = list(dict.fromkeys(params["ConfigRuleNames"])) if params.get("ConfigRuleNames") else sorted(backend.config_rules)
         for name in names:
             self._rule_or_error(account, region, name)
         wanted = set(params.get("ComplianceTypes") or [])
