@@ -37,13 +37,17 @@ def cdk_out() -> Path:
         out = Path(given)
         assert (out / "manifest.json").exists(), f"LRG_CDK_OUT={given} is not a cloud assembly"
         return out
-    out = CDK / "cdk.out"
+    return synth(CDK / "cdk.out")
+
+
+def synth(out: Path, extra: list[str] | None = None) -> Path:
+    """`npx cdk synth` (offline, stand-in zips) into `out`, with extra CLI arguments (e.g. context)."""
     env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
     started = time.monotonic()
-    result = subprocess.run(["npx", "cdk", "synth", "--no-notices", "-q", "-c", "standInZips=true", "-o", str(out)],
-                            cwd=CDK, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(["npx", "cdk", "synth", "--no-notices", "-q", "-c", "standInZips=true", *(extra or []),
+                             "-o", str(out)], cwd=CDK, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    print(f"cdk synth: {time.monotonic() - started:.1f} s")
+    print(f"cdk synth {' '.join(extra or [])}: {time.monotonic() - started:.1f} s")
     return out
 
 

@@ -27,8 +27,10 @@ from moto.core.exceptions import JsonRESTError
 from moto.events.models import events_backends
 from moto.organizations.models import organizations_backends
 
-from . import sql
+from . import config_rule_source, sql
 from .protocol import AwsError, now, parse_timestamp, validate_input
+
+config_rule_source.install()
 
 LAMBDA_TYPE = "AWS::Lambda::Function"
 CHANGE = "ConfigurationItemChangeNotification"
