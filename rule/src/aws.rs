@@ -15,7 +15,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use lifecycle::evaluation::Evaluation;
+use lifecycle::evaluation::{Evaluation, StoredResult};
 use lifecycle::event::LAMBDA_FUNCTION;
 use lifecycle::verdict::{FunctionSnapshot, Observed, PackageType, UpdateMode};
 
@@ -33,7 +33,7 @@ pub mod actions {
 
     pub const GET_COMPLIANCE_DETAILS: Action = Action {
         action: "config:GetComplianceDetailsByConfigRule",
-        why: "a periodic sweep reads the rule's earlier results, to mark deleted functions NOT_APPLICABLE",
+        why: "a periodic sweep reads the rule's stored results: it puts only what changed, and NOT_APPLICABLE for deleted functions",
     };
     pub const GET_RESOURCE_CONFIG_HISTORY: Action = Action {
         action: "config:GetResourceConfigHistory",
@@ -115,19 +115,52 @@ impl AccountClients {
     }
 }
 
-/// Clients per account: the Lambda's own account directly, member accounts through an assumed role
-/// (cached; the SDK's credentials cache refreshes the session before it expires).
+/// Clients per account: the Lambda's own account directly, member accounts through the member role
+/// (assumed once per account and container; the SDK refreshes the session before it expires).
 pub struct Accounts {
     base: SdkConfig,
     member_role_name: Option<String>,
     members: Mutex<HashMap<String, AccountClients>>,
 }
 
+/// Whether `name` is an IAM role name (1–64 of `A-Za-z0-9+=,.@_-`,
+/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
+pub fn is_role_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// Whether `account` is an AWS account id: exactly 12 decimal digits.
+pub fn is_account_id(account: &str) -> bool {
+    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+}
+
 impl Accounts {
-    pub fn new(base: SdkConfig, member_role_name: Option<String>) -> Accounts {
-        Accounts {
+    /// `member_role_name` must be a valid IAM role name: a bad one is a startup error, not a string
+    /// that reaches STS with every invocation.
+    pub fn new(base: SdkConfig, member_role_name: Option<String>) -> anyhow::Result<Accounts> {
+        if let Some(name) = &member_role_name
+            && !is_role_name(name)
+        {
+            bail!(
+                "{}={name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)",
+                crate::lambda::MEMBER_ROLE_VARIABLE
+            );
+        }
+        Ok(Accounts {
             base,
             member_role_name,
+            members: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Clients for the caller's own account only (the command line).
+    pub fn own_account_only(base: SdkConfig) -> Accounts {
+        Accounts {
+            base,
+            member_role_name: None,
             members: Mutex::new(HashMap::new()),
         }
     }
@@ -136,34 +169,36 @@ impl Accounts {
         &self.base
     }
 
-    /// The role to assume in `account`. A configured role name wins: its trust policy can pin the
-    /// Lambda's role and the organization. The event's executionRoleArn is the fallback, for
-    /// per-account rules whose recorder role trusts this Lambda (rdklib's "assume role mode").
-    pub fn role_for(&self, account: &str, execution_role_arn: Option<&str>) -> anyhow::Result<String> {
-        match (&self.member_role_name, execution_role_arn) {
-            (Some(name), _) => Ok(format!("arn:aws:iam::{account}:role/{name}")),
-            (None, Some(arn)) if arn.split(':').nth(4) == Some(account) => Ok(arn.to_string()),
-            _ => bail!(
-                "account {account}: no role to assume (set RULE_MEMBER_ROLE_NAME, or give the rule an \
-                 executionRoleArn in that account)"
+    /// The role to assume in `account`: always the configured member role, whose trust policy pins
+    /// the rule's role and the organization. The event's executionRoleArn is never used: the event
+    /// is input, and for organization rules it names Config's service-linked role, which a Lambda
+    /// cannot assume.
+    pub fn role_for(&self, account: &str) -> anyhow::Result<String> {
+        if !is_account_id(account) {
+            bail!(
+                "the event's account id {:?} is not 12 digits: no role is assumed for it",
+                lifecycle::dates::shorten(account, 40)
+            );
+        }
+        match &self.member_role_name {
+            Some(name) => Ok(format!("arn:aws:iam::{account}:role/{name}")),
+            None => bail!(
+                "account {account}: {} is not set, so this Lambda evaluates only its own account \
+                 (organization rules and per-account rules in other accounts need the member role)",
+                crate::lambda::MEMBER_ROLE_VARIABLE
             ),
         }
     }
 
     /// Clients for the account an invocation belongs to.
-    pub async fn for_account(
-        &self,
-        own_account: &str,
-        account: &str,
-        execution_role_arn: Option<&str>,
-    ) -> anyhow::Result<AccountClients> {
+    pub async fn for_account(&self, own_account: &str, account: &str) -> anyhow::Result<AccountClients> {
         if account == own_account {
             return Ok(AccountClients::new(account, &self.base));
         }
+        let role = self.role_for(account)?;
         if let Some(clients) = self.members.lock().await.get(account) {
             return Ok(clients.clone());
         }
-        let role = self.role_for(account, execution_role_arn)?;
         let provider = aws_config::sts::AssumeRoleProvider::builder(&role)
             .session_name("lambda-runtime-rule")
             .configure(&self.base)
@@ -171,19 +206,50 @@ impl Accounts {
             .await;
         // Fail here, with the account named, rather than on the first call that needs the keys.
         use aws_credential_types::provider::ProvideCredentials;
-        provider
+        let first = provider
             .provide_credentials()
             .await
             .with_context(|| format!("account {account}: cannot assume {role}"))?;
-        let config = self.base.to_builder().credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(provider),
-        );
+        // Those first credentials are used (one AssumeRole per account, not two), and each member has
+        // an identity cache of its own: the shared one holds 64 entries, so past 64 member accounts a
+        // later sweep would assume the roles again.
+        let config = self
+            .base
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                FirstThen {
+                    first: std::sync::Mutex::new(Some(first)),
+                    then: provider,
+                },
+            ))
+            .identity_cache(aws_config::identity::IdentityCache::lazy().build());
         let clients = AccountClients::new(account, &config.build());
         self.members
             .lock()
             .await
             .insert(account.to_string(), clients.clone());
         Ok(clients)
+    }
+}
+
+/// Credentials already obtained, then the provider's (when the cache finds them expired).
+#[derive(Debug)]
+struct FirstThen {
+    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
+    then: aws_config::sts::AssumeRoleProvider,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for FirstThen {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        match self.first.lock().ok().and_then(|mut first| first.take()) {
+            Some(credentials) => {
+                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
+            }
+            None => self.then.provide_credentials(),
+        }
     }
 }
 
@@ -309,19 +375,21 @@ pub async fn all_functions(
         .await
 }
 
-/// Resources this rule has evaluated before (and not as NOT_APPLICABLE), from Config.
-pub async fn previously_evaluated(
+/// What Config holds for this rule's Lambda functions in the account and region (every compliance
+/// type, 100 a page), by resource id.
+pub async fn stored_results(
     clients: &AccountClients,
     calls: &CallCounter,
     rule_name: &str,
-) -> anyhow::Result<Vec<String>> {
-    let mut ids = Vec::new();
+) -> anyhow::Result<BTreeMap<String, StoredResult>> {
+    let mut stored = BTreeMap::new();
     let mut pages = clients
         .config
         .get_compliance_details_by_config_rule()
         .config_rule_name(rule_name)
         .compliance_types(SdkCompliance::Compliant)
         .compliance_types(SdkCompliance::NonCompliant)
+        .compliance_types(SdkCompliance::NotApplicable)
         .limit(100)
         .into_paginator()
         .send();
@@ -333,12 +401,23 @@ pub async fn previously_evaluated(
             let qualifier = result
                 .evaluation_result_identifier()
                 .and_then(|i| i.evaluation_result_qualifier());
-            if let Some(q) = qualifier.filter(|q| q.resource_type() == Some(LAMBDA_FUNCTION)) {
-                ids.extend(q.resource_id().map(str::to_string));
+            if let Some(q) = qualifier.filter(|q| q.resource_type() == Some(LAMBDA_FUNCTION))
+                && let Some(id) = q.resource_id()
+            {
+                stored.insert(
+                    id.to_string(),
+                    StoredResult {
+                        compliance: result
+                            .compliance_type()
+                            .map(|c| c.as_str().to_string())
+                            .unwrap_or_default(),
+                        annotation: result.annotation().unwrap_or_default().to_string(),
+                    },
+                );
             }
         }
     }
-    Ok(ids)
+    Ok(stored)
 }
 
 /// Delivers evaluations in batches of 100. Evaluations returned as FailedEvaluations are sent again

@@ -194,7 +194,7 @@ async fn services(region: Option<String>, catalog: Catalog) -> crate::lambda::Se
     if let Some(region) = region {
         base = base.to_builder().region(aws_config::Region::new(region)).build();
     }
-    crate::lambda::Services::new(crate::aws::Accounts::new(base, None), catalog)
+    crate::lambda::Services::new(crate::aws::Accounts::own_account_only(base), catalog)
 }
 
 /// One function in `rule scan`'s output.

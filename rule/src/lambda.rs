@@ -13,10 +13,10 @@ use tokio::sync::Mutex;
 use crate::aws::{self, AccountClients, Accounts, CallCounter};
 use lifecycle::catalog::Catalog;
 use lifecycle::dates::today_utc;
-use lifecycle::evaluation::{Context, Evaluation};
+use lifecycle::evaluation::{Context, Evaluation, GONE, sweep_changes};
 use lifecycle::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
 use lifecycle::policy::{ParameterError, Policy, UpdateModeRequirement};
-use lifecycle::verdict::{ComplianceType, Observed, PackageType, catalog_is_stale};
+use lifecycle::verdict::{Observed, PackageType, catalog_is_stale};
 
 /// How long a catalog read from SSM is reused by a warm container.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
@@ -85,7 +85,10 @@ pub struct Summary {
     pub message_type: &'static str,
     pub account: String,
     pub rule: Option<String>,
+    /// Evaluations put, by compliance type.
     pub evaluations: BTreeMap<&'static str, usize>,
+    /// A sweep's functions whose evaluation Config already holds unchanged (not put).
+    pub unchanged: usize,
     pub api_calls: BTreeMap<&'static str, u32>,
     pub duration_ms: u128,
     pub catalog_updated_at: String,
@@ -99,6 +102,8 @@ pub struct Evaluated {
     pub clients: AccountClients,
     pub message_type: &'static str,
     pub evaluations: Vec<Evaluation>,
+    /// Functions a sweep judged the same as Config already holds them (not put again).
+    pub unchanged: usize,
     pub catalog_updated_at: String,
 }
 
@@ -140,17 +145,15 @@ pub async fn evaluate(
         today,
     };
 
-    let clients = services
-        .accounts
-        .for_account(own_account, &account, invocation.execution_role_arn.as_deref())
-        .await?;
+    let clients = services.accounts.for_account(own_account, &account).await?;
     let ordering = invocation.message.ordering_timestamp()?;
-    let (message_type, evaluations) = match &invocation.message {
+    let (message_type, evaluations, unchanged) = match &invocation.message {
         Message::ConfigurationItemChange { item, .. } => {
             let mode = mode_for(&clients, calls, item, invocation.event_left_scope, needs_mode).await;
             (
                 "ConfigurationItemChangeNotification",
                 vec![judge.evaluate_item(item, invocation.event_left_scope, mode, ordering)],
+                0,
             )
         }
         Message::OversizedConfigurationItemChange { summary, .. } => {
@@ -165,17 +168,19 @@ pub async fn evaluate(
                         judge.evaluate_item(&item, false, mode, ordering)
                     }
                 };
-            ("OversizedConfigurationItemChangeNotification", vec![evaluation])
+            (
+                "OversizedConfigurationItemChangeNotification",
+                vec![evaluation],
+                0,
+            )
         }
         Message::Scheduled { .. } => {
             let rule = invocation
                 .config_rule_name
                 .as_deref()
                 .context("ScheduledNotification without configRuleName")?;
-            (
-                "ScheduledNotification",
-                sweep(&clients, calls, &judge, rule, ordering, needs_mode).await?,
-            )
+            let (evaluations, unchanged) = sweep(&clients, calls, &judge, rule, ordering, needs_mode).await?;
+            ("ScheduledNotification", evaluations, unchanged)
         }
     };
     Ok(Evaluated {
@@ -183,6 +188,7 @@ pub async fn evaluate(
         clients,
         message_type,
         evaluations,
+        unchanged,
         catalog_updated_at: catalog.updated_at().to_string(),
     })
 }
@@ -219,6 +225,7 @@ pub async fn handle(
         account: evaluated.clients.account.clone(),
         rule: invocation.config_rule_name.clone(),
         evaluations: counts,
+        unchanged: evaluated.unchanged,
         api_calls: calls.snapshot(),
         duration_ms: started.elapsed().as_millis(),
         catalog_updated_at: evaluated.catalog_updated_at.clone(),
@@ -233,6 +240,7 @@ pub async fn handle(
         compliant = count("COMPLIANT"),
         non_compliant = count("NON_COMPLIANT"),
         not_applicable = count("NOT_APPLICABLE"),
+        unchanged = summary.unchanged,
         api_calls = summary.api_calls.values().sum::<u32>(),
         api_calls_by_operation = %serde_json::to_string(&summary.api_calls).unwrap_or_default(),
         duration_ms = summary.duration_ms as u64,
@@ -268,8 +276,10 @@ async fn mode_for(
     observed
 }
 
-/// A periodic sweep: every function of the account and region, then NOT_APPLICABLE for those this
-/// rule evaluated before that no longer exist.
+/// A periodic sweep: every function of the account and region judged, and of those evaluations only
+/// what differs from what Config holds (plus NOT_APPLICABLE for functions gone) — see
+/// [`lifecycle::evaluation::sweep_changes`]. Returns (evaluations to put, unchanged count). When the
+/// stored results cannot be read, every evaluation is put: a dearer run, never a lost verdict.
 async fn sweep(
     clients: &AccountClients,
     calls: &CallCounter,
@@ -277,16 +287,14 @@ async fn sweep(
     rule: &str,
     ordering: Timestamp,
     needs_mode: bool,
-) -> anyhow::Result<Vec<Evaluation>> {
+) -> anyhow::Result<(Vec<Evaluation>, usize)> {
     let functions = aws::all_functions(clients, calls, needs_mode).await?;
     let mut evaluations = Vec::with_capacity(functions.len());
-    let mut present = std::collections::BTreeSet::new();
     for (snapshot, arn) in functions {
         if let Observed::Failed(error) = &snapshot.runtime_update_mode {
             tracing::warn!(account = %clients.account, function = %arn, "runtime management mode unknown: {error}");
         }
         let (compliance, annotation) = judge.judge(&ItemContent::Function(snapshot.clone()));
-        present.insert(snapshot.name.clone());
         evaluations.push(Evaluation {
             compliance_resource_type: LAMBDA_FUNCTION.into(),
             compliance_resource_id: snapshot.name,
@@ -295,18 +303,18 @@ async fn sweep(
             ordering_timestamp: ordering,
         });
     }
-    for gone in aws::previously_evaluated(clients, calls, rule).await? {
-        if present.insert(gone.clone()) {
-            evaluations.push(Evaluation {
-                compliance_resource_type: LAMBDA_FUNCTION.into(),
-                compliance_resource_id: gone,
-                compliance_type: ComplianceType::NotApplicable,
-                annotation: "Function no longer exists.".into(),
-                ordering_timestamp: ordering,
-            });
+    let judged = evaluations.len();
+    match aws::stored_results(clients, calls, rule).await {
+        Ok(stored) => {
+            let changed = sweep_changes(evaluations, &stored, ordering);
+            let unchanged = judged.saturating_sub(changed.iter().filter(|e| e.annotation != GONE).count());
+            Ok((changed, unchanged))
+        }
+        Err(error) => {
+            tracing::warn!(account = %clients.account, rule, "{error:#}: putting every evaluation, and no NOT_APPLICABLE for deleted functions this time");
+            Ok((evaluations, 0))
         }
     }
-    Ok(evaluations)
 }
 
 /// The account of a Lambda function ARN (arn:aws:lambda:region:ACCOUNT:function:name).

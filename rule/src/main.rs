@@ -32,7 +32,7 @@ fn lambda_main() -> ExitCode {
                 std::env::var(rule::lambda::MEMBER_ROLE_VARIABLE)
                     .ok()
                     .filter(|name| !name.is_empty()),
-            );
+            )?;
             Ok(rule::lambda::Services::new(accounts, Catalog::builtin()?))
         },
         |payload, context, services| async move {

@@ -28,7 +28,7 @@ fn services(runtime: &tokio::runtime::Runtime) -> Services {
             .load(),
     );
     Services::new(
-        Accounts::new(config, Some("Member".into())),
+        Accounts::new(config, Some("Member".into())).expect("a valid role name"),
         lifecycle::Catalog::builtin().expect("catalog"),
     )
 }

@@ -137,7 +137,9 @@ async fn one_account_create_update_delete_across_runtimes() {
         .expect("manual mode");
     // The mode is not in the configuration item: a tag change makes Config notify the rule again.
     tag(&admin, &arns["manual"], "pinned", "yes").await;
-    tag(&admin, &arns["exempt"], "runtime-exempt-until", "2099-12-31").await;
+    // An exemption within maxExemptionDays (365 by default) of today.
+    let exempt_until = lifecycle::dates::add_days(lifecycle::dates::today_utc(), 100).to_string();
+    tag(&admin, &arns["exempt"], "runtime-exempt-until", &exempt_until).await;
     // An update and a delete.
     lambda
         .update_function_configuration()
@@ -199,7 +201,9 @@ async fn one_account_create_update_delete_across_runtimes() {
         verdict("manual")
     );
     assert!(
-        verdict("exempt").1.starts_with("Exempt until 2099-12-31"),
+        verdict("exempt")
+            .1
+            .starts_with(&format!("Exempt until {exempt_until}")),
         "{:?}",
         verdict("exempt")
     );
@@ -279,10 +283,27 @@ async fn periodic_sweep_of_a_thousand_functions_and_a_deleted_one() {
         .send()
         .await
         .expect("delete");
-    sweep(2).await;
+    // Only what changed is put again: the deleted function, NOT_APPLICABLE; the other 999 are unchanged.
+    let second = sweep(2).await;
+    let summary = &second["Response"];
+    assert_eq!(
+        summary["evaluations"],
+        json!({"NOT_APPLICABLE": 1}),
+        "{summary:#}"
+    );
+    assert_eq!(summary["unchanged"], 999, "{summary:#}");
     let results = compliance(&admin, RULE).await;
     assert_eq!(results["fn-0000"].0, "NOT_APPLICABLE", "{:?}", results["fn-0000"]);
     assert_eq!(results["fn-0000"].1, "Function no longer exists.");
+    // Nothing changed since: no PutEvaluations at all (Config bills every evaluation recorded).
+    let third = sweep(3).await;
+    let summary = &third["Response"];
+    assert_eq!(summary["evaluations"], json!({}), "{summary:#}");
+    assert_eq!(summary["unchanged"], 999, "{summary:#}");
+    assert!(
+        summary["api_calls"].get("config:PutEvaluations").is_none(),
+        "{summary:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,7 +499,8 @@ async fn throttling_and_a_denied_member() {
     for member in &members[..2] {
         let results = member_results(aws, member).await;
         assert_eq!(results.len(), 120, "{member}");
-        // Each function: one change-triggered evaluation and one from the sweep, each recorded once.
+        // Each function: one change-triggered evaluation, recorded once; the sweep found it unchanged and
+        // put nothing (only changed evaluations are put).
         let counts: Vec<u64> = recorded
             .as_array()
             .expect("array")
@@ -487,7 +509,7 @@ async fn throttling_and_a_denied_member() {
             .map(|r| r["Count"].as_u64().unwrap_or(0))
             .collect();
         assert_eq!(counts.len(), 120);
-        assert!(counts.iter().all(|&c| c == 2), "{member}: {counts:?}");
+        assert!(counts.iter().all(|&c| c == 1), "{member}: {counts:?}");
     }
 }
 
@@ -706,4 +728,69 @@ async fn catalog_from_ssm_and_test_mode() {
     assert_eq!(summary["evaluations"]["NON_COMPLIANT"], 1, "{summary:#}");
     let after = compliance(&admin, RULE).await;
     assert_eq!(after["modern"], results["modern"], "TESTMODE stored nothing");
+}
+
+fn assume_role_calls(aws: &LocalAws) -> u64 {
+    aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"]["sts:AssumeRole"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_event_names_never_reaches_sts_unchecked() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    // No RULE_MEMBER_ROLE_NAME: this Lambda evaluates its own account only.
+    let (rule_arn, _process) = rule_in_admin(aws, "{}", true, false).await;
+    let event = |account: &str| {
+        json!({"invokingEvent": "{\"messageType\":\"ScheduledNotification\",\"notificationCreationTime\":\"2026-11-20T10:00:00.000Z\"}",
+               "accountId": account, "configRuleName": RULE, "resultToken": "t",
+               "executionRoleArn": "arn:aws:iam::222222222222:role/Admin"})
+    };
+    let before = assume_role_calls(aws);
+    let invocations = aws
+        .invoke_events(
+            &admin,
+            &rule_arn,
+            &[event("222222222222:role/Admin#"), event("222222222222")],
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("settled");
+    assert_eq!(
+        assume_role_calls(aws),
+        before,
+        "no AssumeRole for what the event names"
+    );
+    let messages: Vec<&str> = invocations
+        .iter()
+        .map(|i| i["Error"]["errorMessage"].as_str().unwrap_or_default())
+        .collect();
+    assert!(messages[0].contains("is not 12 digits"), "{messages:?}");
+    assert!(
+        messages[1].contains("RULE_MEMBER_ROLE_NAME is not set"),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_assume_role_per_member_account_past_the_sdk_cache() {
+    // The SDK's shared identity cache holds 64 entries: 70 members and two sweeps must still assume each
+    // member role once.
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let members = organization(aws, 70).await;
+    let (rule_arn, _process) = organization_rule(aws, "RuntimeGuardMember").await;
+    let before = assume_role_calls(aws);
+    for round in 1..=2 {
+        aws.control("POST", "/_localaws/config/periodic", Some(json!({})))
+            .expect("periodic");
+        let invocations = aws
+            .settled(&rule_arn, round * (members.len() + 1), Duration::from_secs(120))
+            .await
+            .expect("settled");
+        assert_all_succeeded(&invocations);
+    }
+    assert_eq!(assume_role_calls(aws) - before, members.len() as u64);
 }

@@ -179,3 +179,121 @@ pub fn evaluate_offline(
         }),
     }
 }
+
+/// What Config holds for one resource under the rule (GetComplianceDetailsByConfigRule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResult {
+    pub compliance: String,
+    pub annotation: String,
+}
+
+/// The annotation of the NOT_APPLICABLE a sweep puts for a function that no longer exists.
+pub const GONE: &str = "Function no longer exists.";
+
+/// What a periodic sweep puts, given every function's evaluation and what Config already holds: the
+/// evaluations that are new or differ in compliance or annotation, plus NOT_APPLICABLE for each
+/// resource Config holds as COMPLIANT or NON_COMPLIANT that no longer exists. Config bills every
+/// evaluation recorded, and annotations carry dates, never day counts, so an ordinary day puts nothing;
+/// a verdict that changes because a date passed is put on that day.
+pub fn sweep_changes(
+    evaluations: Vec<Evaluation>,
+    stored: &std::collections::BTreeMap<String, StoredResult>,
+    ordering: Timestamp,
+) -> Vec<Evaluation> {
+    let present: std::collections::BTreeSet<String> = evaluations
+        .iter()
+        .map(|e| e.compliance_resource_id.clone())
+        .collect();
+    let mut changed: Vec<Evaluation> = evaluations
+        .into_iter()
+        .filter(|e| {
+            stored.get(&e.compliance_resource_id).is_none_or(|held| {
+                held.compliance != e.compliance_type.as_str() || held.annotation != e.annotation
+            })
+        })
+        .collect();
+    for (id, held) in stored {
+        if !present.contains(id) && held.compliance != ComplianceType::NotApplicable.as_str() {
+            changed.push(Evaluation {
+                compliance_resource_type: crate::event::LAMBDA_FUNCTION.into(),
+                compliance_resource_id: id.clone(),
+                compliance_type: ComplianceType::NotApplicable,
+                annotation: GONE.into(),
+                ordering_timestamp: ordering,
+            });
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn evaluation(id: &str, compliance: ComplianceType, annotation: &str) -> Evaluation {
+        Evaluation {
+            compliance_resource_type: crate::event::LAMBDA_FUNCTION.into(),
+            compliance_resource_id: id.into(),
+            compliance_type: compliance,
+            annotation: annotation.into(),
+            ordering_timestamp: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn held(compliance: ComplianceType, annotation: &str) -> StoredResult {
+        StoredResult {
+            compliance: compliance.as_str().into(),
+            annotation: annotation.into(),
+        }
+    }
+
+    #[test]
+    fn only_new_changed_and_gone_resources_are_put() {
+        use ComplianceType::*;
+        let stored = BTreeMap::from([
+            ("same".to_string(), held(Compliant, "ok")),
+            ("flipped".to_string(), held(Compliant, "ok")),
+            ("reworded".to_string(), held(NonCompliant, "old text")),
+            ("deleted".to_string(), held(NonCompliant, "x")),
+            ("deleted-before".to_string(), held(NotApplicable, GONE)),
+        ]);
+        let evaluations = vec![
+            evaluation("same", Compliant, "ok"),
+            evaluation("flipped", NonCompliant, "ok"),
+            evaluation("reworded", NonCompliant, "new text"),
+            evaluation("new", Compliant, "ok"),
+        ];
+        let put = sweep_changes(evaluations, &stored, Timestamp::UNIX_EPOCH);
+        let ids: Vec<(&str, ComplianceType)> = put
+            .iter()
+            .map(|e| (e.compliance_resource_id.as_str(), e.compliance_type))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("flipped", NonCompliant),
+                ("reworded", NonCompliant),
+                ("new", Compliant),
+                ("deleted", NotApplicable)
+            ]
+        );
+        // Nothing held yet: everything is put; everything held and unchanged: nothing is.
+        let again = sweep_changes(
+            vec![evaluation("same", Compliant, "ok")],
+            &BTreeMap::new(),
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(again.len(), 1);
+        let unchanged = BTreeMap::from([("same".to_string(), held(Compliant, "ok"))]);
+        assert!(
+            sweep_changes(
+                vec![evaluation("same", Compliant, "ok")],
+                &unchanged,
+                Timestamp::UNIX_EPOCH
+            )
+            .is_empty()
+        );
+    }
+}

@@ -42,6 +42,8 @@ pub struct Policy {
     pub image_max_age_days: u32,
     pub runtime_update_mode: UpdateModeRequirement,
     pub exemption_tag: String,
+    /// Exemptions ending later than this many days from today are not honoured; 0 = none are.
+    pub max_exemption_days: u32,
     pub catalog_ssm_parameter: Option<String>,
     /// 0 = never flag the catalog as old.
     pub catalog_max_age_days: u32,
@@ -60,6 +62,7 @@ impl Default for Policy {
             image_max_age_days: 0,
             runtime_update_mode: UpdateModeRequirement::NotManual,
             exemption_tag: DEFAULT_EXEMPTION_TAG.to_string(),
+            max_exemption_days: 365,
             catalog_ssm_parameter: None,
             catalog_max_age_days: 120,
         }
@@ -123,7 +126,7 @@ macro_rules! setter {
 }
 
 /// Every rule parameter, in the order the README lists them.
-pub const PARAMETERS: [Parameter; 12] = [
+pub const PARAMETERS: [Parameter; 13] = [
     Parameter {
         name: "failPhase",
         kind: Kind::FailPhase,
@@ -210,6 +213,13 @@ pub const PARAMETERS: [Parameter; 12] = [
         default: DEFAULT_EXEMPTION_TAG,
         meaning: "function tag whose value `YYYY-MM-DD` exempts the function until that date; a malformed value is NON_COMPLIANT",
         set: setter!(Text, |policy, tag| policy.exemption_tag = tag),
+    },
+    Parameter {
+        name: "maxExemptionDays",
+        kind: Kind::Days,
+        default: "365",
+        meaning: "an exemption ending more than N days from today is not honoured (NON_COMPLIANT, with the reason): whoever can tag a function cannot exempt it forever; 0: no exemptions",
+        set: setter!(Days, |policy, days| policy.max_exemption_days = days),
     },
     Parameter {
         name: "catalogSsmParameter",

@@ -151,7 +151,7 @@ pub fn evaluate(function: &FunctionSnapshot, policy: &Policy, catalog: &Catalog,
         },
     }
 
-    let exempt_until = check_exemption(&mut findings, &function.tags, &policy.exemption_tag, today);
+    let exempt_until = check_exemption(&mut findings, &function.tags, policy, today);
     if catalog_is_stale(catalog, policy, today) {
         findings.info(format!("Lifecycle data as of {}.", catalog.updated_at()));
     }
@@ -252,8 +252,10 @@ fn check_lifecycle(findings: &mut Findings, entry: &Runtime, policy: &Policy, to
                 );
             }
         }
+        // Dates only, never a day count: an annotation that changes every day would make every sweep
+        // re-submit every warned function (Config bills each evaluation recorded).
         (Some(fails_from), Some(days)) if days <= i64::from(policy.warn_days_before) => findings.warn(
-            format!("{name} non-compliant from {fails_from} (in {days} days): {timeline}.{upgrade}"),
+            format!("{name} non-compliant from {fails_from}: {timeline}.{upgrade}"),
         ),
         _ if entry.phase_dates().iter().all(|(_, day)| day.is_none()) => {
             findings.info(format!("{name} supported; no deprecation scheduled."));
@@ -324,16 +326,27 @@ fn check_code_age(
             Rank::CodeAge,
             format!("{what} age unknown (no readable lastModified); the limit is {max_age_days} days."),
         ),
+        // A date after today is not a young function: the clock or the data is wrong, so nothing
+        // can be judged (a negative age would otherwise pass every limit).
+        Some(day) if day > today => findings.fail(
+            Rank::CodeAge,
+            format!("{what} lastModified {day} is in the future: cannot judge the code age."),
+        ),
         Some(day) => {
-            let age = days_between(day, today);
-            if age > i64::from(max_age_days) {
+            // The last day within the limit: dates, not an age in days, so the text stays the same
+            // from one day to the next.
+            let last_day = add_days(day, i64::from(max_age_days));
+            if today > last_day {
                 findings.fail(
                     Rank::CodeAge,
-                    format!("{what} last modified {day}, {age} days ago (limit {max_age_days}): rebuild with a patched runtime."),
+                    format!(
+                        "{what} last modified {day}, past the {max_age_days}-day limit since {}: rebuild with a patched runtime.",
+                        add_days(last_day, 1)
+                    ),
                 );
             } else {
                 findings.info(format!(
-                    "{what} last modified {day} ({age} of {max_age_days} days)."
+                    "{what} last modified {day}, within the {max_age_days}-day limit until {last_day}."
                 ));
             }
         }
@@ -378,23 +391,42 @@ fn check_update_mode(
 fn check_exemption(
     findings: &mut Findings,
     tags: &BTreeMap<String, String>,
-    tag: &str,
+    policy: &Policy,
     today: Date,
 ) -> Option<Date> {
+    let tag = &policy.exemption_tag;
     let value = tags.get(tag)?;
+    let shown_tag = shorten(tag, 40);
     match parse_date(value.trim()) {
+        Ok(_) if policy.max_exemption_days == 0 => {
+            findings.info(format!(
+                "Exemption tag {shown_tag} ignored: exemptions are off (maxExemptionDays 0)."
+            ));
+            None
+        }
+        // An exemption must end in sight: anyone who can tag the function could otherwise exempt it
+        // forever. The text names the limit, not a day count, so it reads the same every day.
+        Ok(until) if days_between(today, until) > i64::from(policy.max_exemption_days) => {
+            findings.fail(
+                Rank::Exemption,
+                format!(
+                    "Exemption until {until} (tag {shown_tag}) not honoured: it ends more than {} days ahead (maxExemptionDays).",
+                    policy.max_exemption_days
+                ),
+            );
+            None
+        }
         // "Until" includes the day itself: a function tagged 2027-01-31 is exempt on 2027-01-31.
         Ok(until) if today <= until => Some(until),
         Ok(until) => {
-            findings.warn(format!("Exemption expired {until} (tag {}).", shorten(tag, 40)));
+            findings.warn(format!("Exemption expired {until} (tag {shown_tag})."));
             None
         }
         Err(_) => {
             findings.fail(
                 Rank::Exemption,
                 format!(
-                    "Exemption tag {}={:?} is not a YYYY-MM-DD date.",
-                    shorten(tag, 40),
+                    "Exemption tag {shown_tag}={:?} is not a YYYY-MM-DD date.",
                     shorten(value, 32)
                 ),
             );

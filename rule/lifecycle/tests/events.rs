@@ -124,7 +124,7 @@ fn tolerant_parsing_of_items() {
     // Unknown keys are ignored; wrong types count as missing; an inlined invokingEvent object works.
     let event = with_item(fixture("change-python38.json"), |item| {
         item["unexpected"] = json!({"a": [1, 2]});
-        item["tags"] = json!({"team": 5, "runtime-exempt-until": "2030-01-01"});
+        item["tags"] = json!({"team": 5, "runtime-exempt-until": "2027-06-01"});
         item["configuration"]["lastModified"] = json!(12345);
     });
     let e = single(&event);

@@ -111,7 +111,7 @@ fn warn_days_before_warns_with_the_date_and_stays_compliant() {
     assert!(
         in_window
             .annotation
-            .starts_with("nodejs22.x non-compliant from 2027-04-30 (in 159 days): deprecated 2027-04-30;"),
+            .starts_with("nodejs22.x non-compliant from 2027-04-30: deprecated 2027-04-30;"),
         "{}",
         in_window.annotation
     );
@@ -125,7 +125,7 @@ fn warn_days_before_warns_with_the_date_and_stays_compliant() {
     assert!(
         verdict(&f, warn, date(2026, 11, 22))
             .annotation
-            .contains("in 159 days")
+            .starts_with("nodejs22.x non-compliant from 2027-04-30:")
     );
     assert!(
         verdict(&f, warn, date(2026, 11, 21))
@@ -201,7 +201,7 @@ fn image_functions() {
     assert_eq!(old.compliance, NonCompliant);
     assert_eq!(
         old.annotation,
-        "Container image last modified 2026-08-24, 91 days ago (limit 90): rebuild with a patched runtime."
+        "Container image last modified 2026-08-24, past the 90-day limit since 2026-11-23: rebuild with a patched runtime."
     );
     let unknown_age = verdict(&image(None), p, today);
     assert_eq!(
@@ -244,8 +244,9 @@ fn every_os_only_runtime() {
     let v = verdict(&f, p, date(2026, 11, 24));
     assert_eq!(v.compliance, NonCompliant);
     assert!(
-        v.annotation
-            .contains("OS-only runtime: code last modified 2025-11-23, 366 days ago (limit 365)"),
+        v.annotation.contains(
+            "OS-only runtime: code last modified 2025-11-23, past the 365-day limit since 2026-11-24"
+        ),
         "{}",
         v.annotation
     );
@@ -407,12 +408,81 @@ fn exemptions_valid_expired_malformed() {
     }
     // A custom tag key; the default key is then ignored.
     f.tags.clear();
-    f.tags.insert("lifecycle/exempt".into(), "2030-01-01".into());
+    f.tags.insert("lifecycle/exempt".into(), "2027-06-01".into());
     assert_eq!(
         compliance(&f, r#"{"exemptionTag":"lifecycle/exempt"}"#, date(2026, 11, 23)),
         Compliant
     );
     assert_eq!(compliance(&f, "{}", date(2026, 11, 23)), NonCompliant);
+}
+
+#[test]
+fn exemptions_are_bounded_by_max_exemption_days() {
+    let mut f = zip("python3.8");
+    let today = date(2026, 11, 23);
+    // The default bound is 365 days: 2027-11-23 is honoured, one day later is not.
+    f.tags.insert("runtime-exempt-until".into(), "2027-11-23".into());
+    assert_eq!(compliance(&f, "{}", today), Compliant);
+    f.tags.insert("runtime-exempt-until".into(), "9999-12-31".into());
+    let forever = verdict(&f, "{}", today);
+    assert_eq!(forever.compliance, NonCompliant);
+    assert!(
+        forever.annotation.contains(
+            "Exemption until 9999-12-31 (tag runtime-exempt-until) not honoured: it ends more than 365 days ahead (maxExemptionDays)."
+        ),
+        "{}",
+        forever.annotation
+    );
+    // The same text every day until the exemption comes within the bound (no day counts).
+    assert_eq!(
+        verdict(&f, "{}", date(2026, 11, 24)).annotation,
+        forever.annotation
+    );
+    // Even on a compliant runtime an over-long exemption is a finding: someone tried to exempt it.
+    let mut good = zip("python3.13");
+    good.tags = f.tags.clone();
+    assert_eq!(compliance(&good, "{}", today), NonCompliant);
+    // A larger bound honours it; 0 turns exemptions off (the tag is ignored, the verdict stands).
+    f.tags.insert("runtime-exempt-until".into(), "2029-01-01".into());
+    assert_eq!(compliance(&f, r#"{"maxExemptionDays":"1000"}"#, today), Compliant);
+    let off = verdict(&f, r#"{"maxExemptionDays":"0"}"#, today);
+    assert_eq!(off.compliance, NonCompliant);
+    assert!(
+        off.annotation.contains("exemptions are off"),
+        "{}",
+        off.annotation
+    );
+    good.tags = f.tags.clone();
+    assert_eq!(compliance(&good, r#"{"maxExemptionDays":"0"}"#, today), Compliant);
+}
+
+#[test]
+fn a_last_modified_date_in_the_future_is_never_a_pass() {
+    let today = date(2026, 11, 23);
+    let p = r#"{"imageMaxAgeDays":"90"}"#;
+    let v = verdict(&image(Some(date(2026, 12, 1))), p, today);
+    assert_eq!(v.compliance, NonCompliant);
+    assert_eq!(
+        v.annotation,
+        "Container image lastModified 2026-12-01 is in the future: cannot judge the code age."
+    );
+    assert_eq!(compliance(&image(Some(today)), p, today), Compliant);
+}
+
+#[test]
+fn annotations_carry_dates_not_day_counts() {
+    // The same function judged on consecutive days gets the same text unless a boundary passed, so a
+    // sweep that puts only changed evaluations puts nothing on an ordinary day.
+    let p = r#"{"imageMaxAgeDays":"90","warnDaysBefore":"400"}"#;
+    for f in [
+        zip("nodejs22.x"),
+        zip("python3.8"),
+        image(Some(date(2026, 10, 1))),
+    ] {
+        let monday = verdict(&f, p, date(2026, 11, 23));
+        let tuesday = verdict(&f, p, date(2026, 11, 24));
+        assert_eq!(monday, tuesday);
+    }
 }
 
 #[test]
