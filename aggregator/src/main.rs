@@ -234,6 +234,7 @@ fn lambda_main() -> ExitCode {
         |payload, context, (settings, services, catalog)| async move {
             aggregator::lambda::handle(payload, &context.request_id, settings, services, catalog).await
         },
+        |_| None,
     )
 }
 

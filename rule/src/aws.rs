@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use aws_sdk_config::types::{ComplianceType as SdkCompliance, ResourceType};
 use aws_smithy_types::DateTime;
-use awsbase::error_text;
+use awsbase::{AwsResultExt, error_text};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -132,6 +132,11 @@ pub fn is_role_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
 }
 
+/// An event naming an account id that is not one: refused before anything reaches STS.
+#[derive(Debug, thiserror::Error)]
+#[error("the event's account id {0:?} is not 12 digits: no role is assumed for it")]
+pub struct UntrustedAccount(String);
+
 /// Whether `account` is an AWS account id: exactly 12 decimal digits.
 pub fn is_account_id(account: &str) -> bool {
     account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
@@ -175,10 +180,7 @@ impl Accounts {
     /// cannot assume.
     pub fn role_for(&self, account: &str) -> anyhow::Result<String> {
         if !is_account_id(account) {
-            bail!(
-                "the event's account id {:?} is not 12 digits: no role is assumed for it",
-                lifecycle::dates::shorten(account, 40)
-            );
+            return Err(UntrustedAccount(lifecycle::dates::shorten(account, 40)).into());
         }
         match &self.member_role_name {
             Some(name) => Ok(format!("arn:aws:iam::{account}:role/{name}")),
@@ -209,7 +211,7 @@ impl Accounts {
         let first = provider
             .provide_credentials()
             .await
-            .with_context(|| format!("account {account}: cannot assume {role}"))?;
+            .map_err(|error| assume_role_error(format!("account {account}: cannot assume {role}"), &error))?;
         // Those first credentials are used (one AssumeRole per account, not two), and each member has
         // an identity cache of its own: the shared one holds 64 entries, so past 64 member accounts a
         // later sweep would assume the roles again.
@@ -230,6 +232,28 @@ impl Accounts {
             .insert(account.to_string(), clients.clone());
         Ok(clients)
     }
+}
+
+/// A failed AssumeRole as one line with STS's code and message once (the credentials error's own
+/// chain repeats them), and the rest of the chain when STS did not answer.
+fn assume_role_error(
+    doing: String,
+    error: &aws_credential_types::provider::error::CredentialsError,
+) -> anyhow::Error {
+    use std::error::Error as _;
+    type AssumeRoleFailure =
+        aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>;
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        if let Some(sdk) = current.downcast_ref::<AssumeRoleFailure>() {
+            return awsbase::AwsCallError::new(doing, sdk).into();
+        }
+        cause = current.source();
+    }
+    anyhow::anyhow!(
+        "{doing}: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(error)
+    )
 }
 
 /// Credentials already obtained, then the provider's (when the cache finds them expired).
@@ -268,7 +292,7 @@ pub async fn full_item(
         .limit(1)
         .send()
         .await
-        .with_context(|| {
+        .aws_context(|| {
             format!(
                 "account {}: GetResourceConfigHistory for {resource_id}",
                 clients.account
@@ -331,7 +355,7 @@ pub async fn all_functions(
     let mut pages = clients.lambda.list_functions().into_paginator().send();
     while let Some(page) = pages.next().await {
         calls.count(actions::LIST_FUNCTIONS.action);
-        let page = page.with_context(|| format!("account {}: ListFunctions", clients.account))?;
+        let page = page.aws_context(|| format!("account {}: ListFunctions", clients.account))?;
         listed.extend(page.functions().iter().cloned());
     }
     futures_util::stream::iter(listed)
@@ -345,7 +369,7 @@ pub async fn all_functions(
                 .resource(&arn)
                 .send()
                 .await
-                .with_context(|| format!("account {}: ListTags for {name}", clients.account))?
+                .aws_context(|| format!("account {}: ListTags for {name}", clients.account))?
                 .tags()
                 .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default();
@@ -396,7 +420,7 @@ pub async fn stored_results(
     while let Some(page) = pages.next().await {
         calls.count(actions::GET_COMPLIANCE_DETAILS.action);
         let page =
-            page.with_context(|| format!("account {}: GetComplianceDetailsByConfigRule", clients.account))?;
+            page.aws_context(|| format!("account {}: GetComplianceDetailsByConfigRule", clients.account))?;
         for result in page.evaluation_results() {
             let qualifier = result
                 .evaluation_result_identifier()
@@ -429,7 +453,14 @@ pub async fn put_evaluations(
     test_mode: bool,
     evaluations: &[Evaluation],
 ) -> anyhow::Result<()> {
-    for batch in evaluations.chunks(PUT_BATCH) {
+    // A sweep with nothing new still reports once, with no evaluation (the API takes 0 to 100, and
+    // nothing is billed): the invocation's result token is used, and Config hears from the rule.
+    let batches: Vec<&[Evaluation]> = if evaluations.is_empty() {
+        vec![evaluations]
+    } else {
+        evaluations.chunks(PUT_BATCH).collect()
+    };
+    for batch in batches {
         let mut pending: Vec<aws_sdk_config::types::Evaluation> =
             batch.iter().map(to_sdk).collect::<Result<_, _>>()?;
         for attempt in 1..=FAILED_EVALUATION_ATTEMPTS {
@@ -442,7 +473,7 @@ pub async fn put_evaluations(
                 .set_evaluations(Some(pending.clone()))
                 .send()
                 .await
-                .with_context(|| format!("account {}: PutEvaluations", clients.account))?;
+                .aws_context(|| format!("account {}: PutEvaluations", clients.account))?;
             let failed = answer.failed_evaluations().to_vec();
             if failed.is_empty() {
                 break;
@@ -484,7 +515,7 @@ pub async fn catalog_parameter(base: &SdkConfig, calls: &CallCounter, name: &str
         .with_decryption(true)
         .send()
         .await
-        .with_context(|| format!("SSM parameter {name}"))?;
+        .aws_context(|| format!("SSM parameter {name}"))?;
     answer
         .parameter()
         .and_then(|p| p.value())

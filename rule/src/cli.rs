@@ -144,7 +144,11 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
             let invocation = Invocation::parse(&text).with_context(|| format!("event {event}"))?;
             let today = as_of.unwrap_or_else(today_utc);
             let evaluations = if offline {
-                evaluate_offline(&invocation, &catalog, today)?
+                let evaluations = evaluate_offline(&invocation, &catalog, today)?;
+                for skipped in lifecycle::evaluation::offline_skipped_checks(&invocation) {
+                    eprintln!("rule: offline, not checked: {skipped}");
+                }
+                evaluations
             } else {
                 online(async move {
                     // The current credentials are taken to be the event's account: no role is assumed.

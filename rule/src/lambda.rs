@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use crate::aws::{self, AccountClients, Accounts, CallCounter};
 use lifecycle::catalog::Catalog;
 use lifecycle::dates::today_utc;
-use lifecycle::evaluation::{Context, Evaluation, GONE, sweep_changes};
+use lifecycle::evaluation::{Context, Evaluation, sweep_changes};
 use lifecycle::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
 use lifecycle::policy::{ParameterError, Policy, UpdateModeRequirement};
 use lifecycle::verdict::{Observed, PackageType, catalog_is_stale};
@@ -303,12 +303,10 @@ async fn sweep(
             ordering_timestamp: ordering,
         });
     }
-    let judged = evaluations.len();
     match aws::stored_results(clients, calls, rule).await {
         Ok(stored) => {
-            let changed = sweep_changes(evaluations, &stored, ordering);
-            let unchanged = judged.saturating_sub(changed.iter().filter(|e| e.annotation != GONE).count());
-            Ok((changed, unchanged))
+            let changes = sweep_changes(evaluations, &stored, ordering);
+            Ok((changes.put, changes.unchanged))
         }
         Err(error) => {
             tracing::warn!(account = %clients.account, rule, "{error:#}: putting every evaluation, and no NOT_APPLICABLE for deleted functions this time");
@@ -346,3 +344,21 @@ pub const ENVIRONMENT: [awsbase::EnvVar; 2] = [
         meaning: "log level of the JSON logs",
     },
 ];
+
+/// The rule's own kinds of failed invocation (see `awsbase::serve_lambda`): an event that is not a
+/// Config invocation, or one whose account id is refused before it reaches STS.
+pub fn error_kind(error: &anyhow::Error) -> Option<&'static str> {
+    if error
+        .chain()
+        .any(|cause| cause.is::<lifecycle::event::EventError>())
+    {
+        return Some("InvalidEvent");
+    }
+    if error
+        .chain()
+        .any(|cause| cause.is::<crate::aws::UntrustedAccount>())
+    {
+        return Some("UntrustedAccount");
+    }
+    None
+}

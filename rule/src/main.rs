@@ -42,6 +42,7 @@ fn lambda_main() -> ExitCode {
             };
             rule::lambda::handle(payload, context, services).await
         },
+        rule::lambda::error_kind,
     )
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn rule(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rule"))
@@ -118,6 +118,37 @@ fn evaluate_offline_prints_put_evaluations_shape() {
             .expect("annotation")
             .starts_with("python3.8 deprecated 2024-10-14")
     );
+}
+
+#[test]
+fn evaluate_offline_says_which_checks_it_skipped() {
+    let mut event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture("change-python38.json")).expect("fixture"))
+            .expect("json");
+    event["ruleParameters"] =
+        json!(r#"{"catalogSsmParameter":"/lambda-runtime-guard/catalog","runtimeUpdateMode":"auto"}"#);
+    let path = std::env::temp_dir().join(format!("offline-skips-{}.json", std::process::id()));
+    std::fs::write(&path, event.to_string()).expect("write");
+    let output = rule(&["evaluate", "--event", path.to_str().expect("path"), "--offline"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "catalogSsmParameter /lambda-runtime-guard/catalog: the catalog overlay was not applied"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("runtime management mode was not checked"),
+        "{stderr}"
+    );
+    // No overlay and no mode check: nothing was skipped, nothing is said.
+    event["ruleParameters"] = json!(r#"{"runtimeUpdateMode":"any"}"#);
+    std::fs::write(&path, event.to_string()).expect("write");
+    let quiet = rule(&["evaluate", "--event", path.to_str().expect("path"), "--offline"]);
+    assert!(quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

@@ -67,6 +67,63 @@ where
     }
 }
 
+/// A failed AWS call as one line: what was being done, then the service's code and message, once.
+/// (anyhow's `{:#}` over an SDK error's own chain — "service error", the operation error, its
+/// metadata — repeats the service's message.)
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {text}")]
+pub struct AwsCallError {
+    pub doing: String,
+    /// The service's error code (`AccessDeniedException`, `ThrottlingException`, …), when it answered.
+    pub code: Option<String>,
+    text: String,
+}
+
+/// `.aws_context(|| "what was being done")` on an SDK call's result: an [`AwsCallError`].
+pub trait AwsResultExt<T> {
+    fn aws_context<D: std::fmt::Display>(self, doing: impl FnOnce() -> D) -> Result<T, AwsCallError>;
+}
+
+impl<T, E, R> AwsResultExt<T> for Result<T, SdkError<E, R>>
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    fn aws_context<D: std::fmt::Display>(self, doing: impl FnOnce() -> D) -> Result<T, AwsCallError> {
+        self.map_err(|error| AwsCallError::new(doing().to_string(), &error))
+    }
+}
+
+impl AwsCallError {
+    pub fn new<E, R>(doing: String, error: &SdkError<E, R>) -> AwsCallError
+    where
+        E: std::error::Error + ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug,
+    {
+        AwsCallError {
+            doing,
+            code: error
+                .as_service_error()
+                .and_then(|service| service.code())
+                .map(str::to_string),
+            text: error_text(error),
+        }
+    }
+}
+
+/// The `errorType` a failed invocation reports to Lambda (and so to Config's evaluation status): a
+/// readable kind rather than a Rust type name. `classify` names the binary's own kinds; a failed AWS
+/// call is `AwsCallFailed`; anything else `InvocationFailed`.
+fn error_kind(error: &anyhow::Error, classify: fn(&anyhow::Error) -> Option<&'static str>) -> String {
+    if let Some(kind) = classify(error) {
+        return kind.to_string();
+    }
+    if error.chain().any(|cause| cause.is::<AwsCallError>()) {
+        return "AwsCallFailed".into();
+    }
+    "InvocationFailed".into()
+}
+
 /// JSON logs on standard error (CloudWatch reads them as structured), level from RUST_LOG (default info).
 pub fn init_json_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -82,8 +139,13 @@ pub fn init_json_logs() {
 
 /// Serves `handler` on the Lambda Runtime API until the runtime stops: JSON logs, a multi-threaded
 /// tokio runtime, the state built once per container by `init`, every failed invocation logged and
-/// answered with its message (with causes) as the error response.
-pub fn serve_lambda<S, R, Init, InitFut, H, HFut>(name: &str, init: Init, handler: H) -> ExitCode
+/// answered with its message (with causes) and a readable kind ([`error_kind`]) as the error response.
+pub fn serve_lambda<S, R, Init, InitFut, H, HFut>(
+    name: &str,
+    init: Init,
+    handler: H,
+    classify: fn(&anyhow::Error) -> Option<&'static str>,
+) -> ExitCode
 where
     S: 'static,
     R: serde::Serialize,
@@ -111,8 +173,12 @@ where
             handler(event.payload, event.context, state)
                 .await
                 .map_err(|error| {
-                    tracing::error!(error = %format!("{error:#}"), "invocation failed");
-                    lambda_runtime::Error::from(format!("{error:#}"))
+                    let kind = error_kind(&error, classify);
+                    tracing::error!(error = %format!("{error:#}"), kind, "invocation failed");
+                    lambda_runtime::Diagnostic {
+                        error_type: kind,
+                        error_message: format!("{error:#}"),
+                    }
                 })
         }))
         .await

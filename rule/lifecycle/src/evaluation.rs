@@ -180,6 +180,30 @@ pub fn evaluate_offline(
     }
 }
 
+/// The checks [`evaluate_offline`] could not make because they need AWS, as sentences for the
+/// user: the SSM catalog overlay the parameters name, and the runtime management mode. An offline
+/// verdict is only as good as what it could see, and must say so.
+pub fn offline_skipped_checks(invocation: &Invocation) -> Vec<String> {
+    let Ok(policy) = Policy::from_rule_parameters(invocation.rule_parameters.as_deref()) else {
+        return Vec::new();
+    };
+    let mut skipped = Vec::new();
+    if let Some(name) = &policy.catalog_ssm_parameter {
+        skipped.push(format!(
+            "catalogSsmParameter {name}: the catalog overlay was not applied (it needs SSM GetParameter); \
+             pass the overlaid catalog with --catalog, or evaluate online"
+        ));
+    }
+    if policy.runtime_update_mode != crate::policy::UpdateModeRequirement::Any {
+        skipped.push(
+            "runtimeUpdateMode: the runtime management mode was not checked (it needs \
+             GetRuntimeManagementConfig); a pinned (Manual) function may be judged COMPLIANT here"
+                .into(),
+        );
+    }
+    skipped
+}
+
 /// What Config holds for one resource under the rule (GetComplianceDetailsByConfigRule).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResult {
@@ -190,31 +214,47 @@ pub struct StoredResult {
 /// The annotation of the NOT_APPLICABLE a sweep puts for a function that no longer exists.
 pub const GONE: &str = "Function no longer exists.";
 
+/// What a periodic sweep puts, and how many of its functions were left as Config holds them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepChanges {
+    pub put: Vec<Evaluation>,
+    /// Functions judged the same as Config holds them (or NOT_APPLICABLE with nothing held).
+    pub unchanged: usize,
+    /// Resources Config holds that no longer exist (put as NOT_APPLICABLE).
+    pub gone: usize,
+}
+
 /// What a periodic sweep puts, given every function's evaluation and what Config already holds: the
 /// evaluations that are new or differ in compliance or annotation, plus NOT_APPLICABLE for each
 /// resource Config holds as COMPLIANT or NON_COMPLIANT that no longer exists. Config bills every
 /// evaluation recorded, and annotations carry dates, never day counts, so an ordinary day puts nothing;
-/// a verdict that changes because a date passed is put on that day.
+/// a verdict that changes because a date passed is put that day. A NOT_APPLICABLE verdict with nothing
+/// held is not put: Config marks NOT_APPLICABLE results for deletion, so "nothing held" is how it keeps
+/// them, and putting them again every day would be billed every day.
 pub fn sweep_changes(
     evaluations: Vec<Evaluation>,
     stored: &std::collections::BTreeMap<String, StoredResult>,
     ordering: Timestamp,
-) -> Vec<Evaluation> {
+) -> SweepChanges {
+    let not_applicable = ComplianceType::NotApplicable.as_str();
     let present: std::collections::BTreeSet<String> = evaluations
         .iter()
         .map(|e| e.compliance_resource_id.clone())
         .collect();
-    let mut changed: Vec<Evaluation> = evaluations
+    let judged = evaluations.len();
+    let mut put: Vec<Evaluation> = evaluations
         .into_iter()
-        .filter(|e| {
-            stored.get(&e.compliance_resource_id).is_none_or(|held| {
-                held.compliance != e.compliance_type.as_str() || held.annotation != e.annotation
-            })
+        .filter(|e| match stored.get(&e.compliance_resource_id) {
+            None => e.compliance_type != ComplianceType::NotApplicable,
+            Some(held) => held.compliance != e.compliance_type.as_str() || held.annotation != e.annotation,
         })
         .collect();
+    let unchanged = judged - put.len();
+    let mut gone = 0;
     for (id, held) in stored {
-        if !present.contains(id) && held.compliance != ComplianceType::NotApplicable.as_str() {
-            changed.push(Evaluation {
+        if !present.contains(id) && held.compliance != not_applicable {
+            gone += 1;
+            put.push(Evaluation {
                 compliance_resource_type: crate::event::LAMBDA_FUNCTION.into(),
                 compliance_resource_id: id.clone(),
                 compliance_type: ComplianceType::NotApplicable,
@@ -223,7 +263,7 @@ pub fn sweep_changes(
             });
         }
     }
-    changed
+    SweepChanges { put, unchanged, gone }
 }
 
 #[cfg(test)]
@@ -265,8 +305,9 @@ mod sweep_tests {
             evaluation("reworded", NonCompliant, "new text"),
             evaluation("new", Compliant, "ok"),
         ];
-        let put = sweep_changes(evaluations, &stored, Timestamp::UNIX_EPOCH);
-        let ids: Vec<(&str, ComplianceType)> = put
+        let changes = sweep_changes(evaluations, &stored, Timestamp::UNIX_EPOCH);
+        let ids: Vec<(&str, ComplianceType)> = changes
+            .put
             .iter()
             .map(|e| (e.compliance_resource_id.as_str(), e.compliance_type))
             .collect();
@@ -279,21 +320,29 @@ mod sweep_tests {
                 ("deleted", NotApplicable)
             ]
         );
-        // Nothing held yet: everything is put; everything held and unchanged: nothing is.
-        let again = sweep_changes(
+        assert_eq!((changes.unchanged, changes.gone), (1, 1));
+        // Nothing held yet: everything is put, except NOT_APPLICABLE (Config deletes those results);
+        // everything held and unchanged: nothing is.
+        let fresh = vec![
+            evaluation("same", Compliant, "ok"),
+            evaluation("image", NotApplicable, "n/a"),
+        ];
+        let again = sweep_changes(fresh, &BTreeMap::new(), Timestamp::UNIX_EPOCH);
+        assert_eq!(again.put.len(), 1);
+        assert_eq!(again.unchanged, 1);
+        let unchanged = BTreeMap::from([("same".to_string(), held(Compliant, "ok"))]);
+        let quiet = sweep_changes(
             vec![evaluation("same", Compliant, "ok")],
-            &BTreeMap::new(),
+            &unchanged,
             Timestamp::UNIX_EPOCH,
         );
-        assert_eq!(again.len(), 1);
-        let unchanged = BTreeMap::from([("same".to_string(), held(Compliant, "ok"))]);
-        assert!(
-            sweep_changes(
-                vec![evaluation("same", Compliant, "ok")],
-                &unchanged,
-                Timestamp::UNIX_EPOCH
-            )
-            .is_empty()
+        assert!(quiet.put.is_empty());
+        // A verdict that becomes NOT_APPLICABLE while Config holds another is put.
+        let to_na = sweep_changes(
+            vec![evaluation("same", NotApplicable, "n/a")],
+            &unchanged,
+            Timestamp::UNIX_EPOCH,
         );
+        assert_eq!(to_na.put.len(), 1);
     }
 }

@@ -327,8 +327,9 @@ fn check_code_age(
             format!("{what} age unknown (no readable lastModified); the limit is {max_age_days} days."),
         ),
         // A date after today is not a young function: the clock or the data is wrong, so nothing
-        // can be judged (a negative age would otherwise pass every limit).
-        Some(day) if day > today => findings.fail(
+        // can be judged (a negative age would otherwise pass every limit). One day of slack: Lambda's
+        // clock and ours may straddle midnight UTC.
+        Some(day) if day > add_days(today, 1) => findings.fail(
             Rank::CodeAge,
             format!("{what} lastModified {day} is in the future: cannot judge the code age."),
         ),

@@ -111,6 +111,31 @@ fn items_without_configuration_are_never_compliant() {
     );
 }
 
+/// ResourceNotRecorded (the recorder excludes the type; the item has no configuration) is NON_COMPLIANT
+/// "cannot judge", not NOT_APPLICABLE as rdklib's template answers: NOT_APPLICABLE would make a function
+/// whose recording was turned off vanish from a security report. The periodic sweep reads Lambda directly
+/// and replaces it with a real verdict (README, design notes).
+#[test]
+fn resource_not_recorded_is_not_hidden_as_not_applicable() {
+    let event = with_item(fixture("change-python38.json"), |item| {
+        item["configurationItemStatus"] = json!("ResourceNotRecorded");
+        item["configuration"] = Value::Null;
+    });
+    let e = single(&event);
+    assert_eq!(e.compliance_type, ComplianceType::NonCompliant);
+    assert!(
+        e.annotation.contains("carries no configuration: cannot judge it"),
+        "{}",
+        e.annotation
+    );
+    // Deleted and not recorded: gone, so NOT_APPLICABLE.
+    let gone = with_item(fixture("change-python38.json"), |item| {
+        item["configurationItemStatus"] = json!("ResourceDeletedNotRecorded");
+        item["configuration"] = Value::Null;
+    });
+    assert_eq!(single(&gone).compliance_type, ComplianceType::NotApplicable);
+}
+
 #[test]
 fn other_resource_types_are_not_applicable() {
     let event = with_item(fixture("change-python38.json"), |item| {
