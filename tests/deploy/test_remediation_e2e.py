@@ -195,8 +195,10 @@ def test_organization_rule_event_upgrades_and_the_rule_then_reports_compliant(lo
     # The path it took: the event delivered to the deployed targets, the runbook run for real (DryRun false
     # because automaticUpgrades is on), the function tagged with what was done.
     deliveries = [d for d in control(local, "GET", "/_localaws/events/deliveries")["Deliveries"]
-                  if d.get("Account", member) == member]
-    assert deliveries, "the compliance-change event reached the deployed targets"
+                  if f":{member}:rule/" in d["RuleArn"]]
+    # Both deployed targets (TagAndNotify, UpgradeLambdaRuntime) got the NON_COMPLIANT change, once.
+    assert sorted(d["TargetId"] for d in deliveries) == ["TagAndNotify", "UpgradeLambdaRuntime"], deliveries
+    assert all(d["Outcome"] == "Delivered" for d in deliveries), deliveries
     def upgrades_succeeded() -> bool:
         upgrades = [e for e in automation_executions(local, member)
                     if e["DocumentName"] == "LambdaRuntimeGuard-UpgradeLambdaRuntime"]

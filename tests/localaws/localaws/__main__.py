@@ -32,6 +32,9 @@ from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 
 from .app import LocalAws  # noqa: E402
 
+# The largest request body read (Lambda ZipFile uploads are at most 50 MB, base64 about 67 MB).
+MAX_REQUEST_BYTES = 128 * 1024 * 1024
+
 # Responses that carry no body whatever their headers say (RFC 9110 §6.4.1).
 _NO_BODY_STATUS = {204, 304}
 # Hop-by-hop framing is the server's business: the application's own values are dropped.
@@ -65,7 +68,12 @@ class KeepAliveHandler(WSGIRequestHandler):
             return environ["wsgi.input"].read()
         length = environ.get("CONTENT_LENGTH")
         if length:
-            return self.rfile.read(int(length))
+            # RFC 9110 §8.6: a Content-Length that is not a non-negative decimal is invalid (ValueError → 400);
+            # a body beyond any request we serve is refused rather than awaited.
+            count = int(length) if length.isdigit() else -1
+            if not 0 <= count <= MAX_REQUEST_BYTES:
+                raise ValueError(f"Content-Length {length!r}")
+            return self.rfile.read(count)
         return b""
 
     def run_wsgi(self) -> None:
@@ -75,7 +83,11 @@ class KeepAliveHandler(WSGIRequestHandler):
         self.environ = environ = self.make_environ()
         try:
             body = self._read_request_body(environ)
-        except (OSError, ValueError):
+        except ValueError as error:  # a malformed request: answered, and the connection closed
+            self.close_connection = True
+            self._respond("400 Bad Request", [("Content-Type", "text/plain")], f"localaws: {error}".encode())
+            return
+        except OSError:
             self.close_connection = True
             return
         environ["wsgi.input"] = io.BytesIO(body)

@@ -240,8 +240,6 @@ class LambdaExtension:
         with self.lock:
             # (account, region, name) for $LATEST, (account, region, "name:version") for a published version.
             self.runtime_management: dict[tuple[str, str, str], dict[str, str]] = {}
-            # ListFunctions' sorted names per (account, region), valid while the generation and the count hold.
-            self.generation = 0
             self.name_index: dict[tuple[str, str], tuple[tuple[int, int], list[str]]] = {}
         self.fidelity.reset()
 
@@ -412,21 +410,25 @@ class LambdaExtension:
     # ------------------------------------------------------------ listings
 
     def _sorted_names(self, account: str, region: str) -> list[str]:
-        """The account's function names in order, rebuilt only when a function was created or deleted since."""
+        """The account's function names in order, re-sorted only when the set of names changed. The stamp is
+        taken from the same snapshot the names come from (moto's dict, whatever created the function:
+        the API, CloudFormation or the seed endpoint); hashing the names is O(N) but far cheaper than
+        sorting and serializing them."""
         functions = lambda_backends[account][region]._lambdas._functions
-        with self.lock:
-            stamp = (self.generation, len(functions))
-            cached = self.name_index.get((account, region))
-            if cached and cached[0] == stamp:
-                return cached[1]
         for _ in range(3):
             try:
-                names = sorted(list(functions))
+                keys = tuple(functions)
                 break
             except RuntimeError:  # a create or delete in another thread changed the dict under us
                 continue
         else:
-            names = sorted(dict(functions))
+            keys = tuple(dict(functions))
+        stamp = (len(keys), hash(keys))
+        with self.lock:
+            cached = self.name_index.get((account, region))
+            if cached and cached[0] == stamp:
+                return cached[1]
+        names = sorted(keys)
         with self.lock:
             self.name_index[(account, region)] = (stamp, names)
         return names
@@ -514,9 +516,6 @@ class LambdaExtension:
     def after_mutation(self, operation: str, account: str, region: str, path_params: dict[str, str],
                        request_body: bytes, response_body: bytes) -> None:
         """Records the function as it now is (or its deletion) into Config."""
-        if operation in ("CreateFunction", "DeleteFunction"):
-            with self.lock:
-                self.generation += 1  # the names ListFunctions pages through have changed
         if operation == "CreateFunction":
             name = json.loads(response_body or b"{}").get("FunctionName") or json.loads(request_body or b"{}").get("FunctionName")
         elif operation in ("TagResource", "UntagResource"):

@@ -75,7 +75,8 @@ def test_kept_alive_requests_do_not_wait_for_a_delayed_ack(aws):
         get(connection, "/_localaws/health")
         samples.append(time.perf_counter() - started)
     connection.close()
-    assert statistics.median(samples) < 0.02, samples
+    # The stall is 40 ms; 30 ms leaves room for a loaded machine.
+    assert statistics.median(samples) < 0.03, samples
 
 
 class CountingHandler(KeepAliveHandler):
@@ -128,3 +129,16 @@ def test_each_response_is_written_once_whatever_the_application_yields():
         head, _, payload = writes[0].partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Content-Length: " in head
         assert payload == b"first second received=" + body
+
+
+def test_a_malformed_content_length_is_answered_400_not_awaited(aws):
+    for length in ("-1", "12abc", str(10**12)):
+        connection = connect(aws.url)
+        connection.putrequest("POST", "/_localaws/health")
+        connection.putheader("Content-Length", length)
+        connection.endheaders()
+        connection.sock.settimeout(5)
+        response = connection.getresponse()
+        assert response.status == 400, length
+        assert response.getheader("Connection") == "close"
+        connection.close()
