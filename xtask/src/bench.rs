@@ -1,4 +1,4 @@
-//! `cargo xtask bench rule|aggregator|localaws`.
+//! `cargo xtask bench evaluate|rule|aggregator|localaws`.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,10 +8,15 @@ use anyhow::{Context, bail};
 use crate::BenchTarget;
 use crate::util::{cargo, loopback_only, python_env, python_in, run, target_dir, workspace_root};
 
-pub fn bench(target: BenchTarget, criterion_args: &[String]) -> anyhow::Result<()> {
+/// What the rule-vs-rdklib bench adds to the project's Python environment (rdklib, awslambdaric). Installed
+/// on demand into .venv by the bench only: CI never runs it, so `cargo xtask test` does not pay for it.
+const BENCH_REQUIREMENTS: &str = "tests/bench/requirements.txt";
+
+pub fn bench(target: BenchTarget, args: &[String]) -> anyhow::Result<()> {
     match target {
-        BenchTarget::Rule => {
-            let mut args = vec![
+        BenchTarget::Rule => bench_rule(args),
+        BenchTarget::Evaluate => {
+            let mut cargo_args = vec![
                 "bench",
                 "--locked",
                 "-p",
@@ -20,14 +25,14 @@ pub fn bench(target: BenchTarget, criterion_args: &[String]) -> anyhow::Result<(
                 "evaluate",
                 "--",
             ];
-            args.extend(criterion_args.iter().map(String::as_str));
-            run(&cargo(), &args)
+            cargo_args.extend(args.iter().map(String::as_str));
+            run(&cargo(), &cargo_args)
         }
         BenchTarget::Localaws => {
             eprintln!("==> local AWS: start to ready, seeding (accounts x functions)");
             let status = python_in("tests/localaws")?
                 .arg("bench.py")
-                .args(criterion_args)
+                .args(args)
                 .status()
                 .context("running tests/localaws/bench.py")?;
             if !status.success() {
@@ -35,8 +40,54 @@ pub fn bench(target: BenchTarget, criterion_args: &[String]) -> anyhow::Result<(
             }
             Ok(())
         }
-        BenchTarget::Aggregator => bench_aggregator(criterion_args),
+        BenchTarget::Aggregator => bench_aggregator(args),
     }
+}
+
+/// Our rule (release binary) side by side with the same rule on rdklib, both behind the local Lambda
+/// Runtime API: verdicts compared first, then cold start, warm latency, periodic sweeps, peak RSS and zip
+/// sizes (tests/bench/rule_vs_rdklib.py; its options after `--`, e.g. `-- --runs 3 --sizes 1000`).
+fn bench_rule(args: &[String]) -> anyhow::Result<()> {
+    run(&cargo(), &["build", "--release", "--locked", "-p", "rule"])?;
+    let python = python_env()?;
+    let root = workspace_root();
+    let wanted = std::fs::read_to_string(root.join(BENCH_REQUIREMENTS))
+        .with_context(|| format!("reading {BENCH_REQUIREMENTS}"))?;
+    let venv = python
+        .parent()
+        .and_then(Path::parent)
+        .context("the venv of the project's Python")?;
+    let stamp = venv.join("bench-requirements.stamp");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let requirements = root.join(BENCH_REQUIREMENTS);
+        run(
+            python.to_str().context("python path")?,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                requirements.to_str().context("requirements path")?,
+            ],
+        )?;
+        std::fs::write(&stamp, &wanted).context("writing the bench requirements stamp")?;
+    }
+    let binary = target_dir().join("release/rule");
+    eprintln!("==> rule vs rdklib (tests/bench/rule_vs_rdklib.py)");
+    let status = loopback_only(&mut Command::new(&python))
+        .arg("tests/bench/rule_vs_rdklib.py")
+        .arg("--rule-bin")
+        .arg(&binary)
+        .args(args)
+        .current_dir(&root)
+        .status()
+        .context("running tests/bench/rule_vs_rdklib.py")?;
+    if !status.success() {
+        bail!("rule_vs_rdklib.py failed ({status})");
+    }
+    Ok(())
 }
 
 /// Parquet encoding of 1 M synthetic rows by the release aggregator (streaming, bounded memory)

@@ -20,14 +20,17 @@ struct Cli {
 enum Task {
     /// Everything CI checks: rustfmt, clippy (warnings denied), every test.
     Test,
-    /// Benchmarks: `rule` (criterion: one event parsed and evaluated), `localaws` (start, seeding).
+    /// Benchmarks: `evaluate` (criterion: one event parsed and evaluated), `rule` (the release rule side
+    /// by side with the same rule on rdklib, on the local AWS), `aggregator` (Parquet vs pyarrow),
+    /// `localaws` (start, seeding).
     Bench {
         /// Which part to benchmark.
-        #[arg(default_value = "rule")]
+        #[arg(default_value = "evaluate")]
         target: BenchTarget,
-        /// Extra arguments for criterion (after --), e.g. `-- --measurement-time 10`.
+        /// Extra arguments after --: criterion's for `evaluate` (`-- --measurement-time 10`), the driver's
+        /// for `rule` (`-- --runs 3 --sizes 1000`), the row count for `aggregator`, bench.py's for `localaws`.
         #[arg(last = true)]
-        criterion_args: Vec<String>,
+        args: Vec<String>,
     },
     /// Lambda bootstrap zips for arm64 and x86_64 (cargo-lambda), their sizes and cold-start time.
     Lambda,
@@ -49,6 +52,7 @@ enum Task {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum BenchTarget {
+    Evaluate,
     Rule,
     Aggregator,
     Localaws,
@@ -58,10 +62,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Test => test::test(),
-        Task::Bench {
-            target,
-            criterion_args,
-        } => bench::bench(target, &criterion_args),
+        Task::Bench { target, args } => bench::bench(target, &args),
         Task::Localaws { port } => localaws::localaws(port),
         Task::Lambda => lambda::lambda(),
         Task::Demo => demo::demo(),
