@@ -11,7 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_config::types::{ComplianceType as SdkCompliance, ResourceType};
 use aws_smithy_types::DateTime;
 use awsbase::{AwsResultExt, error_text};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -19,7 +19,7 @@ use lifecycle::evaluation::{Evaluation, StoredResult};
 use lifecycle::event::LAMBDA_FUNCTION;
 use lifecycle::verdict::{FunctionSnapshot, Observed, PackageType, UpdateMode};
 
-/// How many look-ups run at once during a periodic sweep (ListTags, GetRuntimeManagementConfig).
+/// How many GetRuntimeManagementConfig look-ups run at once during a periodic sweep.
 const SWEEP_CONCURRENCY: usize = 16;
 /// PutEvaluations accepts at most 100 evaluations a call.
 pub const PUT_BATCH: usize = 100;
@@ -51,9 +51,9 @@ pub mod actions {
         action: "lambda:ListFunctions",
         why: "a periodic sweep evaluates every function of the account and region",
     };
-    pub const LIST_TAGS: Action = Action {
-        action: "lambda:ListTags",
-        why: "a periodic sweep reads each function's exemption tag",
+    pub const GET_TAGGED_RESOURCES: Action = Action {
+        action: "tag:GetResources",
+        why: "a periodic sweep reads the exemption tag of every tagged function, 100 a call (not one Lambda ListTags per function: Lambda's control plane allows 15 requests a second per account and region)",
     };
     pub const GET_PARAMETER: Action = Action {
         action: "ssm:GetParameter",
@@ -70,7 +70,7 @@ pub mod actions {
         GET_RESOURCE_CONFIG_HISTORY,
         GET_COMPLIANCE_DETAILS,
         LIST_FUNCTIONS,
-        LIST_TAGS,
+        GET_TAGGED_RESOURCES,
         GET_RUNTIME_MANAGEMENT_CONFIG,
     ];
     /// What the rule's own role calls besides (it also evaluates its own account's functions).
@@ -103,6 +103,7 @@ pub struct AccountClients {
     pub account: String,
     pub config: aws_sdk_config::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
 }
 
 impl AccountClients {
@@ -111,6 +112,7 @@ impl AccountClients {
             account: account.to_string(),
             config: aws_sdk_config::Client::new(sdk),
             lambda: aws_sdk_lambda::Client::new(sdk),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
         }
     }
 }
@@ -344,12 +346,15 @@ pub async fn runtime_update_mode(
     }
 }
 
-/// Every function of the account and region, with tags and (when `with_mode`) the runtime management
-/// mode, gathered with bounded concurrency.
+/// Every function of the account and region: all ListFunctions pages, the tags of the functions that
+/// carry `tag_key` (one GetResources call per 100 of them, through the Resource Groups Tagging API, so
+/// the sweep spends no Lambda control-plane call per function on tags), and the runtime management mode
+/// of those for which `needs_mode` says it can change the verdict, with bounded concurrency.
 pub async fn all_functions(
     clients: &AccountClients,
     calls: &CallCounter,
-    with_mode: bool,
+    tag_key: &str,
+    needs_mode: impl Fn(&FunctionSnapshot) -> bool,
 ) -> anyhow::Result<Vec<(FunctionSnapshot, String)>> {
     let mut listed = Vec::new();
     let mut pages = clients.lambda.list_functions().into_paginator().send();
@@ -358,45 +363,79 @@ pub async fn all_functions(
         let page = page.aws_context(|| format!("account {}: ListFunctions", clients.account))?;
         listed.extend(page.functions().iter().cloned());
     }
-    futures_util::stream::iter(listed)
-        .map(|function| async move {
-            let name = function.function_name().unwrap_or_default().to_string();
+    let tags = tagged_functions(clients, calls, tag_key).await?;
+    let snapshots: Vec<(FunctionSnapshot, String)> = listed
+        .into_iter()
+        .map(|function| {
             let arn = function.function_arn().unwrap_or_default().to_string();
-            calls.count(actions::LIST_TAGS.action);
-            let tags = clients
-                .lambda
-                .list_tags()
-                .resource(&arn)
-                .send()
-                .await
-                .aws_context(|| format!("account {}: ListTags for {name}", clients.account))?
-                .tags()
-                .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default();
             let package_type = match function.package_type() {
                 Some(aws_sdk_lambda::types::PackageType::Image) => PackageType::Image,
                 _ => PackageType::Zip,
             };
-            let runtime_update_mode = if with_mode && package_type == PackageType::Zip {
-                runtime_update_mode(clients, calls, &arn).await
-            } else {
-                Observed::NotChecked("not required by runtimeUpdateMode".into())
-            };
             let snapshot = FunctionSnapshot {
-                name: name.clone(),
+                name: function.function_name().unwrap_or_default().to_string(),
                 package_type,
                 runtime: function.runtime().map(|r| r.as_str().to_string()),
                 last_modified: function
                     .last_modified()
                     .and_then(lifecycle::dates::utc_day_of_timestamp),
-                tags,
-                runtime_update_mode,
+                tags: tags.get(&arn).cloned().unwrap_or_default(),
+                runtime_update_mode: Observed::NotNeeded,
             };
-            anyhow::Ok((snapshot, arn))
+            (snapshot, arn)
+        })
+        .collect();
+    let judged = futures_util::stream::iter(snapshots)
+        .map(|(mut snapshot, arn)| {
+            let read = needs_mode(&snapshot);
+            async move {
+                if read {
+                    snapshot.runtime_update_mode = runtime_update_mode(clients, calls, &arn).await;
+                }
+                (snapshot, arn)
+            }
         })
         .buffer_unordered(SWEEP_CONCURRENCY)
-        .try_collect()
-        .await
+        .collect::<Vec<_>>()
+        .await;
+    Ok(judged)
+}
+
+/// Function ARN → tags, for the functions that carry `tag_key` (GetResources, 100 a page).
+async fn tagged_functions(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    tag_key: &str,
+) -> anyhow::Result<HashMap<String, BTreeMap<String, String>>> {
+    let filter = aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+        .key(tag_key)
+        .build();
+    let mut pages = clients
+        .tagging
+        .get_resources()
+        .resource_type_filters("lambda:function")
+        .tag_filters(filter)
+        .resources_per_page(100)
+        .into_paginator()
+        .send();
+    let mut tagged = HashMap::new();
+    while let Some(page) = pages.next().await {
+        calls.count(actions::GET_TAGGED_RESOURCES.action);
+        let page =
+            page.aws_context(|| format!("account {}: GetResources (tag {tag_key})", clients.account))?;
+        for mapping in page.resource_tag_mapping_list() {
+            let Some(arn) = mapping.resource_arn() else {
+                continue;
+            };
+            let tags = mapping
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect();
+            tagged.insert(arn.to_string(), tags);
+        }
+    }
+    Ok(tagged)
 }
 
 /// What Config holds for this rule's Lambda functions in the account and region (every compliance

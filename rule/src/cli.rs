@@ -221,8 +221,15 @@ async fn scan(
     let services = services(region, catalog.clone()).await;
     let calls = crate::aws::CallCounter::default();
     let clients = crate::aws::AccountClients::new("current", services.accounts.base());
-    let needs_mode = policy.runtime_update_mode != lifecycle::policy::UpdateModeRequirement::Any;
-    let functions = crate::aws::all_functions(&clients, &calls, needs_mode).await?;
+    let judge = lifecycle::evaluation::Context {
+        policy: Ok(policy.clone()),
+        catalog: &catalog,
+        today,
+    };
+    let functions = crate::aws::all_functions(&clients, &calls, &policy.exemption_tag, |f| {
+        judge.mode_can_change_compliance(f)
+    })
+    .await?;
     let mut rows: Vec<ScanRow> = functions
         .into_iter()
         .map(|(function, _arn)| {

@@ -15,8 +15,8 @@ use lifecycle::catalog::Catalog;
 use lifecycle::dates::today_utc;
 use lifecycle::evaluation::{Context, Evaluation, sweep_changes};
 use lifecycle::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
-use lifecycle::policy::{ParameterError, Policy, UpdateModeRequirement};
-use lifecycle::verdict::{Observed, PackageType, catalog_is_stale};
+use lifecycle::policy::{ParameterError, Policy};
+use lifecycle::verdict::{Observed, catalog_is_stale};
 
 /// How long a catalog read from SSM is reused by a warm container.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
@@ -136,9 +136,6 @@ pub async fn evaluate(
     {
         tracing::warn!(catalog_updated_at = %catalog.updated_at(), "the lifecycle catalog is older than catalogMaxAgeDays");
     }
-    let needs_mode = policy
-        .as_ref()
-        .is_ok_and(|p| p.runtime_update_mode != UpdateModeRequirement::Any);
     let judge = Context {
         policy,
         catalog: &catalog,
@@ -149,7 +146,7 @@ pub async fn evaluate(
     let ordering = invocation.message.ordering_timestamp()?;
     let (message_type, evaluations, unchanged) = match &invocation.message {
         Message::ConfigurationItemChange { item, .. } => {
-            let mode = mode_for(&clients, calls, item, invocation.event_left_scope, needs_mode).await;
+            let mode = mode_for(&clients, calls, &judge, item, invocation.event_left_scope).await;
             (
                 "ConfigurationItemChangeNotification",
                 vec![judge.evaluate_item(item, invocation.event_left_scope, mode, ordering)],
@@ -164,7 +161,7 @@ pub async fn evaluate(
                         let item = ConfigurationItem::from_value(
                             &aws::full_item(&clients, calls, &summary.resource_id).await?,
                         )?;
-                        let mode = mode_for(&clients, calls, &item, false, needs_mode).await;
+                        let mode = mode_for(&clients, calls, &judge, &item, false).await;
                         judge.evaluate_item(&item, false, mode, ordering)
                     }
                 };
@@ -179,7 +176,7 @@ pub async fn evaluate(
                 .config_rule_name
                 .as_deref()
                 .context("ScheduledNotification without configRuleName")?;
-            let (evaluations, unchanged) = sweep(&clients, calls, &judge, rule, ordering, needs_mode).await?;
+            let (evaluations, unchanged) = sweep(&clients, calls, &judge, rule, ordering).await?;
             ("ScheduledNotification", evaluations, unchanged)
         }
     };
@@ -251,17 +248,20 @@ pub async fn handle(
     Ok(summary)
 }
 
-/// The runtime management mode of the item's function, when the policy needs it and it exists.
+/// The runtime management mode of the item's function, when it exists and can change the verdict.
 async fn mode_for(
     clients: &AccountClients,
     calls: &CallCounter,
+    judge: &Context<'_>,
     item: &ConfigurationItem,
     left_scope: bool,
-    needs_mode: bool,
 ) -> Observed<lifecycle::verdict::UpdateMode> {
-    let zip_function = matches!(item.content(Observed::NotChecked(String::new())), ItemContent::Function(ref f) if f.package_type == PackageType::Zip);
-    if !needs_mode || left_scope || !zip_function {
-        return Observed::NotChecked("not needed".into());
+    let matters = match item.content(Observed::NotNeeded) {
+        ItemContent::Function(ref snapshot) => !left_scope && judge.mode_can_change_compliance(snapshot),
+        _ => false,
+    };
+    if !matters {
+        return Observed::NotNeeded;
     }
     let function = item
         .raw()
@@ -286,9 +286,13 @@ async fn sweep(
     judge: &Context<'_>,
     rule: &str,
     ordering: Timestamp,
-    needs_mode: bool,
 ) -> anyhow::Result<(Vec<Evaluation>, usize)> {
-    let functions = aws::all_functions(clients, calls, needs_mode).await?;
+    let tag_key = match &judge.policy {
+        Ok(policy) => policy.exemption_tag.as_str(),
+        Err(_) => lifecycle::policy::DEFAULT_EXEMPTION_TAG,
+    };
+    let functions =
+        aws::all_functions(clients, calls, tag_key, |f| judge.mode_can_change_compliance(f)).await?;
     let mut evaluations = Vec::with_capacity(functions.len());
     for (snapshot, arn) in functions {
         if let Observed::Failed(error) = &snapshot.runtime_update_mode {

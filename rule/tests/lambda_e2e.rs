@@ -275,6 +275,21 @@ async fn periodic_sweep_of_a_thousand_functions_and_a_deleted_one() {
     assert_eq!(summary["api_calls"]["config:PutEvaluations"], 9, "{summary:#}");
     assert_eq!(summary["unchanged"], 199, "{summary:#}");
     assert_eq!(summary["message_type"], "ScheduledNotification");
+    // Lambda's control plane allows 15 requests a second per account and region: tags come from the
+    // tagging API (one call per 100 tagged functions, none tagged here), never a ListTags per function,
+    // and the runtime management mode is read only where it can change the verdict — not for the
+    // deprecated python3.8 functions (already NON_COMPLIANT) nor the images.
+    let calls = &summary["api_calls"];
+    assert!(calls.get("lambda:ListTags").is_none(), "{calls:#}");
+    assert_eq!(calls["tag:GetResources"], 1, "{calls:#}");
+    assert_eq!(calls["lambda:ListFunctions"], 20, "{calls:#}");
+    let python38 = (0..999).filter(|i| i % 5 == 0).count() as u64;
+    let images = (0..999).filter(|i| i % 5 == 4).count() as u64;
+    assert_eq!(
+        calls["lambda:GetRuntimeManagementConfig"],
+        1000 - python38 - images,
+        "{calls:#}"
+    );
     let results = compliance(&admin, RULE).await;
     assert_eq!(results.len(), 801);
     assert_eq!(results["fn-0000"].0, "NON_COMPLIANT"); // python3.8

@@ -66,6 +66,24 @@ impl<'c> Context<'c> {
         }
     }
 
+    /// Whether the runtime management mode can change this function's compliance, so that reading it
+    /// (GetRuntimeManagementConfig, one Lambda control-plane call, of 15 a second for the whole
+    /// account and region) is worth it: the verdicts with mode Auto and with mode Manual differ. Not
+    /// for images, exempt functions, functions already failing for another reason, or a policy that
+    /// does not check the mode.
+    pub fn mode_can_change_compliance(&self, function: &crate::verdict::FunctionSnapshot) -> bool {
+        let Ok(policy) = &self.policy else { return false };
+        if policy.runtime_update_mode == crate::policy::UpdateModeRequirement::Any {
+            return false;
+        }
+        let with = |mode: UpdateMode| {
+            let mut assumed = function.clone();
+            assumed.runtime_update_mode = Observed::Known(mode);
+            evaluate(&assumed, policy, self.catalog, self.today).compliance
+        };
+        with(UpdateMode::Auto) != with(UpdateMode::Manual)
+    }
+
     /// The evaluation of a full configuration item.
     pub fn evaluate_item(
         &self,

@@ -61,6 +61,9 @@ pub enum Observed<T> {
     Known(T),
     /// Deliberately not looked up (e.g. `--offline`); the annotation says so.
     NotChecked(String),
+    /// Not looked up because it cannot change the verdict (an image, an exempt function, one already
+    /// failing for another reason): nothing to say.
+    NotNeeded,
     /// The look-up failed; treated as a failing check, never as a pass.
     Failed(String),
 }
@@ -381,6 +384,7 @@ fn check_update_mode(
             ),
         ),
         Observed::NotChecked(why) => findings.info(format!("Runtime update mode not checked ({why}).")),
+        Observed::NotNeeded => {}
         Observed::Failed(error) => findings.fail(
             Rank::UpdateMode,
             format!("Runtime update mode unknown: {}.", shorten(error, 120)),
