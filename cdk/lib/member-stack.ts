@@ -109,7 +109,9 @@ export class MemberStack extends Stack {
   /** runbooks the EventBridge rules start */
   readonly startedRunbooks: string[];
   /** which kinds of resources the Automation role's policy names (for the nag acknowledgements) */
-  readonly automationResourceKinds = new Set<'any' | 'function' | 'layer' | 'topic' | 'parameter' | 'execution' | 'definition'>();
+  readonly automationResourceKinds = new Set<'any' | 'function' | 'layer' | 'topic' | 'parameter' | 'execution' | 'definition' | 'configRule'>();
+  /** the Automation role's actions granted on `*` (each needs its reason in the nag acknowledgement) */
+  readonly automationWildcardActions: string[] = [];
 
   constructor(scope: Construct, id: string, props: MemberStackProps) {
     super(scope, id, { ...props, synthesizer: new BootstraplessSynthesizer(), analyticsReporting: false });
@@ -163,8 +165,10 @@ export class MemberStack extends Stack {
       const resources = automationResources(action);
       for (const r of resources) {
         const kind = r === '*' ? 'any' : /:layer:/.test(r) ? 'layer' : /:function:/.test(r) ? 'function' : /:sns:/.test(r) ? 'topic'
-          : /:parameter/.test(r) ? 'parameter' : /automation-execution/.test(r) ? 'execution' : /automation-definition/.test(r) ? 'definition' : undefined;
+          : /:parameter/.test(r) ? 'parameter' : /automation-execution/.test(r) ? 'execution' : /automation-definition/.test(r) ? 'definition'
+            : /:config-rule\//.test(r) ? 'configRule' : undefined;
         if (kind) this.automationResourceKinds.add(kind);
+        if (r === '*') this.automationWildcardActions.push(action);
       }
       return resources;
     };
@@ -183,8 +187,14 @@ export class MemberStack extends Stack {
           : [`arn:${partition}:ssm:*:${account}:automation-execution/*`];
       }
       if (service === 'iam' && name === 'PassRole') return [automationRoleArn];
+      // ConfigRule (config-rule/${ConfigRuleId}) is the only resource type the Service Authorization Reference gives
+      // this action; a rule's ARN ends in its generated id, never its name, so: every rule of this account.
+      if (action === 'config:GetComplianceDetailsByConfigRule') return [`arn:${partition}:config:*:${account}:config-rule/*`];
       return ['*'];
     };
+    // The role is passed only to Automation (aws:executeAutomation starts the children with it).
+    const automationConditionOf = (action: string) =>
+      action === 'iam:PassRole' ? { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } } : undefined;
     const automationActions = [...new Set(this.runbooks.flatMap((r) => r.iamActions))].sort();
     const automationRole = new iam.Role(this, 'AutomationRole', {
       roleName: n.automationRole,
@@ -192,7 +202,7 @@ export class MemberStack extends Stack {
       assumedBy: new iam.ServicePrincipal('ssm.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': account } },
       }),
-      inlinePolicies: { runbooks: policyDocument(automationActions, automationResourceOf) },
+      inlinePolicies: { runbooks: policyDocument(automationActions, automationResourceOf, automationConditionOf) },
     });
     homeOnly(automationRole);
 

@@ -34,8 +34,29 @@ function arnOf(element: IConstruct): string {
 
 const NO_RESOURCE_LEVEL =
   'these actions do not support resource-level permissions (the Service Authorization Reference lists no resource type for ' +
-  'config:PutEvaluations, config:GetResourceConfigHistory, config:GetComplianceDetailsByConfigRule, lambda:ListFunctions, ' +
-  'organizations:ListRoots/ListOrganizationalUnitsForParent/ListAccountsForParent/ListTagsForResource), so IAM requires Resource "*"';
+  'config:PutEvaluations, config:GetResourceConfigHistory, config:DescribeConfigRules, lambda:ListFunctions, ' +
+  'organizations:ListRoots/ListOrganizationalUnitsForParent/ListAccountsForParent/ListTagsForResource), so IAM requires Resource "*"; ' +
+  'config:GetComplianceDetailsByConfigRule does take the ConfigRule type (config-rule/<rule id>, never a name: at most ' +
+  'config-rule/* of the account), but the rule roles still grant it on "*" (the member template has no room for the extra ' +
+  'statement under the 51,200-byte TemplateBody limit); the Automation role\'s is scoped';
+
+/**
+ * Why each Automation-role action is granted on "*": the Service Authorization Reference (list_config, "Actions defined by
+ * AWS Config"; list_amazonresourcegrouptaggingapi) gives it no resource type, so IAM requires Resource "*". An action the
+ * role grants on "*" without an entry here fails the synth (acknowledgeMember).
+ */
+const AUTOMATION_WILDCARD: Record<string, string> = {
+  'config:DescribeConfigRules': 'config:DescribeConfigRules (ReconcileNonCompliant finds the rule by name) has no resource type',
+  'config:GetComplianceDetailsByResource':
+    'config:GetComplianceDetailsByResource (UpgradeLambdaRuntime checks the function is still NON_COMPLIANT) has no resource type',
+  'tag:GetResources': 'tag:GetResources (ReconcileNonCompliant skips functions tagged for a human) has no resource type',
+};
+
+function automationWildcard(actions: string[]): string {
+  const missing = actions.filter((a) => !(a in AUTOMATION_WILDCARD));
+  if (missing.length > 0) throw new Error(`Automation role grants ${missing.join(', ')} on "*" without a reason in AUTOMATION_WILDCARD`);
+  return `Resource "*" only where IAM requires it, per action: ${[...new Set(actions)].sort().map((a) => AUTOMATION_WILDCARD[a]).join('; ')}`;
+}
 
 const reason = {
   memberWildcard: `${NO_RESOURCE_LEVEL}; every other action in this policy is scoped`,
@@ -73,6 +94,12 @@ const reason = {
   existingAggregator:
     'with createConfigAggregator=false the aggregator reads an existing organization aggregator, whose ARN ends in a ' +
     'generated id (config-aggregator/config-aggregator-<random>) unknown at synth: scoped to aggregators of this account and region',
+  configRules:
+    'config:GetComplianceDetailsByConfigRule takes the ConfigRule resource type, arn:<partition>:config:<region>:<account>:' +
+    'config-rule/<ConfigRuleId>: a rule\'s ARN ends in its generated id (config-rule/config-rule-<id>), never its name, and ' +
+    'ReconcileNonCompliant resolves the name at run time (an organization rule\'s copy is OrgConfigRule-<name>-<suffix>), so no ' +
+    'name pattern is possible; the role is global (home region only) while the runbooks run in every rule region: scoped to ' +
+    'config-rule/* of this account, any region',
   childAutomation:
     'the runbooks start child runs (aws:executeAutomation: UpgradeLambdaRuntime runs itself once it has resolved the ' +
     'target runtime, ReconcileNonCompliant runs UpgradeLambdaRuntime or TagAndNotify per function); ' +
@@ -98,7 +125,10 @@ function acknowledgeMember(stack: MemberStack, s: LambdaRuntimeGuard['settings']
     `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:automation-definition/${n.document(runbook)}:*]`;
   for (const runbook of stack.startedRunbooks) ack(events, definition(runbook), reason.automationDefinitions);
   if (kinds.has('definition')) for (const runbook of stack.childRunbooks) ack(automation, definition(runbook), reason.childAutomation);
-  if (kinds.has('any')) ack(automation, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
+  if (kinds.has('any')) ack(automation, 'AwsSolutions-IAM5[Resource::*]', automationWildcard(stack.automationWildcardActions));
+  if (kinds.has('configRule')) {
+    ack(automation, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:config:*:<AWS::AccountId>:config-rule/*]', reason.configRules);
+  }
   if (kinds.has('layer')) ack(automation, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:*:layer:*:*]', reason.layers);
   if (kinds.has('execution')) {
     ack(automation, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:automation-execution/*]', reason.automationDefinitions);

@@ -157,14 +157,57 @@ test('member: Automation role = the runbooks\' declared IAM lists, home region o
     const startable = built.member.childRunbooks.includes(book.name);
     assert.equal(allowed.includes(`automation-definition/${n.document(book.name)}:*`), startable, book.name);
   }
-  // the reconciliation's script: the Config rule lookups and the Tagging API have no resource-level permissions
-  const any = policyStatements(role, 'runbooks').find((st: Json) => st.Resource === '*');
-  for (const action of ['config:DescribeConfigRules', 'config:GetComplianceDetailsByConfigRule', 'tag:GetResources']) {
-    assert.ok([any.Action].flat().includes(action), action);
-  }
-  // iam:PassRole (if declared) only on the Automation role itself
-  const pass = policyStatements(role, 'runbooks').find((st: Json) => [st.Action].flat().includes('iam:PassRole'));
-  if (pass) assert.match(JSON.stringify(pass.Resource), new RegExp(`:role/${n.automationRole}"`));
+});
+
+test('member: Automation role — "*" only for actions without a resource type, Config rules of this account, PassRole to SSM only', () => {
+  const roles = member.findResources('AWS::IAM::Role', { Properties: { RoleName: n.automationRole } });
+  const [role] = Object.values(roles) as Json[];
+  const statements = policyStatements(role, 'runbooks');
+  const granting = (action: string) => statements.filter((st: Json) => [st.Action].flat().includes(action));
+  // exactly the actions the Service Authorization Reference gives no resource type are on "*"
+  const any = statements.filter((st: Json) => st.Resource === '*');
+  assert.equal(any.length, 1);
+  assert.deepEqual(sorted([any[0].Action].flat()), ['config:DescribeConfigRules', 'config:GetComplianceDetailsByResource', 'tag:GetResources']);
+  assert.deepEqual(built.member.automationWildcardActions.slice().sort(), sorted([any[0].Action].flat()));
+  // GetComplianceDetailsByConfigRule: ConfigRule (config-rule/<rule id>) of this account, any region, no "*"
+  const byRule = granting('config:GetComplianceDetailsByConfigRule');
+  assert.equal(byRule.length, 1);
+  assert.deepEqual(byRule[0].Action, 'config:GetComplianceDetailsByConfigRule');
+  assert.deepEqual(byRule[0].Resource, {
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':config:*:', { Ref: 'AWS::AccountId' }, ':config-rule/*']],
+  });
+  // iam:PassRole: the Automation role itself, and only to SSM (Automation starts the child runbooks with it)
+  const pass = granting('iam:PassRole');
+  assert.equal(pass.length, 1);
+  assert.deepEqual(pass[0].Action, 'iam:PassRole');
+  assert.deepEqual(pass[0].Resource, {
+    'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, `:role/${n.automationRole}`]],
+  });
+  assert.deepEqual(pass[0].Condition, { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } });
+  // no other statement carries a condition
+  for (const st of statements) if (st !== pass[0]) assert.equal(st.Condition, undefined, JSON.stringify(st.Action));
+  // the same with Template assertions on the synthesized template
+  member.hasResourceProperties('AWS::IAM::Role', {
+    RoleName: n.automationRole,
+    Policies: [Match.objectLike({
+      PolicyName: 'runbooks',
+      PolicyDocument: Match.objectLike({
+        // (arrayWith keeps order: statements are sorted by their first action)
+        Statement: Match.arrayWith([
+          { Action: 'config:GetComplianceDetailsByConfigRule', Effect: 'Allow', Resource: byRule[0].Resource },
+          { Action: 'iam:PassRole', Effect: 'Allow', Resource: pass[0].Resource, Condition: { StringEquals: { 'iam:PassedToService': 'ssm.amazonaws.com' } } },
+        ]),
+      }),
+    })],
+  });
+  // the nag acknowledgement of "*" names each of those actions, and the config-rule wildcard has its own reason
+  const automationAcks = acknowledged.filter((a) => a.path === built.member.node.findChild('AutomationRole').node.path);
+  const star = automationAcks.find((a) => a.id === 'AwsSolutions::AwsSolutions-IAM5[Resource::*]');
+  assert.ok(star, 'the "*" acknowledgement');
+  for (const action of [any[0].Action].flat()) assert.ok(star.reason.includes(`${action} (`), `${action} in ${star.reason}`);
+  assert.ok(!star.reason.includes('config:GetComplianceDetailsByConfigRule'), star.reason);
+  const rules = automationAcks.find((a) => a.id.endsWith(':config-rule/*]'));
+  assert.ok(rules && /ConfigRuleId/.test(rules.reason) && /never its name/.test(rules.reason), rules?.reason);
 });
 
 test('member: every runbook is an Automation document with its file\'s content, YAML, NewVersion, stable name', () => {
