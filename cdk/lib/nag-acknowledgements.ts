@@ -34,7 +34,7 @@ function arnOf(element: IConstruct): string {
 
 const NO_RESOURCE_LEVEL =
   'these actions do not support resource-level permissions (the Service Authorization Reference lists no resource type for ' +
-  'config:PutEvaluations, config:GetResourceConfigHistory, config:DescribeConfigRules, lambda:ListFunctions, ' +
+  'config:PutEvaluations, config:GetResourceConfigHistory, config:DescribeConfigRules, lambda:ListFunctions, tag:GetResources, ' +
   'organizations:ListRoots/ListOrganizationalUnitsForParent/ListAccountsForParent/ListTagsForResource), so IAM requires Resource "*"; ' +
   'config:GetComplianceDetailsByConfigRule does take the ConfigRule type (config-rule/<rule id>, never a name: at most ' +
   'config-rule/* of the account), but the rule roles still grant it on "*" (the member template has no room for the extra ' +
@@ -65,7 +65,7 @@ const reason = {
     'synth (auto-deployment adds accounts); scoped to role/<member role name> and aws:ResourceOrgID = the organization',
   functionsAnyName:
     'the rule evaluates (and the runbooks remediate) every Lambda function of the account, whose names are not known ' +
-    'at deploy time; scoped to function:* of this account (lambda:ListTags and GetRuntimeManagementConfig take a function ARN)',
+    'at deploy time; scoped to function:* of this account (lambda:GetRuntimeManagementConfig and the runbooks\' lambda actions take a function ARN)',
   functionsAnyRegion:
     'IAM roles are global and created once per account (home region), while the runbooks run in every rule region; ' +
     'lambda actions are scoped to function:* of this account in any region',
