@@ -160,8 +160,13 @@ class AutomationEngine:
     @staticmethod
     def _document(account: str, region: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         name = params["DocumentName"]
+        # StartAutomationExecution's DocumentVersion is a number, $DEFAULT or $LATEST
+        # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_StartAutomationExecution.html);
+        # moto's GetDocument knows $LATEST and numbers, and no version means the default.
+        version = params.get("DocumentVersion")
+        version = None if version == "$DEFAULT" else version
         try:
-            document = ssm_backends[account][region].get_document(name, params.get("DocumentVersion"), None, "JSON")
+            document = ssm_backends[account][region].get_document(name, version, None, "JSON")
         except Exception:
             raise AwsError("AutomationDefinitionNotFoundException", f"Automation definition {name} not found.")
         content = json.loads(document["Content"])

@@ -301,3 +301,15 @@ def test_start_automation_execution_with_targets_is_rate_controlled_too(aws):
     with pytest.raises(botocore.exceptions.ClientError) as error:
         ssm.start_automation_execution(DocumentName="Child", TargetParameterName="Name")
     assert error.value.response["Error"]["Code"] == "InvalidAutomationExecutionParametersException"
+
+
+def test_start_accepts_the_default_and_latest_version_names(aws):
+    """DocumentVersion may be a number, $DEFAULT or $LATEST (API_StartAutomationExecution)."""
+    ssm = aws.client("ssm")
+    ssm.create_document(Name="tiny", DocumentType="Automation", DocumentFormat="YAML",
+                        Content="schemaVersion: '0.3'\nmainSteps:\n  - name: Wait\n    action: aws:sleep\n    inputs:\n      Duration: PT0S\n")
+    for version in ("$DEFAULT", "$LATEST", "1"):
+        started = ssm.start_automation_execution(DocumentName="tiny", DocumentVersion=version)
+        assert started["AutomationExecutionId"]
+    with pytest.raises(ssm.exceptions.ClientError):
+        ssm.start_automation_execution(DocumentName="tiny", DocumentVersion="7")
