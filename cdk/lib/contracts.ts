@@ -153,6 +153,8 @@ export interface RuntimeUpgrades {
   catalog_updated_at: string;
   successors: Record<string, string>;
   allowed_targets: Record<string, string[]>;
+  /** SSM parameter name → value, as the deployment writes them. */
+  parameters: Record<string, string>;
 }
 
 export function runtimeUpgrades(): RuntimeUpgrades {

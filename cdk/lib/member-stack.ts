@@ -228,12 +228,13 @@ export class MemberStack extends Stack {
       parameters.push(p);
     };
     const idOf = (runtime: string) => runtime.replace(/[^A-Za-z0-9]/g, '');
-    for (const [runtime, target] of Object.entries(upgrades.successors).sort()) {
-      parameter(`Successor${idOf(runtime)}`, `${ssmPrefix}/successor/${runtime}`, target);
-    }
-    for (const [runtime, targets] of Object.entries(upgrades.allowed_targets).sort()) {
-      if (targets.length === 0) continue;
-      parameter(`UpgradeTargets${idOf(runtime)}`, `${ssmPrefix}/upgrade-targets/${runtime}`, `,${targets.join(',')},`);
+    // Names and values from the contract (rule/lifecycle/src/upgrades.rs spells them once); the logical id
+    // from the name's last two segments (successor|upgrade-targets, runtime).
+    const kinds: Record<string, string> = { successor: 'Successor', 'upgrade-targets': 'UpgradeTargets' };
+    for (const [name, value] of Object.entries(upgrades.parameters).sort()) {
+      const [kind, runtime] = name.slice(ssmPrefix.length + 1).split('/');
+      if (!kinds[kind] || !runtime) throw new Error(`runtime-upgrades.json: unexpected parameter ${name}`);
+      parameter(`${kinds[kind]}${idOf(runtime)}`, name, value);
     }
 
     // -- EventBridge: compliance change → SSM Automation (StartAutomationExecution on the $DEFAULT version).

@@ -45,13 +45,9 @@ def contract() -> dict[str, Any]:
 
 def write_upgrade_parameters(aws, account: str | None = None) -> None:
     """The SSM parameters the deployment writes in every member account (cdk/contracts/README.md)."""
-    data = contract()
     ssm = aws.client("ssm", account)
-    for runtime, target in data["successors"].items():
-        ssm.put_parameter(Name=f"{data['ssm_prefix']}/successor/{runtime}", Value=target, Type="String")
-    for runtime, targets in data["allowed_targets"].items():
-        ssm.put_parameter(Name=f"{data['ssm_prefix']}/upgrade-targets/{runtime}",
-                          Value="," + ",".join(targets) + ",", Type="String")
+    for name, value in contract()["parameters"].items():
+        ssm.put_parameter(Name=name, Value=value, Type="String")
 
 
 def deploy(aws, *runbooks: str, account: str | None = None, content: dict[str, Any] | None = None) -> None:

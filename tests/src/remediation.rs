@@ -52,35 +52,13 @@ pub async fn deploy(config: &SdkConfig, account: &str) -> anyhow::Result<String>
             .with_context(|| format!("CreateDocument {runbook}"))?;
     }
     let upgrades = read_json("cdk/contracts/runtime-upgrades.json")?;
-    let prefix = upgrades["ssm_prefix"].as_str().context("ssm_prefix")?;
-    let mut parameters: Vec<(String, String)> = Vec::new();
-    for (runtime, target) in upgrades["successors"].as_object().context("successors")? {
-        parameters.push((
-            format!("{prefix}/successor/{runtime}"),
-            target.as_str().unwrap_or_default().into(),
-        ));
-    }
-    for (runtime, targets) in upgrades["allowed_targets"]
+    let parameters = upgrades["parameters"]
         .as_object()
-        .context("allowed_targets")?
-    {
-        let targets: Vec<&str> = targets
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if !targets.is_empty() {
-            parameters.push((
-                format!("{prefix}/upgrade-targets/{runtime}"),
-                format!(",{},", targets.join(",")),
-            ));
-        }
-    }
+        .context("runtime-upgrades.json: parameters")?;
     for (name, value) in parameters {
         ssm.put_parameter()
-            .name(&name)
-            .value(value)
+            .name(name)
+            .value(value.as_str().context("parameter value")?)
             .r#type(aws_sdk_ssm::types::ParameterType::String)
             .send()
             .await

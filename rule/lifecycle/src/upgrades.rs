@@ -35,6 +35,11 @@ pub struct Upgrades {
     pub successors: BTreeMap<String, String>,
     /// Every config-only target, oldest first.
     pub allowed_targets: BTreeMap<String, Vec<String>>,
+    /// The SSM parameters the deployment writes in every member account and the runbooks read, name →
+    /// value: `<prefix>/successor/<runtime>` = the default target, `<prefix>/upgrade-targets/<runtime>`
+    /// = `,a,b,` (commas around every target, so that a runbook's `Contains: ",<target>,"` matches
+    /// whole names only). Spelled here once; CDK, the tests and the demo write exactly these.
+    pub parameters: BTreeMap<String, String>,
 }
 
 /// Whether `to` is a config-only upgrade of `from` (family rules above; dates checked by the caller).
@@ -96,11 +101,23 @@ impl Catalog {
                 targets.iter().map(|t| t.runtime.clone()).collect(),
             );
         }
+        let mut parameters = BTreeMap::new();
+        for (runtime, target) in &successors {
+            parameters.insert(format!("{SSM_PREFIX}/successor/{runtime}"), target.clone());
+        }
+        for (runtime, targets) in &allowed_targets {
+            let targets: &Vec<String> = targets;
+            parameters.insert(
+                format!("{SSM_PREFIX}/upgrade-targets/{runtime}"),
+                format!(",{},", targets.join(",")),
+            );
+        }
         Upgrades {
             ssm_prefix: SSM_PREFIX,
             catalog_updated_at: self.updated_at().to_string(),
             successors,
             allowed_targets,
+            parameters,
         }
     }
 }
@@ -108,6 +125,23 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_parameters_are_the_successors_and_the_comma_wrapped_targets() {
+        let upgrades = Catalog::builtin().expect("catalog").upgrades();
+        let successor = &upgrades.parameters[&format!("{SSM_PREFIX}/successor/python3.8")];
+        assert_eq!(successor, &upgrades.successors["python3.8"]);
+        let targets = &upgrades.parameters[&format!("{SSM_PREFIX}/upgrade-targets/python3.8")];
+        assert_eq!(
+            targets,
+            &format!(",{},", upgrades.allowed_targets["python3.8"].join(","))
+        );
+        assert_eq!(
+            upgrades.parameters.len(),
+            upgrades.successors.len() + upgrades.allowed_targets.len()
+        );
+        assert!(!upgrades.parameters.keys().any(|name| name.ends_with("/go1.x")));
+    }
 
     #[test]
     fn upgrades_stay_in_the_family_and_never_cross_a_code_boundary() {
