@@ -101,12 +101,27 @@ fn rule_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// What an event may change for one run: `{"rules": ["name", …], "snapshotDate": "YYYY-MM-DD"}`.
-/// Other fields (EventBridge's scheduled-event envelope) are ignored; wrong types are errors.
+/// What an event may change for one run: `{"rules": ["name", …], "snapshotDate": "YYYY-MM-DD",
+/// "backfill": true, "replaceWorse": true}` (a snapshotDate before today needs `backfill`, as the CLI's
+/// `--backfill`; `replaceWorse` is `--replace-worse`). Other fields (EventBridge's scheduled-event
+/// envelope) are ignored; wrong types are errors.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     pub rules: Option<Vec<String>>,
     pub snapshot_date: Option<Date>,
+    pub backfill: bool,
+    pub replace_worse: bool,
+}
+
+fn flag(object: &serde_json::Map<String, Value>, name: &str) -> anyhow::Result<bool> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(value)) => Ok(*value),
+        Some(other) => bail!(
+            "event field {name} must be true or false, not {}",
+            lifecycle::policy::json_kind(other)
+        ),
+    }
 }
 
 pub fn overrides(event: &Value) -> anyhow::Result<Overrides> {
@@ -149,22 +164,29 @@ pub fn overrides(event: &Value) -> anyhow::Result<Overrides> {
             lifecycle::policy::json_kind(other)
         ),
     };
-    Ok(Overrides { rules, snapshot_date })
+    Ok(Overrides {
+        rules,
+        snapshot_date,
+        backfill: flag(object, "backfill")?,
+        replace_worse: flag(object, "replaceWorse")?,
+    })
 }
 
 /// The request for one run from settings and overrides. `today` (UTC) is the default snapshot date
-/// and the latest accepted: a snapshot of a future day would put rows where reports read facts.
+/// and the latest accepted: a snapshot of a future day would put rows where reports read facts, and
+/// an earlier day is a backfill only when the event says so ([`crate::run::snapshot_date`]).
 pub fn request(
     settings: &Settings,
     overrides: Overrides,
     run_id: &str,
     today: Date,
 ) -> anyhow::Result<Request> {
-    let snapshot_date = overrides.snapshot_date.unwrap_or(today);
-    if snapshot_date > today {
-        bail!("snapshot date {snapshot_date} is in the future (today is {today} UTC)");
-    }
+    let (snapshot_date, backfill) =
+        crate::run::snapshot_date(overrides.snapshot_date, overrides.backfill, today)
+            .map_err(|e| anyhow::anyhow!("event field snapshotDate: {e}"))?;
     Ok(Request {
+        backfill,
+        replace_worse: overrides.replace_worse,
         rules: overrides.rules.unwrap_or_else(|| settings.rules.clone()),
         output: settings.output.clone(),
         snapshot_date,
@@ -189,7 +211,10 @@ pub async fn handle(
         lifecycle::dates::today_utc(),
     )?;
     let summary = run(services, &request, catalog, &indicatif::ProgressBar::hidden()).await?;
-    if summary.complete {
+    if !summary.publication.published {
+        tracing::warn!(rows = summary.rows, gaps = summary.gaps.len(), reason = %summary.publication.reason,
+            location = %summary.location, "not published: the day's existing snapshot is better");
+    } else if summary.complete {
         tracing::info!(rows = summary.rows, accounts = summary.accounts, triples = summary.triples,
             location = %summary.location, duration_ms = summary.duration_ms, "snapshot published");
     } else {
@@ -249,12 +274,21 @@ mod tests {
         let plain =
             request(&settings(), overrides(&scheduled).expect("scheduled"), "r", today).expect("request");
         assert_eq!((plain.snapshot_date, plain.rules.len()), (today, 2));
-        let custom = overrides(&json!({"rules": ["a"], "snapshotDate": "2026-11-01"})).expect("custom");
+        assert!(!plain.backfill && !plain.replace_worse);
+        let past = overrides(&json!({"snapshotDate": "2026-11-01"})).expect("parsed");
+        let error = request(&settings(), past, "r", today).expect_err("a past date without backfill");
+        assert!(format!("{error:#}").contains("backfill"), "{error:#}");
+        let custom = overrides(
+            &json!({"rules": ["a"], "snapshotDate": "2026-11-01", "backfill": true, "replaceWorse": true}),
+        )
+        .expect("custom");
         let custom = request(&settings(), custom, "r", today).expect("request");
         assert_eq!(
-            (custom.snapshot_date.to_string(), custom.rules),
+            (custom.snapshot_date.to_string(), custom.rules.clone()),
             ("2026-11-01".to_string(), vec!["a".to_string()])
         );
+        assert!(custom.backfill && custom.replace_worse);
+        assert_eq!(custom.labelled_run_id(), "backfill-r");
         for (event, message) in [
             (json!([]), "JSON object"),
             (json!({"rules": "a"}), "array of rule names"),
@@ -262,6 +296,8 @@ mod tests {
             (json!({"rules": [""]}), "non-empty strings"),
             (json!({"snapshotDate": 20261123}), "date string"),
             (json!({"snapshotDate": "2026-02-30"}), "snapshotDate"),
+            (json!({"backfill": "yes"}), "true or false"),
+            (json!({"replaceWorse": 1}), "true or false"),
         ] {
             let error = overrides(&event).expect_err("refused");
             assert!(format!("{error:#}").contains(message), "{event}: {error:#}");

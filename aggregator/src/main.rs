@@ -10,7 +10,7 @@ use aggregator::gather::Gatherer;
 use aggregator::lambda::Settings;
 use aggregator::output::Output;
 use aggregator::row::RunContext;
-use aggregator::run::{DEFAULT_CONCURRENCY, Request, Services};
+use aggregator::run::{DEFAULT_CONCURRENCY, Request, Services, exit};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use lifecycle::{Catalog, Policy};
@@ -29,7 +29,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Gather the organization's evaluations into the day's Parquet snapshot (exit 0: complete,
-    /// 2: published with gaps listed in the summary, 1: failed, nothing published).
+    /// 2: published with gaps, 3: not published, the existing snapshot is better, 1: failed, 64: usage).
+    #[command(after_help = "Exit status:\n  \
+        0   published, complete\n  \
+        1   failed: nothing was published (the day's earlier snapshot and summary are intact)\n  \
+        2   published with gaps (listed in the summary's \"gaps\")\n  \
+        3   not published: the day's existing snapshot is better (more rows or fewer gaps); \
+        the summary's \"publication\" says why (--replace-worse publishes anyway)\n  \
+        64  usage error (unknown flag, bad value, a past --snapshot-date without --backfill): nothing was done")]
     Run {
         /// The Config configuration aggregator (organization-wide) to read.
         #[arg(long)]
@@ -40,9 +47,18 @@ enum Command {
         /// s3://bucket/prefix or a local directory.
         #[arg(long)]
         output: String,
-        /// The partition to write and the day the lifecycle columns are computed for (default: today, UTC).
+        /// The partition to write and the day the lifecycle columns are computed for (default: today,
+        /// UTC). An earlier day needs --backfill.
         #[arg(long, value_parser = lifecycle::dates::parse_date)]
         snapshot_date: Option<jiff::civil::Date>,
+        /// Write today's evaluations into an earlier day's partition (--snapshot-date), its lifecycle
+        /// columns computed for that day; labelled in the summary ("backfill": true) and the rows'
+        /// run_id (backfill-…).
+        #[arg(long, requires = "snapshot_date")]
+        backfill: bool,
+        /// Publish even when the day's existing snapshot has more rows or fewer gaps.
+        #[arg(long)]
+        replace_worse: bool,
         /// The rule's parameters JSON, overriding the deployed rule's (read with
         /// DescribeOrganizationConfigRules / DescribeConfigRules); the summary records which were used.
         #[arg(long)]
@@ -94,13 +110,26 @@ fn main() -> ExitCode {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_main();
     }
-    let result = match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // --help and --version print to stdout and succeed; everything else is a usage error.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match cli.command {
         Command::Ddl {
             location,
             database,
             table,
             first_day,
         } => aggregator::layout::S3Location::parse(&location)
+            .map_err(usage)
             .and_then(|location| {
                 aggregator::ddl::create_table(&database, &table, &location, &first_day.to_string())
             })
@@ -120,10 +149,22 @@ fn main() -> ExitCode {
             rules,
             output,
             snapshot_date,
+            backfill,
+            replace_worse,
             rule_parameters,
             concurrency,
             catalog,
         } => (|| {
+            // The command line first, before any file or AWS call: its errors are usage errors.
+            let (snapshot_date, backfill) =
+                aggregator::run::snapshot_date(snapshot_date, backfill, lifecycle::dates::today_utc())
+                    .map_err(|e| usage(anyhow::anyhow!("--snapshot-date: {e}")))?;
+            let output = Output::parse(&output).context("--output").map_err(usage)?;
+            if let Some(text) = &rule_parameters {
+                Policy::from_rule_parameters(Some(text))
+                    .context("--rule-parameters")
+                    .map_err(usage)?;
+            }
             let catalog = match catalog {
                 Some(path) => Catalog::from_json(
                     &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
@@ -131,23 +172,13 @@ fn main() -> ExitCode {
                 .with_context(|| format!("catalog {}", path.display()))?,
                 None => Catalog::builtin()?,
             };
-            let today = lifecycle::dates::today_utc();
-            let snapshot_date = snapshot_date.unwrap_or(today);
-            if snapshot_date > today {
-                anyhow::bail!("snapshot date {snapshot_date} is in the future (today is {today} UTC)");
-            }
             let request = Request {
                 rules,
-                output: Output::parse(&output)?,
+                output,
                 snapshot_date,
-                rule_parameters: match rule_parameters {
-                    // Checked here so that a typo is a usage error before any AWS call.
-                    Some(text) => {
-                        Policy::from_rule_parameters(Some(&text)).context("--rule-parameters")?;
-                        Some(text)
-                    }
-                    None => None,
-                },
+                rule_parameters,
+                backfill,
+                replace_worse,
                 concurrency: usize::from(concurrency),
                 run_id: format!(
                     "{}-{}",
@@ -162,9 +193,29 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("aggregator: {error:#}");
-            ExitCode::FAILURE
+            if error.is::<Usage>() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::from(exit::FAILED)
+            }
         }
     }
+}
+
+/// A command-line mistake found after parsing: exits [`exit::USAGE`].
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+fn usage(error: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(Usage(format!("{error:#}")))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -209,16 +260,20 @@ fn run_cli(config_aggregator: &str, request: &Request, catalog: &Catalog) -> any
         aggregator::run::run(&services, request, catalog, &progress).await
     })?;
     println!("{}", summary.to_json());
-    if summary.complete {
-        Ok(ExitCode::SUCCESS)
-    } else {
+    let code = summary.exit_code();
+    if code == exit::KEPT_EXISTING {
+        eprintln!(
+            "aggregator: not published: {} (see \"publication\" in the summary)",
+            summary.publication.reason
+        );
+    } else if code == exit::GAPS {
         eprintln!(
             "aggregator: published {} with {} gap(s): see \"gaps\" in the summary",
             summary.location,
             summary.gaps.len()
         );
-        Ok(ExitCode::from(2))
     }
+    Ok(ExitCode::from(code))
 }
 
 /// Wires the handler to the Lambda Runtime API; everything else lives in `aggregator::lambda`.

@@ -5,7 +5,8 @@
 //! Atomicity comes from one object per snapshot under a fixed name. On S3 it is a multipart upload:
 //! no object exists until CompleteMultipartUpload, which replaces an earlier snapshot of the day in
 //! one step; a failure aborts the upload, leaving nothing new under `evaluations/`. Locally the file
-//! is staged outside `evaluations/` and renamed over the target (atomic on one filesystem).
+//! is staged outside `evaluations/` and renamed over the target (atomic on one filesystem); the staging
+//! directory is removed whether the rename succeeds or not.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -93,19 +94,103 @@ impl Output {
         }
     }
 
-    /// Writes the run summary beside the day's snapshot (after the snapshot is in place).
+    /// The day's `_summary.json` as it is now, or None when there is none.
+    pub async fn get_summary(&self, s3: Option<&S3Client>, date: Date) -> anyhow::Result<Option<String>> {
+        match self {
+            Output::Local(root) => {
+                let target = root.join(partition_path(date, SUMMARY_FILE));
+                match std::fs::read_to_string(&target) {
+                    Ok(text) => Ok(Some(text)),
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(error) => Err(error).with_context(|| format!("reading {}", target.display())),
+                }
+            }
+            Output::S3(location) => {
+                let (bucket, key) = (
+                    &location.bucket,
+                    location.key(&partition_path(date, SUMMARY_FILE)),
+                );
+                let got = s3
+                    .context("an S3 output needs an S3 client")?
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await;
+                match got {
+                    Ok(object) => {
+                        let bytes = object
+                            .body
+                            .collect()
+                            .await
+                            .with_context(|| format!("reading s3://{bucket}/{key}"))?
+                            .into_bytes();
+                        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+                    }
+                    Err(error)
+                        if error.as_service_error().is_some_and(
+                            aws_sdk_s3::operation::get_object::GetObjectError::is_no_such_key,
+                        ) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(error) => Err(s3_failure("reading", bucket, &key, &error)),
+                }
+            }
+        }
+    }
+
+    /// Removes the day's `_summary.json` (restoring "no summary" after a failed publication).
+    pub async fn delete_summary(&self, s3: Option<&S3Client>, date: Date) -> anyhow::Result<()> {
+        match self {
+            Output::Local(root) => {
+                let target = root.join(partition_path(date, SUMMARY_FILE));
+                match std::fs::remove_file(&target) {
+                    Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                        Err(error).with_context(|| format!("removing {}", target.display()))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Output::S3(location) => {
+                let (bucket, key) = (
+                    &location.bucket,
+                    location.key(&partition_path(date, SUMMARY_FILE)),
+                );
+                s3.context("an S3 output needs an S3 client")?
+                    .delete_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .map_err(|e| s3_failure("removing", bucket, &key, &e))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the run summary beside the day's snapshot (before the snapshot is published: see
+    /// [`crate::run`]).
     pub async fn put_summary(&self, s3: Option<&S3Client>, date: Date, json: &str) -> anyhow::Result<()> {
         match self {
             Output::Local(root) => {
                 let target = root.join(partition_path(date, SUMMARY_FILE));
                 let staging = target.with_file_name(".summary.tmp");
                 let write = || -> std::io::Result<()> {
+                    if let Some(parent) = target.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
                     let mut file = std::fs::File::create(&staging)?;
                     file.write_all(json.as_bytes())?;
                     file.sync_all()?;
                     std::fs::rename(&staging, &target)
                 };
-                write().with_context(|| format!("writing {}", target.display()))
+                let written = write();
+                if written.is_err() {
+                    // Nothing half-written stays behind.
+                    let _ = std::fs::remove_file(&staging);
+                }
+                written.with_context(|| format!("writing {}", target.display()))
             }
             Output::S3(location) => {
                 let (bucket, key) = (
@@ -234,14 +319,21 @@ impl Upload {
                 file,
                 target,
             } => {
-                file.sync_all().context("flushing the snapshot")?;
-                drop(file);
-                let parent = target.parent().context("snapshot directory")?;
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-                let staged = staging.join(SNAPSHOT_FILE);
-                std::fs::rename(&staged, &target)
-                    .with_context(|| format!("publishing {}", target.display()))?;
-                std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))
+                let publish = || -> anyhow::Result<()> {
+                    file.sync_all().context("flushing the snapshot")?;
+                    drop(file);
+                    let parent = target.parent().context("snapshot directory")?;
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| format!("creating {}", parent.display()))?;
+                    let staged = staging.join(SNAPSHOT_FILE);
+                    std::fs::rename(&staged, &target)
+                        .with_context(|| format!("publishing {}", target.display()))
+                };
+                let published = publish();
+                // Published or not, the staging directory goes: nothing is left half-written.
+                let removed = std::fs::remove_dir_all(&staging);
+                published?;
+                removed.with_context(|| format!("removing {}", staging.display()))
             }
             Upload::S3(upload) => upload.commit().await,
         }

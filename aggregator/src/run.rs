@@ -5,6 +5,12 @@
 //! What cannot be gathered (a throttled-out triple, a denied query, Organizations unavailable) becomes a
 //! gap in the summary and the run still publishes what it has; a failure to *write* aborts the upload
 //! so nothing new appears under `evaluations/`.
+//!
+//! Publishing policy: a snapshot never replaces the day's existing one when that one has more rows or
+//! fewer gaps (as its `_summary.json` says), unless the request forces it ([`Request::replace_worse`]);
+//! the summary's `publication` says what was kept and why. The new summary is written before the
+//! snapshot is published, and put back as it was if publishing fails, so a snapshot never stands
+//! beside another run's summary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -16,7 +22,7 @@ use indicatif::ProgressBar;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use lifecycle::{Catalog, Policy};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::gather::{DeployedParameters, Gap, Gatherer, Organization, Triple};
 use crate::output::{Output, PART_BYTES, Upload};
@@ -26,6 +32,41 @@ use crate::sink::Encoder;
 /// (account, region) groups gathered at once: each holds its functions' details in memory, so this
 /// bounds memory as much as it bounds the request rate.
 pub const DEFAULT_CONCURRENCY: u16 = 8;
+
+/// Exit status of `aggregator run` (README "The aggregator", `aggregator run --help`).
+pub mod exit {
+    /// Published, complete: no gaps.
+    pub const COMPLETE: u8 = 0;
+    /// Failed: nothing was published (the day's earlier snapshot and summary, if any, are intact).
+    pub const FAILED: u8 = 1;
+    /// Published with gaps, listed in the summary's `gaps`.
+    pub const GAPS: u8 = 2;
+    /// Not published: the day's existing snapshot is better (more rows or fewer gaps); the summary's
+    /// `publication` says why. `--replace-worse` publishes anyway.
+    pub const KEPT_EXISTING: u8 = 3;
+    /// Usage error (bad flag or value, a past date without `--backfill`): nothing was called or written.
+    /// 64 is sysexits' EX_USAGE.
+    pub const USAGE: u8 = 64;
+}
+
+/// The snapshot date of a run: today (UTC) unless a backfill of an earlier day is asked for.
+/// Returns the date and whether the run is a backfill; the error is a usage error.
+pub fn snapshot_date(requested: Option<Date>, backfill: bool, today: Date) -> Result<(Date, bool), String> {
+    let date = requested.unwrap_or(today);
+    if date > today {
+        return Err(format!(
+            "snapshot date {date} is in the future (today is {today} UTC)"
+        ));
+    }
+    if date < today && !backfill {
+        return Err(format!(
+            "snapshot date {date} is not today ({today} UTC): the evaluations are today's, so writing them \
+             into an earlier day's partition is a backfill and must be asked for (--backfill, or \
+             \"backfill\": true in the Lambda's event)"
+        ));
+    }
+    Ok((date, date < today))
+}
 
 /// What to gather and where to write it.
 #[derive(Debug, Clone)]
@@ -39,6 +80,22 @@ pub struct Request {
     pub rule_parameters: Option<String>,
     pub concurrency: usize,
     pub run_id: String,
+    /// The snapshot date is an earlier day than today: labelled in the summary and in the rows'
+    /// `run_id` (`backfill-…`).
+    pub backfill: bool,
+    /// Publish even when the day's existing snapshot has more rows or fewer gaps.
+    pub replace_worse: bool,
+}
+
+impl Request {
+    /// The run id the rows and the summary carry: `backfill-<id>` for a backfill.
+    pub fn labelled_run_id(&self) -> String {
+        if self.backfill {
+            format!("backfill-{}", self.run_id)
+        } else {
+            self.run_id.clone()
+        }
+    }
 }
 
 /// The clients a run uses.
@@ -83,12 +140,78 @@ pub struct Summary {
     pub gaps: Vec<Gap>,
     /// True when nothing was missing: no gaps.
     pub complete: bool,
+    /// The snapshot date is an earlier day than the run's: today's evaluations with lifecycle
+    /// columns computed for that date.
+    pub backfill: bool,
+    /// Whether this run's snapshot was published, and why (what was kept).
+    pub publication: Publication,
     pub duration_ms: u64,
+}
+
+/// What a run did with the day's partition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Publication {
+    pub published: bool,
+    /// `new` (this run's snapshot is in place) or `existing` (the day's earlier snapshot was kept).
+    pub kept: &'static str,
+    pub reason: String,
+    /// The day's snapshot before this run, as its summary described it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<Quality>,
+}
+
+/// How good a snapshot is, as the publishing policy compares them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quality {
+    pub run_id: Option<String>,
+    pub rows: usize,
+    pub gaps: usize,
+}
+
+impl Quality {
+    /// From a `_summary.json`; None when it cannot be read as one.
+    pub fn from_summary(json: &str) -> Option<Quality> {
+        #[derive(Deserialize)]
+        struct Stored {
+            run_id: Option<String>,
+            rows: usize,
+            gaps: Vec<serde_json::Value>,
+        }
+        let stored: Stored = serde_json::from_str(json).ok()?;
+        Some(Quality {
+            run_id: stored.run_id,
+            rows: stored.rows,
+            gaps: stored.gaps.len(),
+        })
+    }
+
+    /// Why `self` (the new snapshot) must not replace `existing`, or None when it may.
+    pub fn worse_than(&self, existing: &Quality) -> Option<String> {
+        let mut why = Vec::new();
+        if self.rows < existing.rows {
+            why.push(format!("fewer rows ({} < {})", self.rows, existing.rows));
+        }
+        if self.gaps > existing.gaps {
+            why.push(format!("more gaps ({} > {})", self.gaps, existing.gaps));
+        }
+        (!why.is_empty()).then(|| why.join(" and "))
+    }
 }
 
 impl Summary {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The CLI's exit status for this run ([`exit`]).
+    pub fn exit_code(&self) -> u8 {
+        if !self.publication.published {
+            exit::KEPT_EXISTING
+        } else if self.complete {
+            exit::COMPLETE
+        } else {
+            exit::GAPS
+        }
     }
 }
 
@@ -131,7 +254,8 @@ async fn rule_policy(gatherer: &Gatherer, request: &Request) -> anyhow::Result<(
     Ok((policy, parameters))
 }
 
-/// Runs once; returns the summary of the published snapshot. An error means nothing was published.
+/// Runs once; returns the summary of the run (published, or the day's better snapshot kept: see
+/// [`Summary::publication`]). An error means nothing was published.
 pub async fn run(
     services: &Services,
     request: &Request,
@@ -143,6 +267,7 @@ pub async fn run(
         bail!("no rule names given");
     }
     let collected_at = Timestamp::now();
+    let run_id = request.labelled_run_id();
     let gatherer = &services.gatherer;
     let (policy, rule_parameters) = rule_policy(gatherer, request).await?;
     let triples = gatherer.triples(&request.rules).await?;
@@ -169,7 +294,7 @@ pub async fn run(
     });
     let context = RunContext {
         collected_at,
-        ..RunContext::new(catalog, &policy, request.snapshot_date, &request.run_id)
+        ..RunContext::new(catalog, &policy, request.snapshot_date, &run_id)
     };
 
     let mut groups: BTreeMap<(String, String), Vec<Triple>> = BTreeMap::new();
@@ -183,7 +308,7 @@ pub async fn run(
 
     let mut upload = request
         .output
-        .begin(services.s3.as_ref(), request.snapshot_date, &request.run_id)
+        .begin(services.s3.as_ref(), request.snapshot_date, &run_id)
         .await?;
     let written = write_groups(
         &mut upload,
@@ -216,15 +341,25 @@ pub async fn run(
             return Err(error.context("nothing was published"));
         }
     };
-    upload
-        .commit()
-        .await
-        .context("publishing the snapshot (nothing was published)")?;
 
     let mut gaps = organization.gaps.clone();
     gaps.extend(tally.gaps);
+    if tally.rows == 0 {
+        // The rule is deployed (there are triples) but nothing came back: not a complete picture of
+        // an organization without functions, but a gap (results not yet delivered, or not readable).
+        gaps.push(Gap {
+            kind: "no_results",
+            rule_name: None,
+            account_id: None,
+            region: None,
+            reason: format!(
+                "no evaluation results in any of the {} (rule, account, region) triples read",
+                triples.len() - tally.triples_failed
+            ),
+        });
+    }
     let mut summary = Summary {
-        run_id: request.run_id.clone(),
+        run_id: run_id.clone(),
         snapshot_date: request.snapshot_date.to_string(),
         collected_at: collected_at.to_string(),
         location: request.output.snapshot_location(request.snapshot_date),
@@ -246,6 +381,13 @@ pub async fn run(
         complete: false,
         rule_parameters,
         gaps,
+        backfill: request.backfill,
+        publication: Publication {
+            published: false,
+            kept: "existing",
+            reason: String::new(),
+            existing: None,
+        },
         duration_ms: 0,
     };
     let with_results: BTreeSet<&str> = triples.iter().map(|t| t.account_id.as_str()).collect();
@@ -262,13 +404,98 @@ pub async fn run(
         }
     }
     summary.complete = summary.gaps.is_empty();
-    summary.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    request
-        .output
-        .put_summary(services.s3.as_ref(), request.snapshot_date, &summary.to_json())
-        .await
-        .context("the snapshot is published, but its summary could not be written")?;
+    publish(services, request, upload, &mut summary, started).await?;
     Ok(summary)
+}
+
+/// The publishing policy: compare with the day's existing snapshot, then write the summary and
+/// publish the snapshot, or keep the existing pair untouched.
+async fn publish(
+    services: &Services,
+    request: &Request,
+    upload: Upload,
+    summary: &mut Summary,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let (output, s3, date) = (&request.output, services.s3.as_ref(), request.snapshot_date);
+    let previous = match output.get_summary(s3, date).await {
+        Ok(previous) => previous,
+        Err(error) => {
+            upload.abort().await;
+            return Err(error.context("reading the day's existing summary (nothing was published)"));
+        }
+    };
+    let existing = previous.as_deref().map(Quality::from_summary);
+    let new = Quality {
+        run_id: Some(summary.run_id.clone()),
+        rows: summary.rows,
+        gaps: summary.gaps.len(),
+    };
+    let worse = existing
+        .as_ref()
+        .and_then(Option::as_ref)
+        .and_then(|existing| new.worse_than(existing));
+    summary.publication = match (&existing, worse) {
+        (_, Some(why)) if !request.replace_worse => Publication {
+            published: false,
+            kept: "existing",
+            reason: format!(
+                "the day's existing snapshot is better: this run has {why}; it was kept (--replace-worse \
+                 publishes anyway)"
+            ),
+            existing: existing.flatten(),
+        },
+        (_, Some(why)) => Publication {
+            published: true,
+            kept: "new",
+            reason: format!("replaced a better snapshot as forced (--replace-worse): this run has {why}"),
+            existing: existing.flatten(),
+        },
+        (None, None) => Publication {
+            published: true,
+            kept: "new",
+            reason: "no snapshot of that day before".into(),
+            existing: None,
+        },
+        (Some(None), None) => Publication {
+            published: true,
+            kept: "new",
+            reason: "the day's existing summary could not be read as one; replaced".into(),
+            existing: None,
+        },
+        (Some(Some(_)), None) => Publication {
+            published: true,
+            kept: "new",
+            reason: "at least as many rows and no more gaps than the day's existing snapshot".into(),
+            existing: existing.flatten(),
+        },
+    };
+    summary.duration_ms = elapsed_ms(started);
+    if !summary.publication.published {
+        upload.abort().await;
+        return Ok(());
+    }
+    // The summary first: if it cannot be written, the snapshot is not published either.
+    if let Err(error) = output.put_summary(s3, date, &summary.to_json()).await {
+        upload.abort().await;
+        return Err(error.context("writing the summary (nothing was published)"));
+    }
+    if let Err(error) = upload.commit().await {
+        // Put the day's summary back as it was, so that it still describes the snapshot in place.
+        let restored = match &previous {
+            Some(text) => output.put_summary(s3, date, text).await,
+            None => output.delete_summary(s3, date).await,
+        };
+        if let Err(restore) = restored {
+            tracing::error!(error = %format!("{restore:#}"), "could not restore the day's previous summary");
+        }
+        return Err(error.context("publishing the snapshot (nothing was published)"));
+    }
+    Ok(())
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Default)]
@@ -378,4 +605,49 @@ async fn gather_group(
         }
     }
     group
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_with_fewer_rows_or_more_gaps_is_worse() {
+        let existing =
+            Quality::from_summary(r#"{"run_id":"a","rows":4,"gaps":[],"complete":true}"#).expect("a summary");
+        assert_eq!(
+            existing,
+            Quality {
+                run_id: Some("a".into()),
+                rows: 4,
+                gaps: 0
+            }
+        );
+        let new = |rows, gaps| Quality {
+            run_id: None,
+            rows,
+            gaps,
+        };
+        assert_eq!(new(4, 0).worse_than(&existing), None);
+        assert_eq!(new(5, 0).worse_than(&existing), None);
+        assert_eq!(
+            new(0, 1).worse_than(&existing).as_deref(),
+            Some("fewer rows (0 < 4) and more gaps (1 > 0)")
+        );
+        assert!(new(4, 2).worse_than(&existing).is_some());
+        assert!(new(3, 0).worse_than(&existing).is_some());
+        assert_eq!(Quality::from_summary("not json"), None);
+    }
+
+    #[test]
+    fn the_snapshot_date_is_today_unless_a_backfill_says_otherwise() {
+        let today = jiff::civil::date(2026, 11, 23);
+        assert_eq!(snapshot_date(None, false, today), Ok((today, false)));
+        assert_eq!(snapshot_date(Some(today), true, today), Ok((today, false)));
+        let past = jiff::civil::date(1999, 1, 1);
+        assert!(snapshot_date(Some(past), false, today).is_err_and(|e| e.contains("backfill")));
+        assert_eq!(snapshot_date(Some(past), true, today), Ok((past, true)));
+        let future = jiff::civil::date(2026, 11, 24);
+        assert!(snapshot_date(Some(future), true, today).is_err_and(|e| e.contains("future")));
+    }
 }

@@ -130,13 +130,35 @@ async fn in_region(config: aws_config::SdkConfig, region: &str) -> aws_config::S
 /// Functions in every member and region, recorded by Config; then the rule as an organization rule
 /// in each region, swept once. Returns the rule processes (kept alive for the test).
 async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Vec<LambdaProcess> {
+    let (processes, arns) = deploy_rule(
+        aws,
+        &organization.members,
+        &organization.members,
+        &REGIONS,
+        FUNCTIONS,
+    )
+    .await;
+    sweep(aws, &arns, MEMBERS * REGIONS.len()).await;
+    processes
+}
+
+/// Config recording in `members` (and the admin account) in `regions`, `functions` seeded functions
+/// in each of `seeded`, the rule as an organization rule in each region behind the real rule binary.
+/// Returns the rule processes (kept alive for the test) and the rule functions' ARNs.
+async fn deploy_rule(
+    aws: &LocalAws,
+    members: &[String],
+    seeded: &[String],
+    regions: &[&str],
+    functions: usize,
+) -> (Vec<LambdaProcess>, Vec<String>) {
     let rule_binary = e2e::workspace_binary("rule").expect("rule binary");
-    for member in &organization.members {
+    for member in members {
         let keys = aws
             .assume_role(member, "OrganizationAccountAccessRole")
             .await
             .expect("keys");
-        for region in REGIONS {
+        for region in regions {
             start_recording(
                 &in_region(aws.sdk_config(Some(keys.clone()), 3).await, region).await,
                 member,
@@ -144,18 +166,18 @@ async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Ve
             .await;
         }
     }
-    for region in REGIONS {
+    for region in regions {
         aws.control(
             "POST",
             "/_localaws/seed/lambda",
-            Some(json!({"Accounts": organization.members, "Region": region,
-                        "FunctionsPerAccount": FUNCTIONS, "Runtimes": RUNTIMES})),
+            Some(json!({"Accounts": seeded, "Region": region,
+                        "FunctionsPerAccount": functions, "Runtimes": RUNTIMES})),
         )
         .expect("seed");
     }
     let mut processes = Vec::new();
     let mut arns = Vec::new();
-    for region in REGIONS {
+    for &region in regions {
         let admin = in_region(aws.sdk_config(None, 3).await, region).await;
         start_recording(&admin, ADMIN_ACCOUNT).await;
         let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
@@ -175,12 +197,17 @@ async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Ve
         );
         arns.push(arn);
     }
+    (processes, arns)
+}
+
+/// The rule's periodic sweep everywhere, to the end of every invocation.
+async fn sweep(aws: &LocalAws, arns: &[String], at_least: usize) {
     let sent = aws
         .control("POST", "/_localaws/config/periodic", Some(json!({})))
         .expect("periodic")["Sent"]
         .as_u64()
         .expect("sent") as usize;
-    assert!(sent >= MEMBERS * REGIONS.len(), "{sent} scheduled notifications");
+    assert!(sent >= at_least, "{sent} scheduled notifications");
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     loop {
         let invocations: Vec<Value> = arns
@@ -198,7 +225,6 @@ async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Ve
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    processes
 }
 
 /// What the Config aggregator says, read independently of the aggregator's code.
@@ -280,6 +306,11 @@ fn run_aggregator(aws: &LocalAws) -> (i32, String, String) {
 }
 
 fn run_aggregator_with(aws: &LocalAws, env: &[(&str, &str)]) -> (i32, String, String) {
+    run_aggregator_args(aws, env, &["--output", &format!("s3://{BUCKET}/{PREFIX}")])
+}
+
+/// The aggregator with `args` after the organization's (which include the output).
+fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let output = e2e::loopback_env(
         Command::new(env!("CARGO_BIN_EXE_aggregator"))
             .env_clear()
@@ -296,8 +327,7 @@ fn run_aggregator_with(aws: &LocalAws, env: &[(&str, &str)]) -> (i32, String, St
         "--rule-parameters",
         RULE_PARAMETERS,
     ])
-    .arg("--output")
-    .arg(format!("s3://{BUCKET}/{PREFIX}"))
+    .args(args)
     .output()
     .expect("aggregator runs");
     (
@@ -646,8 +676,9 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     let (throttled_rows, _) = snapshot(&s3, &part).await;
     assert_eq!(throttled_rows, rows, "throttling changed the rows");
 
-    // A query that keeps failing (two attempts, through the SDK's own setting): the run still publishes
-    // every evaluation, names each (account, region) whose function details are missing, exits 2.
+    // A query that keeps failing (two attempts, through the SDK's own setting): rows without runtime
+    // and lifecycle columns do not replace the complete snapshot (exit 3, the pair untouched) ...
+    let complete_pair = evaluation_objects(&s3).await;
     aws.control(
         "POST",
         "/_localaws/faults",
@@ -655,12 +686,44 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     )
     .expect("faults");
     let (code, stdout, stderr) = run_aggregator_with(aws, &[("AWS_MAX_ATTEMPTS", "2")]);
+    assert_eq!(code, 3, "{stderr}\n{stdout}");
+    let kept = summary(&stdout);
+    assert_eq!(kept["publication"]["published"], false, "{kept:#}");
+    assert_eq!(kept["publication"]["kept"], "existing", "{kept:#}");
+    assert_eq!(kept["publication"]["existing"]["gaps"], 0, "{kept:#}");
+    assert!(
+        kept["publication"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("more gaps")),
+        "{kept:#}"
+    );
+    assert!(stderr.contains("not published"), "{stderr}");
+    assert_eq!(evaluation_objects(&s3).await, complete_pair);
+    assert_eq!(
+        snapshot(&s3, &part).await.0,
+        rows,
+        "the complete snapshot is kept"
+    );
+    // ... unless forced: then it publishes every evaluation, names each (account, region) whose
+    // function details are missing, exits 2.
+    let (code, stdout, stderr) = run_aggregator_args(
+        aws,
+        &[("AWS_MAX_ATTEMPTS", "2")],
+        &["--output", &format!("s3://{BUCKET}/{PREFIX}"), "--replace-worse"],
+    );
     aws.control("POST", "/_localaws/faults", Some(json!({})))
         .expect("faults off");
     assert_eq!(code, 2, "{stderr}\n{stdout}");
     assert!(stderr.contains("gap"), "{stderr}");
     let partial = summary(&stdout);
     assert_eq!(partial["complete"], false);
+    assert_eq!(partial["publication"]["published"], true, "{partial:#}");
+    assert!(
+        partial["publication"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("--replace-worse")),
+        "{partial:#}"
+    );
     let gaps = partial["gaps"].as_array().expect("gaps");
     assert_eq!(
         gaps.len(),
@@ -707,7 +770,8 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     assert_eq!(evaluation_objects(&s3).await, before);
 
     // The same binary as the scheduled Lambda behind the Runtime API: EventBridge's envelope is
-    // ignored, snapshotDate overrides the day, a malformed override is an error and writes nothing.
+    // ignored, snapshotDate overrides the day with backfill (and only with it), a malformed override is
+    // an error and writes nothing.
     let yesterday =
         lifecycle::dates::add_days(lifecycle::dates::parse_date(&date).expect("date"), -1).to_string();
     let function = create_function(&admin, "runtime-aggregator", Runtime::Providedal2023).await;
@@ -726,8 +790,9 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     .expect("aggregator Lambda");
     let payloads = [
         json!({"version": "0", "detail-type": "Scheduled Event", "source": "aws.events",
-               "detail": {}, "snapshotDate": yesterday}),
+               "detail": {}, "snapshotDate": yesterday, "backfill": true}),
         json!({"snapshotDate": "someday"}),
+        json!({"snapshotDate": yesterday}),
     ];
     let invocations = aws
         .invoke_events(&admin, &function, &payloads, Duration::from_secs(120))
@@ -740,12 +805,29 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     let response = &scheduled["Response"];
     assert_eq!(response["snapshot_date"], yesterday.as_str(), "{scheduled:#}");
     assert_eq!(response["rows"], expected.len(), "{scheduled:#}");
-    let refused = invocations
+    assert_eq!(response["backfill"], true, "{scheduled:#}");
+    assert!(
+        response["run_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("backfill-")),
+        "{scheduled:#}"
+    );
+    let refused: Vec<String> = invocations
         .iter()
-        .find(|i| i["Status"] == "failed")
-        .expect("a refused event");
-    let message = refused["Error"]["errorMessage"].as_str().unwrap_or_default();
-    assert!(message.contains("snapshotDate"), "{refused:#}");
+        .filter(|i| i["Status"] == "failed")
+        .map(|i| {
+            i["Error"]["errorMessage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{invocations:#?}");
+    assert!(refused.iter().all(|m| m.contains("snapshotDate")), "{refused:#?}");
+    assert!(
+        refused.iter().any(|m| m.contains("backfill")),
+        "a past date without backfill is refused: {refused:#?}"
+    );
     let keys: Vec<String> = evaluation_objects(&s3).await.into_keys().collect();
     assert_eq!(
         keys,
@@ -756,15 +838,321 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             part,
         ]
     );
-    let (yesterdays, _) = snapshot(
+    let (yesterdays, backfill_ids) = snapshot(
         &s3,
         &format!("{PREFIX}/evaluations/dt={yesterday}/part-00000.parquet"),
     )
     .await;
+    assert!(
+        backfill_ids.iter().all(|id| id.starts_with("backfill-")),
+        "the rows are labelled: {backfill_ids:?}"
+    );
     let verdicts = |rows: &BTreeMap<Key, SnapshotRow>| -> BTreeMap<Key, String> {
         rows.iter()
             .map(|(k, r)| (k.clone(), r.compliance_type.clone()))
             .collect()
     };
     assert_eq!(verdicts(&yesterdays), verdicts(&rows));
+}
+
+/// The accounts of the rule's (account, region) triples in the order a `--concurrency 1` run reads
+/// them (sorted), each with whether Config has results for it.
+async fn triples_in_order(aws: &LocalAws) -> Vec<(String, bool)> {
+    let config = aws_sdk_config::Client::new(&aws.sdk_config(None, 3).await);
+    let page = config
+        .describe_aggregate_compliance_by_config_rules()
+        .configuration_aggregator_name(AGGREGATOR)
+        .send()
+        .await
+        .expect("describe");
+    assert!(page.next_token().is_none(), "one page");
+    let mut pairs: Vec<(String, String)> = page
+        .aggregate_compliance_by_config_rules()
+        .iter()
+        .filter(|e| {
+            e.config_rule_name()
+                .is_some_and(|n| n.starts_with(&format!("OrgConfigRule-{RULE}-")))
+        })
+        .map(|e| {
+            (
+                e.account_id().expect("account").to_string(),
+                e.aws_region().expect("region").to_string(),
+            )
+        })
+        .collect();
+    pairs.sort();
+    let results = aggregator_results(aws).await;
+    pairs
+        .into_iter()
+        .map(|(account, region)| {
+            let any = results.keys().any(|(a, r, _)| *a == account && *r == region);
+            (account, any)
+        })
+        .collect()
+}
+
+/// The local AWS draws one number per matching call from `random.Random(Seed)` and throttles below
+/// the odds: the seed that throttles exactly the calls marked `F` in `pattern` (one call per triple,
+/// in order, when a run reads one triple at a time with one attempt each).
+fn seed_throttling(pattern: &str, odds: f64) -> u64 {
+    let script = "import random, sys\n\
+        p, pattern = float(sys.argv[1]), sys.argv[2]\n\
+        print(next(s for s in range(1_000_000) if all((r.random() < p) == (c == 'F') \
+        for r in [random.Random(s)] for c in pattern)))\n";
+    let output = Command::new("python3")
+        .args(["-c", script, &odds.to_string(), pattern])
+        .output()
+        .expect("python3");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a seed")
+}
+
+/// Usage errors exit 64 (not 2, which is "published with gaps"), before any AWS call or file write.
+#[test]
+fn usage_errors_exit_64_and_touch_nothing() {
+    let dir = std::env::temp_dir().join(format!("aggregator-usage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let output = dir.display().to_string();
+    let base = [
+        "run",
+        "--config-aggregator",
+        AGGREGATOR,
+        "--rule",
+        RULE,
+        "--output",
+        &output,
+    ];
+    let today = lifecycle::dates::today_utc();
+    let tomorrow = lifecycle::dates::add_days(today, 1).to_string();
+    let cases: [(&[&str], &str); 8] = [
+        (&["--snapshot-date", "2026-02-30"], "--snapshot-date"),
+        (&["--concurrency", "0"], "--concurrency"),
+        (&["--frobnicate"], "--frobnicate"),
+        (&["--snapshot-date", "1999-01-01"], "--backfill"),
+        (&["--backfill"], "--snapshot-date"),
+        (&["--snapshot-date", &tomorrow], "future"),
+        (&["--rule-parameters", "{not json"], "--rule-parameters"),
+        (&["--output", "ftp://somewhere"], "--output"),
+    ];
+    for (extra, wanted) in cases {
+        let run = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(base)
+            .args(extra)
+            .output()
+            .expect("aggregator runs");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(64), "{extra:?}: {stderr}");
+        assert!(stderr.contains(wanted), "{extra:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).expect("dir").count(),
+        0,
+        "nothing was written"
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .args(["run", "--help"])
+        .output()
+        .expect("help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert_eq!(help.status.code(), Some(0), "{text}");
+    for line in [
+        "0   published, complete",
+        "1   failed",
+        "2   published with gaps",
+        "3   not published",
+        "64  usage error",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// Issue 13's "trust in the snapshot" on a small organization: two members with two functions each
+/// and one without functions (the rule deployed, no results there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pair_intact() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    let members = create_organization(&admin, &["member-a", "member-b", "member-c"]).await;
+    let (_rules, arns) = deploy_rule(aws, &members, &members[..2], &[REGION], 2).await;
+    organization_aggregator(&admin, AGGREGATOR).await;
+    let s3 = s3_client(&admin);
+    s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
+    let output = format!("s3://{BUCKET}/{PREFIX}");
+    let today = lifecycle::dates::today_utc().to_string();
+    let part = format!("{PREFIX}/evaluations/dt={today}/part-00000.parquet");
+    let gap_kinds = |summary: &Value| -> BTreeSet<String> {
+        summary["gaps"]
+            .as_array()
+            .expect("gaps")
+            .iter()
+            .map(|g| g["kind"].as_str().expect("kind").to_string())
+            .collect()
+    };
+
+    // The rule deployed, nothing evaluated yet: no results at all is a gap (exit 2), not "complete".
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 2, "{stderr}\n{stdout}");
+    let empty = summary(&stdout);
+    assert_eq!(
+        (empty["rows"].clone(), empty["complete"].clone()),
+        (json!(0), json!(false))
+    );
+    assert_eq!(
+        gap_kinds(&empty),
+        BTreeSet::from(["no_results".to_string()]),
+        "{empty:#}"
+    );
+    assert_eq!(empty["publication"]["published"], true, "{empty:#}");
+
+    // The rule's sweep, then the day's good snapshot: it replaces the empty one (more rows, fewer gaps).
+    sweep(aws, &arns, members.len()).await;
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let good = summary(&stdout);
+    let good_rows = good["rows"].as_u64().expect("rows");
+    assert!(good_rows >= 4, "{good:#}");
+    assert_eq!(good["publication"]["kept"], "new", "{good:#}");
+    assert_eq!(good["publication"]["existing"]["rows"], 0, "{good:#}");
+    let good_pair = evaluation_objects(&s3).await;
+    assert_eq!(good_pair.len(), 2, "{good_pair:?}");
+    let (good_snapshot, _) = snapshot(&s3, &part).await;
+    assert_eq!(good_snapshot.len() as u64, good_rows);
+
+    // Only the account without results answers, the others throttled out: 0 rows, kept out (exit 3).
+    let order = triples_in_order(aws).await;
+    let everything_throttled: String = order
+        .iter()
+        .map(|(_, any)| if *any { 'F' } else { 'P' })
+        .collect();
+    assert!(
+        everything_throttled.contains('F') && everything_throttled.contains('P'),
+        "{order:?}"
+    );
+    let first_with_results = order.iter().position(|(_, any)| *any).expect("results");
+    let one_throttled: String = (0..order.len())
+        .map(|i| if i == first_with_results { 'F' } else { 'P' })
+        .collect();
+    for (pattern, rows_below) in [(everything_throttled, good_rows), (one_throttled, good_rows)] {
+        let seed = seed_throttling(&pattern, 0.5);
+        aws.control(
+            "POST",
+            "/_localaws/faults",
+            Some(json!({"Seed": seed, "Rules": [{"Service": "config",
+                "Operation": "GetAggregateComplianceDetailsByConfigRule", "Throttle": 0.5}]})),
+        )
+        .expect("faults");
+        let (code, stdout, stderr) = run_aggregator_args(
+            aws,
+            &[("AWS_MAX_ATTEMPTS", "1")],
+            &["--output", &output, "--concurrency", "1"],
+        );
+        aws.control("POST", "/_localaws/faults", Some(json!({})))
+            .expect("faults off");
+        assert_eq!(code, 3, "{pattern}: {stderr}\n{stdout}");
+        let kept = summary(&stdout);
+        let failed = pattern.matches('F').count();
+        assert_eq!(kept["triples_failed"], failed, "{pattern}: {kept:#}");
+        assert!(kept["rows"].as_u64().expect("rows") < rows_below, "{kept:#}");
+        assert!(gap_kinds(&kept).contains("triple"), "{kept:#}");
+        if failed == order.iter().filter(|(_, any)| *any).count() {
+            // Every triple with results throttled out: only the account without results answered.
+            assert_eq!(kept["rows"], 0, "{kept:#}");
+            assert!(gap_kinds(&kept).contains("no_results"), "{kept:#}");
+        }
+        assert_eq!(kept["publication"]["published"], false, "{kept:#}");
+        assert_eq!(kept["publication"]["kept"], "existing", "{kept:#}");
+        assert_eq!(kept["publication"]["existing"]["rows"], good_rows, "{kept:#}");
+        assert!(stderr.contains("not published"), "{stderr}");
+        assert_eq!(evaluation_objects(&s3).await, good_pair, "{pattern}");
+        assert_eq!(snapshot(&s3, &part).await.0, good_snapshot, "{pattern}");
+    }
+
+    // The summary cannot be written: nothing is published, the old pair stays as it was (exit 1).
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(json!({"Rules": [{"Service": "s3", "Operation": "PutObject", "ServerError": 1.0}]})),
+    )
+    .expect("faults");
+    let (code, stdout, stderr) = run_aggregator_with(aws, &[("AWS_MAX_ATTEMPTS", "1")]);
+    aws.control("POST", "/_localaws/faults", Some(json!({})))
+        .expect("faults off");
+    assert_eq!(code, 1, "{stderr}\n{stdout}");
+    assert!(
+        stderr.contains("writing the summary") && stderr.contains("nothing was published"),
+        "{stderr}"
+    );
+    assert_eq!(evaluation_objects(&s3).await, good_pair);
+    let uploads = s3
+        .list_multipart_uploads()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("uploads");
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+
+    // A past date is a backfill only when asked for; then it is labelled in the summary and the rows.
+    let (code, _, stderr) =
+        run_aggregator_args(aws, &[], &["--output", &output, "--snapshot-date", "1999-01-01"]);
+    assert_eq!(code, 64, "{stderr}");
+    assert!(stderr.contains("--backfill"), "{stderr}");
+    assert_eq!(
+        evaluation_objects(&s3).await,
+        good_pair,
+        "nothing written for 1999"
+    );
+    let (code, stdout, stderr) = run_aggregator_args(
+        aws,
+        &[],
+        &["--output", &output, "--snapshot-date", "1999-01-01", "--backfill"],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let backfill = summary(&stdout);
+    assert_eq!(backfill["backfill"], true, "{backfill:#}");
+    assert_eq!(backfill["snapshot_date"], "1999-01-01", "{backfill:#}");
+    let (old_rows, run_ids) = snapshot(
+        &s3,
+        &format!("{PREFIX}/evaluations/dt=1999-01-01/part-00000.parquet"),
+    )
+    .await;
+    assert_eq!(old_rows.len() as u64, good_rows);
+    assert!(
+        run_ids.iter().all(|id| id.starts_with("backfill-")),
+        "{run_ids:?}"
+    );
+    assert_eq!(
+        run_ids,
+        BTreeSet::from([backfill["run_id"].as_str().expect("run id").to_string()])
+    );
+
+    // A local publication that fails (a directory where the snapshot goes) leaves no staging
+    // directory and no summary behind.
+    let dir = std::env::temp_dir().join(format!("aggregator-publish-{}", std::process::id()));
+    let blocker = dir.join(format!("evaluations/dt={today}/part-00000.parquet/in-the-way"));
+    std::fs::create_dir_all(&blocker).expect("blocker");
+    let (code, stdout, stderr) = run_aggregator_args(aws, &[], &["--output", &dir.display().to_string()]);
+    assert_eq!(code, 1, "{stderr}\n{stdout}");
+    assert!(stderr.contains("publishing"), "{stderr}");
+    let top: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(top, ["evaluations"], "nothing staged is left");
+    let partition: Vec<String> = std::fs::read_dir(dir.join(format!("evaluations/dt={today}")))
+        .expect("partition")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        partition,
+        ["part-00000.parquet"],
+        "no summary without its snapshot"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }
