@@ -140,6 +140,37 @@ impl Output {
         }
     }
 
+    /// Whether the day's snapshot exists.
+    pub async fn snapshot_exists(&self, s3: Option<&S3Client>, date: Date) -> anyhow::Result<bool> {
+        match self {
+            Output::Local(root) => Ok(root.join(partition_path(date, SNAPSHOT_FILE)).exists()),
+            Output::S3(location) => {
+                let (bucket, key) = (
+                    &location.bucket,
+                    location.key(&partition_path(date, SNAPSHOT_FILE)),
+                );
+                let head = s3
+                    .context("an S3 output needs an S3 client")?
+                    .head_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await;
+                match head {
+                    Ok(_) => Ok(true),
+                    Err(error)
+                        if error.as_service_error().is_some_and(
+                            aws_sdk_s3::operation::head_object::HeadObjectError::is_not_found,
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(error) => Err(s3_failure("looking for", bucket, &key, &error)),
+                }
+            }
+        }
+    }
+
     /// Removes the day's `_summary.json` (restoring "no summary" after a failed publication).
     pub async fn delete_summary(&self, s3: Option<&S3Client>, date: Date) -> anyhow::Result<()> {
         match self {

@@ -426,6 +426,18 @@ async fn publish(
         }
     };
     let existing = previous.as_deref().map(Quality::from_summary);
+    // A snapshot without a summary (removed by hand, or a run killed between the two writes before
+    // this policy) is of unknown quality: it is replaced, and the reason says so.
+    let orphan = match previous {
+        Some(_) => false,
+        None => match output.snapshot_exists(s3, date).await {
+            Ok(exists) => exists,
+            Err(error) => {
+                upload.abort().await;
+                return Err(error.context("looking for the day's snapshot (nothing was published)"));
+            }
+        },
+    };
     let new = Quality {
         run_id: Some(summary.run_id.clone()),
         rows: summary.rows,
@@ -450,6 +462,12 @@ async fn publish(
             kept: "new",
             reason: format!("replaced a better snapshot as forced (--replace-worse): this run has {why}"),
             existing: existing.flatten(),
+        },
+        (None, None) if orphan => Publication {
+            published: true,
+            kept: "new",
+            reason: "the day's existing snapshot had no summary (its quality is unknown); replaced".into(),
+            existing: None,
         },
         (None, None) => Publication {
             published: true,

@@ -1020,6 +1020,12 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
     assert!(good_rows >= 4, "{good:#}");
     assert_eq!(good["publication"]["kept"], "new", "{good:#}");
     assert_eq!(good["publication"]["existing"]["rows"], 0, "{good:#}");
+    assert!(
+        good["publication"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no more gaps")),
+        "{good:#}"
+    );
     let good_pair = evaluation_objects(&s3).await;
     assert_eq!(good_pair.len(), 2, "{good_pair:?}");
     let (good_snapshot, _) = snapshot(&s3, &part).await;
@@ -1097,6 +1103,25 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
         .await
         .expect("uploads");
     assert!(uploads.uploads().is_empty(), "{uploads:?}");
+
+    // A snapshot whose summary is gone is of unknown quality: replaced, and the summary says so.
+    s3.delete_object()
+        .bucket(BUCKET)
+        .key(format!("{PREFIX}/evaluations/dt={today}/_summary.json"))
+        .send()
+        .await
+        .expect("delete the summary");
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let orphan = summary(&stdout);
+    assert!(
+        orphan["publication"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("had no summary")),
+        "{orphan:#}"
+    );
+    let good_pair = evaluation_objects(&s3).await;
+    assert_eq!(good_pair.len(), 2, "{good_pair:?}");
 
     // A past date is a backfill only when asked for; then it is labelled in the summary and the rows.
     let (code, _, stderr) =
