@@ -70,7 +70,7 @@ pub struct Gatherer {
 }
 
 /// Every AWS action the aggregator calls, with its reason (`cdk/contracts/iam.json`).
-pub const ACTIONS: [Action; 11] = [
+pub const ACTIONS: [Action; 14] = [
     Action {
         action: "config:DescribeAggregateComplianceByConfigRules",
         why: "the (rule, account, region) triples of the named rules in the configuration aggregator",
@@ -114,6 +114,18 @@ pub const ACTIONS: [Action; 11] = [
     Action {
         action: "s3:AbortMultipartUpload",
         why: "a failed run leaves no partial upload behind",
+    },
+    Action {
+        action: "s3:GetObject",
+        why: "the day's existing summary (GetObject, HeadObject): a snapshot never replaces a better one",
+    },
+    Action {
+        action: "s3:DeleteObject",
+        why: "a failed publish removes the summary it wrote first, when there was none before",
+    },
+    Action {
+        action: "s3:ListBucket",
+        why: "under the snapshots' prefix only: without it S3 answers a missing summary with 403, not 404 (GetObject API reference)",
     },
 ];
 

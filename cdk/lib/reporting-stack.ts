@@ -123,7 +123,10 @@ export class ReportingStack extends Stack {
       retentionPeriod: Duration.days(14),
     });
     const evaluationObjects = this.bucket.arnForObjects(`${outputPrefix}${data.layout.prefix}*`);
+    const evaluationsPrefix = `${outputPrefix}${data.layout.prefix}`;
     const resourceOf = (action: string): string[] => {
+      // ListBucket is a bucket action, held to the snapshots' prefix by the s3:prefix condition below
+      if (action === 's3:ListBucket') return [this.bucket.bucketArn];
       if (action.startsWith('s3:')) return [evaluationObjects];
       // the aggregate reads name the aggregator; other Config reads (the rules' own definitions) have no such resource
       if (/^config:\w*Aggregate/.test(action)) return [aggregatorArn];
@@ -135,7 +138,9 @@ export class ReportingStack extends Stack {
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
       inlinePolicies: {
-        contract: policyDocument(iamActions('aggregator'), resourceOf),
+        contract: policyDocument(iamActions('aggregator'), resourceOf, (action) =>
+          action === 's3:ListBucket' ? { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } } : undefined,
+        ),
         logs: new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),

@@ -430,7 +430,11 @@ test('reporting: aggregator role = iam.json "aggregator" actions; S3 only under 
   assert.deepEqual(actual, iamActions('aggregator'));
   for (const st of policyStatements(role, 'contract')) {
     const actions = Array.isArray(st.Action) ? st.Action : [st.Action];
-    if (actions.some((a: string) => a.startsWith('s3:'))) {
+    if (actions.includes('s3:ListBucket')) {
+      // the bucket itself, and only listings under the snapshots' prefix
+      assert.deepEqual(actions, ['s3:ListBucket']);
+      assert.deepEqual(st.Condition, { StringLike: { 's3:prefix': [`${s.reportsPrefix}/${dataset().layout.prefix}*`] } });
+    } else if (actions.some((a: string) => a.startsWith('s3:'))) {
       assert.ok(JSON.stringify(st.Resource).endsWith(`/${s.reportsPrefix}/${dataset().layout.prefix}*"]]}`), JSON.stringify(st.Resource));
     }
   }
