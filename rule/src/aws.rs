@@ -356,17 +356,15 @@ pub async fn all_functions(
     tag_key: &str,
     needs_mode: impl Fn(&FunctionSnapshot) -> bool,
 ) -> anyhow::Result<Vec<(FunctionSnapshot, String)>> {
-    let mut listed = Vec::new();
+    let tags = tagged_functions(clients, calls, tag_key).await?;
+    // Each page becomes snapshots at once: the SDK's FunctionConfiguration (every field Lambda returns)
+    // is not kept, which keeps a 10,000-function sweep's memory small.
+    let mut snapshots: Vec<(FunctionSnapshot, String)> = Vec::new();
     let mut pages = clients.lambda.list_functions().into_paginator().send();
     while let Some(page) = pages.next().await {
         calls.count(actions::LIST_FUNCTIONS.action);
         let page = page.aws_context(|| format!("account {}: ListFunctions", clients.account))?;
-        listed.extend(page.functions().iter().cloned());
-    }
-    let tags = tagged_functions(clients, calls, tag_key).await?;
-    let snapshots: Vec<(FunctionSnapshot, String)> = listed
-        .into_iter()
-        .map(|function| {
+        snapshots.extend(page.functions().iter().map(|function| {
             let arn = function.function_arn().unwrap_or_default().to_string();
             let package_type = match function.package_type() {
                 Some(aws_sdk_lambda::types::PackageType::Image) => PackageType::Image,
@@ -383,8 +381,8 @@ pub async fn all_functions(
                 runtime_update_mode: Observed::NotNeeded,
             };
             (snapshot, arn)
-        })
-        .collect();
+        }));
+    }
     let judged = futures_util::stream::iter(snapshots)
         .map(|(mut snapshot, arn)| {
             let read = needs_mode(&snapshot);
