@@ -7,11 +7,14 @@ The local AWS is tests/localaws started through localaws_with_cfn.py (adds the C
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,60 @@ class Local:
         assert stack["StackStatus"] == "CREATE_COMPLETE", f"{name}: {stack['StackStatus']} {stack.get('StackStatusReason')}"
         summaries = cf.list_stack_resources(StackName=name)["StackResourceSummaries"]
         return {r["LogicalResourceId"]: r for r in summaries}
+
+
+    def control(self, method: str, path: str, payload: Any = None) -> Any:
+        """The local AWS's control API (/_localaws/…)."""
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def start_recording(self, account: str, region: str = "us-east-1") -> None:
+        """A running configuration recorder for all supported types, as Config needs before it records."""
+        config = self.client("config", account, region)
+        config.put_configuration_recorder(ConfigurationRecorder={
+            "name": "default", "roleARN": f"arn:aws:iam::{account}:role/config-recorder",
+            "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": False}})
+        config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-bucket"})
+        config.start_configuration_recorder(ConfigurationRecorderName="default")
+
+    def function_role(self, account: str, name: str) -> str:
+        """A Lambda execution role (created once per name and account)."""
+        iam = self.client("iam", account)
+        try:
+            return iam.get_role(RoleName=name)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                        "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+
+
+def handler_zip() -> bytes:
+    """A Python handler's deployment package (the local AWS stores code; it never runs it)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
+    return buffer.getvalue()
+
+
+def member_template_of(out: Path) -> dict[str, Any]:
+    """The member template: the TemplateBody the MemberStackSet stack embeds."""
+    stackset = json.loads((out / "MemberStackSet.template.json").read_text())
+    [resource] = [r for r in stackset["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
+    return json.loads(resource["Properties"]["TemplateBody"])
+
+
+def wait_for(predicate, what: str, seconds: float = 20, detail=lambda: ""):
+    """Polls until `predicate` returns something truthy, and returns it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} ({seconds} s){detail()}")
 
 
 @pytest.fixture(scope="session")

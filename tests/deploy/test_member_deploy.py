@@ -9,17 +9,13 @@ to SSM Automation as EventBridge does: tests/localaws/localaws/eventbridge.py)."
 from __future__ import annotations
 
 import datetime
-import io
 import json
-import time
-import urllib.request
-import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import CDK, Local
+from conftest import CDK, Local, handler_zip, member_template_of, wait_for
 
 MEMBER = "333333333333"
 ADMIN = "222222222222"  # cdk.json's adminAccountId
@@ -32,9 +28,7 @@ def context() -> dict:
 
 @pytest.fixture(scope="module")
 def member_template(cdk_out: Path) -> dict:
-    stackset = json.loads((cdk_out / "MemberStackSet.template.json").read_text())
-    [resource] = [r for r in stackset["Resources"].values() if r["Type"] == "AWS::CloudFormation::StackSet"]
-    return json.loads(resource["Properties"]["TemplateBody"])
+    return member_template_of(cdk_out)
 
 
 @pytest.fixture(scope="module")
@@ -97,34 +91,6 @@ def test_successor_parameters(local, deployed):
     assert written == upgrades["parameters"]
     assert f"{upgrades['ssm_prefix']}/successor/go1.x" not in written  # no config-only upgrade for go1.x
 
-def zipped_handler() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
-    return buffer.getvalue()
-
-
-def control(local: Local, path: str) -> dict:
-    with urllib.request.urlopen(local.url + path, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def function_role(local: Local, account: str, name: str) -> str:
-    return local.client("iam", account).create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-
-
-def wait_for(predicate, what: str, seconds: float = 20):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_compliance_change_starts_the_deployed_runbook(local, member_template):
     ctx = context()
     # An organization managed from the admin account, and the member template deployed in a member account of it.
@@ -144,23 +110,19 @@ def test_compliance_change_starts_the_deployed_runbook(local, member_template):
     # The organization rule (its Lambda in the admin account) and Config recording in the member account.
     rule_lambda = local.client("lambda", ADMIN, HOME).create_function(
         FunctionName="compliance-change-rule", Runtime="provided.al2023", Handler="bootstrap",
-        Role=function_role(local, ADMIN, "compliance-change-rule"), Code={"ZipFile": zipped_handler()})["FunctionArn"]
+        Role=local.function_role(ADMIN, "compliance-change-rule"), Code={"ZipFile": handler_zip()})["FunctionArn"]
     local.client("config", ADMIN, HOME).put_organization_config_rule(
         OrganizationConfigRuleName=ctx["ruleName"],
         OrganizationCustomRuleMetadata={"LambdaFunctionArn": rule_lambda, "ResourceTypesScope": ["AWS::Lambda::Function"],
                                         "OrganizationConfigRuleTriggerTypes": ["ConfigurationItemChangeNotification"]})
+    local.start_recording(member, HOME)
     config = local.client("config", member, HOME)
-    config.put_configuration_recorder(ConfigurationRecorder={
-        "name": "default", "roleARN": f"arn:aws:iam::{member}:role/config-recorder",
-        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": False}})
-    config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-bucket"})
-    config.start_configuration_recorder(ConfigurationRecorderName="default")
 
     lam = local.client("lambda", member, HOME)
-    function = lam.create_function(FunctionName="legacy-report", Runtime="python3.8", Role=function_role(local, member, "fn-role"),
-                                   Handler="index.handler", Code={"ZipFile": zipped_handler()})["FunctionArn"]
+    function = lam.create_function(FunctionName="legacy-report", Runtime="python3.8", Role=local.function_role(member, "fn-role"),
+                                   Handler="index.handler", Code={"ZipFile": handler_zip()})["FunctionArn"]
     # Config invokes the rule's Lambda for the new function; the Lambda evaluates and answers with the token.
-    invocation = wait_for(lambda: next((i["Event"] for i in control(local, f"/_localaws/runtime/invocations?FunctionArn={rule_lambda}")["Invocations"]
+    invocation = wait_for(lambda: next((i["Event"] for i in local.control("GET", f"/_localaws/runtime/invocations?FunctionArn={rule_lambda}")["Invocations"]
                                         if i["Event"]["accountId"] == member), None), "the rule's invocation")
     member_rule = invocation["configRuleName"]
     assert member_rule.startswith(f"OrgConfigRule-{ctx['ruleName']}-")
@@ -177,7 +139,7 @@ def test_compliance_change_starts_the_deployed_runbook(local, member_template):
 
     def member_deliveries() -> list[dict]:
         """What EventBridge delivered for the member account's rules (the local AWS records every attempt)."""
-        return [d for d in control(local, "/_localaws/events/deliveries")["Deliveries"] if f":{member}:rule/" in d["RuleArn"]]
+        return [d for d in local.control("GET", "/_localaws/events/deliveries")["Deliveries"] if f":{member}:rule/" in d["RuleArn"]]
 
     # A first result, COMPLIANT: Config sends the event, the deployed pattern (NON_COMPLIANT only) matches nothing.
     evaluate("COMPLIANT", 8)

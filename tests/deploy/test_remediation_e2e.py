@@ -9,19 +9,15 @@ environment, the RemediationConfiguration), never restated here."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
-import time
-import urllib.request
-import zipfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from conftest import CDK, Local, synth
+from conftest import CDK, Local, handler_zip, member_template_of, synth, wait_for
 
 HOME = "us-east-1"
 # moto's default account: the rule binary's own credentials (testing/testing) belong to it, as a Lambda's
@@ -46,11 +42,6 @@ def resource(out: Path, stack_prefix: str, kind: str) -> dict[str, Any]:
     return found
 
 
-def member_template(out: Path) -> dict[str, Any]:
-    stackset = resource(out, "MemberStackSet", "AWS::CloudFormation::StackSet")
-    return json.loads(stackset["Properties"]["TemplateBody"])
-
-
 def resolve(value: Any, account: str, region: str = HOME) -> Any:
     """The pseudo parameters and Fn::Join CloudFormation resolves in the properties read here."""
     pseudo = {"AWS::Partition": "aws", "AWS::AccountId": account, "AWS::Region": region}
@@ -66,41 +57,10 @@ def resolve(value: Any, account: str, region: str = HOME) -> Any:
     return value
 
 
-def handler_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
-    return buffer.getvalue()
-
-
 def create_function(local: Local, account: str, name: str, runtime: str) -> str:
-    iam = local.client("iam", account)
-    try:
-        role = iam.get_role(RoleName="fn-role")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=json.dumps({
-            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
     return local.client("lambda", account).create_function(
-        FunctionName=name, Runtime=runtime, Role=role, Handler="index.handler",
+        FunctionName=name, Runtime=runtime, Role=local.function_role(account, "fn-role"), Handler="index.handler",
         Code={"ZipFile": handler_zip()})["FunctionArn"]
-
-
-def start_recording(local: Local, account: str) -> None:
-    config = local.client("config", account)
-    config.put_configuration_recorder(ConfigurationRecorder={
-        "name": "default", "roleARN": f"arn:aws:iam::{account}:role/config-recorder",
-        "recordingGroup": {"allSupported": True, "includeGlobalResourceTypes": False}})
-    config.put_delivery_channel(DeliveryChannel={"name": "default", "s3BucketName": "config-bucket"})
-    config.start_configuration_recorder(ConfigurationRecorderName="default")
-
-
-def control(local: Local, method: str, path: str, payload: Any = None) -> Any:
-    data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(local.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +77,7 @@ def rule_process(local: Local, upgrades_out: Path, tmp_path_factory):
     local.client("lambda", MANAGEMENT).add_permission(
         FunctionName=function["FunctionName"], StatementId="config", Action=permission["Action"],
         Principal=permission["Principal"], **({"SourceAccount": permission["SourceAccount"]} if "SourceAccount" in permission else {}))
-    api = control(local, "POST", "/_localaws/runtime/bind", {"FunctionArn": RULE_ARN, "TimeoutSeconds": 60})["RuntimeApi"]
+    api = local.control("POST", "/_localaws/runtime/bind", {"FunctionArn": RULE_ARN, "TimeoutSeconds": 60})["RuntimeApi"]
     log = tmp_path_factory.mktemp("rule-log") / "rule.log"
     env = {
         "PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_RUNTIME_API": api, "AWS_ENDPOINT_URL": local.url,
@@ -132,18 +92,6 @@ def rule_process(local: Local, upgrades_out: Path, tmp_path_factory):
     yield log
     process.terminate()
     process.wait(timeout=10)
-
-
-def eventually(what: str, probe: Callable[[], Any], seconds: float = 60, log: Path | None = None) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            tail = log.read_text()[-3000:] if log else ""
-            raise AssertionError(f"{what} within {seconds} s; rule log tail:\n{tail}")
-        time.sleep(0.2)
 
 
 def results(local: Local, account: str, rule: str) -> dict[str, dict[str, Any]]:
@@ -164,11 +112,13 @@ def upgraded_and_compliant(local: Local, account: str, rule: str, function: str,
     """Waits for the runbook's upgrade and then the rule's COMPLIANT re-evaluation; returns that result."""
     lam = local.client("lambda", account)
     target = successor("python3.8")
-    eventually(f"{function} upgraded to {target}",
-               lambda: lam.get_function_configuration(FunctionName=function)["Runtime"] == target, log=log)
-    return eventually(f"{function} re-evaluated COMPLIANT",
-                      lambda: (r := results(local, account, rule).get(function)) and r["ComplianceType"] == "COMPLIANT" and r,
-                      log=log)
+    def tail() -> str:
+        return f"; rule log tail:\n{log.read_text()[-3000:]}"
+
+    wait_for(lambda: lam.get_function_configuration(FunctionName=function)["Runtime"] == target,
+             f"{function} upgraded to {target}", 60, tail)
+    return wait_for(lambda: (r := results(local, account, rule).get(function)) and r["ComplianceType"] == "COMPLIANT" and r,
+                    f"{function} re-evaluated COMPLIANT", 60, tail)
 
 
 def automation_executions(local: Local, account: str) -> list[dict[str, Any]]:
@@ -179,8 +129,8 @@ def test_organization_rule_event_upgrades_and_the_rule_then_reports_compliant(lo
     org = local.client("organizations", MANAGEMENT)
     org.create_organization(FeatureSet="ALL")
     member = org.create_account(AccountName="remediation", Email="remediation@example.com")["CreateAccountStatus"]["AccountId"]
-    local.deploy("lrg-member", member_template(upgrades_out), member, HOME)
-    start_recording(local, member)
+    local.deploy("lrg-member", member_template_of(upgrades_out), member, HOME)
+    local.start_recording(member)
     rule = resource(upgrades_out, "OrgRule-", "AWS::Config::OrganizationConfigRule")["Properties"]
     metadata = {**rule["OrganizationCustomRuleMetadata"], "LambdaFunctionArn": RULE_ARN}
     local.client("config", MANAGEMENT).put_organization_config_rule(
@@ -194,7 +144,7 @@ def test_organization_rule_event_upgrades_and_the_rule_then_reports_compliant(lo
     assert successor("python3.8") in final["Annotation"]
     # The path it took: the event delivered to the deployed targets, the runbook run for real (DryRun false
     # because automaticUpgrades is on), the function tagged with what was done.
-    deliveries = [d for d in control(local, "GET", "/_localaws/events/deliveries")["Deliveries"]
+    deliveries = [d for d in local.control("GET", "/_localaws/events/deliveries")["Deliveries"]
                   if f":{member}:rule/" in d["RuleArn"]]
     # Both deployed targets (TagAndNotify, UpgradeLambdaRuntime) got the NON_COMPLIANT change, once.
     assert sorted(d["TargetId"] for d in deliveries) == ["TagAndNotify", "UpgradeLambdaRuntime"], deliveries
@@ -203,7 +153,7 @@ def test_organization_rule_event_upgrades_and_the_rule_then_reports_compliant(lo
         upgrades = [e for e in automation_executions(local, member)
                     if e["DocumentName"] == "LambdaRuntimeGuard-UpgradeLambdaRuntime"]
         return bool(upgrades) and all(e["AutomationExecutionStatus"] == "Success" for e in upgrades)
-    eventually("the upgrade executions (parent and child) ended Success", upgrades_succeeded, seconds=30)
+    wait_for(upgrades_succeeded, "the upgrade executions (parent and child) ended Success", 30)
     tags = local.client("lambda", member).list_tags(Resource=arn)["Tags"]
     assert tags["lambda-runtime-guard:result"] == "upgraded"
     assert tags["lambda-runtime-guard:previous-runtime"] == "python3.8"
@@ -212,8 +162,8 @@ def test_organization_rule_event_upgrades_and_the_rule_then_reports_compliant(lo
 def test_per_account_rule_remediation_configuration_upgrades_and_the_rule_then_reports_compliant(
         local, upgrades_out, rule_process):
     account = PER_ACCOUNT_TARGET
-    local.deploy("lrg-member", member_template(upgrades_out), account, HOME)
-    start_recording(local, account)
+    local.deploy("lrg-member", member_template_of(upgrades_out), account, HOME)
+    local.start_recording(account)
     rule = resource(upgrades_out, "PerAccountRule-", "AWS::Config::ConfigRule")["Properties"]
     remediation = resolve(resource(upgrades_out, "PerAccountRule-", "AWS::Config::RemediationConfiguration")["Properties"], account)
     assert remediation["Automatic"] is True and remediation["TargetId"] == "LambdaRuntimeGuard-UpgradeLambdaRuntime"
