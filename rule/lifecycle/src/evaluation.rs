@@ -81,7 +81,10 @@ impl<'c> Context<'c> {
             assumed.runtime_update_mode = Observed::Known(mode);
             evaluate(&assumed, policy, self.catalog, self.today).compliance
         };
-        with(UpdateMode::Auto) != with(UpdateMode::Manual)
+        // Manual can only add a failing finding: when Auto already fails (or the function is not judged
+        // on its mode at all), the two agree, and the second evaluation is not needed.
+        with(UpdateMode::Auto) == ComplianceType::Compliant
+            && with(UpdateMode::Manual) != ComplianceType::Compliant
     }
 
     /// The evaluation of a full configuration item.
