@@ -3,6 +3,8 @@
 //! of this: these functions only gather facts and deliver evaluations.
 
 use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -19,8 +21,34 @@ use lifecycle::evaluation::{Evaluation, StoredResult};
 use lifecycle::event::LAMBDA_FUNCTION;
 use lifecycle::verdict::{FunctionSnapshot, Observed, PackageType, UpdateMode};
 
-/// How many GetRuntimeManagementConfig look-ups run at once during a periodic sweep.
+/// How many GetRuntimeManagementConfig look-ups may be in flight at once (the rate limit paces them).
 const SWEEP_CONCURRENCY: usize = 16;
+/// The rule's own pace of Lambda control-plane calls per account and Region, unless
+/// `RULE_LAMBDA_CALLS_PER_SECOND` says otherwise. AWS allows 15 a second for every caller of the account
+/// and Region together, and does not raise it
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html#api-requests>): 10 leaves
+/// a third to deployments, consoles and remediation running at the same time.
+pub const DEFAULT_LAMBDA_CALLS_PER_SECOND: &str = "10";
+/// The runtime management modes a sweep reads at most, unless `RULE_MODE_READS_PER_SWEEP` says otherwise
+/// (the rest rotate through the following days, see `lifecycle::mode_reads`): with the 200 ListFunctions
+/// pages of 10,000 functions, under 1,000 Lambda calls, about 95 seconds at the default pace.
+pub const DEFAULT_MODE_READS_PER_SWEEP: &str = "750";
+
+/// The rule's limits on Lambda's control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LambdaLimits {
+    pub calls_per_second: NonZeroU32,
+    pub mode_reads_per_sweep: usize,
+}
+
+/// A client-side limit on Lambda control-plane calls: evenly spaced (no burst), so that no one-second
+/// window ever holds more than the pace, whatever the caller's concurrency.
+pub type LambdaPace = Arc<governor::DefaultDirectRateLimiter>;
+
+pub fn lambda_pace(calls_per_second: NonZeroU32) -> LambdaPace {
+    let quota = governor::Quota::per_second(calls_per_second).allow_burst(NonZeroU32::MIN);
+    Arc::new(governor::RateLimiter::direct(quota))
+}
 /// PutEvaluations accepts at most 100 evaluations a call.
 pub const PUT_BATCH: usize = 100;
 /// Attempts for evaluations that PutEvaluations returns as FailedEvaluations.
@@ -98,21 +126,25 @@ impl CallCounter {
 }
 
 /// The clients for one account.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AccountClients {
     pub account: String,
     pub config: aws_sdk_config::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// Every Lambda control-plane call waits for this (the quota is per account and Region, and one
+    /// AccountClients serves one account in the Lambda's Region).
+    pub lambda_pace: LambdaPace,
 }
 
 impl AccountClients {
-    pub fn new(account: &str, sdk: &SdkConfig) -> AccountClients {
+    pub fn new(account: &str, sdk: &SdkConfig, lambda_calls_per_second: NonZeroU32) -> AccountClients {
         AccountClients {
             account: account.to_string(),
             config: aws_sdk_config::Client::new(sdk),
             lambda: aws_sdk_lambda::Client::new(sdk),
             tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
+            lambda_pace: lambda_pace(lambda_calls_per_second),
         }
     }
 }
@@ -122,6 +154,9 @@ impl AccountClients {
 pub struct Accounts {
     base: SdkConfig,
     member_role_name: Option<String>,
+    limits: LambdaLimits,
+    /// The Lambda's own account: one pace for the container's life, like the members' clients.
+    own_pace: LambdaPace,
     members: Mutex<HashMap<String, AccountClients>>,
 }
 
@@ -147,7 +182,11 @@ pub fn is_account_id(account: &str) -> bool {
 impl Accounts {
     /// `member_role_name` must be a valid IAM role name: a bad one is a startup error, not a string
     /// that reaches STS with every invocation.
-    pub fn new(base: SdkConfig, member_role_name: Option<String>) -> anyhow::Result<Accounts> {
+    pub fn new(
+        base: SdkConfig,
+        member_role_name: Option<String>,
+        limits: LambdaLimits,
+    ) -> anyhow::Result<Accounts> {
         if let Some(name) = &member_role_name
             && !is_role_name(name)
         {
@@ -159,21 +198,38 @@ impl Accounts {
         Ok(Accounts {
             base,
             member_role_name,
+            limits,
+            own_pace: lambda_pace(limits.calls_per_second),
             members: Mutex::new(HashMap::new()),
         })
     }
 
     /// Clients for the caller's own account only (the command line).
-    pub fn own_account_only(base: SdkConfig) -> Accounts {
+    pub fn own_account_only(base: SdkConfig, limits: LambdaLimits) -> Accounts {
         Accounts {
             base,
             member_role_name: None,
+            limits,
+            own_pace: lambda_pace(limits.calls_per_second),
             members: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn base(&self) -> &SdkConfig {
         &self.base
+    }
+
+    /// The runtime management modes a sweep may read.
+    pub fn mode_read_budget(&self) -> usize {
+        self.limits.mode_reads_per_sweep
+    }
+
+    /// Clients for the caller's own account (the command line, or the Lambda's account).
+    pub fn own(&self, account: &str) -> AccountClients {
+        AccountClients {
+            lambda_pace: self.own_pace.clone(),
+            ..AccountClients::new(account, &self.base, self.limits.calls_per_second)
+        }
     }
 
     /// The role to assume in `account`: always the configured member role, whose trust policy pins
@@ -197,7 +253,7 @@ impl Accounts {
     /// Clients for the account an invocation belongs to.
     pub async fn for_account(&self, own_account: &str, account: &str) -> anyhow::Result<AccountClients> {
         if account == own_account {
-            return Ok(AccountClients::new(account, &self.base));
+            return Ok(self.own(account));
         }
         let role = self.role_for(account)?;
         if let Some(clients) = self.members.lock().await.get(account) {
@@ -227,7 +283,7 @@ impl Accounts {
                 },
             ))
             .identity_cache(aws_config::identity::IdentityCache::lazy().build());
-        let clients = AccountClients::new(account, &config.build());
+        let clients = AccountClients::new(account, &config.build(), self.limits.calls_per_second);
         self.members
             .lock()
             .await
@@ -330,6 +386,7 @@ pub async fn runtime_update_mode(
     calls: &CallCounter,
     function: &str,
 ) -> Observed<UpdateMode> {
+    clients.lambda_pace.until_ready().await;
     calls.count(actions::GET_RUNTIME_MANAGEMENT_CONFIG.action);
     match clients
         .lambda
@@ -346,22 +403,23 @@ pub async fn runtime_update_mode(
     }
 }
 
-/// Every function of the account and region: all ListFunctions pages, the tags of the functions that
-/// carry `tag_key` (one GetResources call per 100 of them, through the Resource Groups Tagging API, so
-/// the sweep spends no Lambda control-plane call per function on tags), and the runtime management mode
-/// of those for which `needs_mode` says it can change the verdict, with bounded concurrency.
-pub async fn all_functions(
+/// Every function of the account and region: all ListFunctions pages (paced), with the tags of the
+/// functions that carry `tag_key` (one GetResources call per 100 of them, through the Resource Groups
+/// Tagging API, so that tags cost no Lambda control-plane call per function). The runtime management
+/// mode is left `NotNeeded`: [`read_modes`] fills it where wanted. Each page becomes snapshots at once:
+/// the SDK's FunctionConfiguration (every field Lambda returns) is not kept, which keeps a
+/// 10,000-function sweep's memory small.
+pub async fn list_functions(
     clients: &AccountClients,
     calls: &CallCounter,
     tag_key: &str,
-    needs_mode: impl Fn(&FunctionSnapshot) -> bool,
 ) -> anyhow::Result<Vec<(FunctionSnapshot, String)>> {
     let tags = tagged_functions(clients, calls, tag_key).await?;
-    // Each page becomes snapshots at once: the SDK's FunctionConfiguration (every field Lambda returns)
-    // is not kept, which keeps a 10,000-function sweep's memory small.
     let mut snapshots: Vec<(FunctionSnapshot, String)> = Vec::new();
     let mut pages = clients.lambda.list_functions().into_paginator().send();
-    while let Some(page) = pages.next().await {
+    loop {
+        clients.lambda_pace.until_ready().await;
+        let Some(page) = pages.next().await else { break };
         calls.count(actions::LIST_FUNCTIONS.action);
         let page = page.aws_context(|| format!("account {}: ListFunctions", clients.account))?;
         snapshots.extend(page.functions().iter().map(|function| {
@@ -383,20 +441,30 @@ pub async fn all_functions(
             (snapshot, arn)
         }));
     }
-    let judged = futures_util::stream::iter(snapshots)
-        .map(|(mut snapshot, arn)| {
-            let read = needs_mode(&snapshot);
-            async move {
-                if read {
-                    snapshot.runtime_update_mode = runtime_update_mode(clients, calls, &arn).await;
-                }
-                (snapshot, arn)
-            }
-        })
+    Ok(snapshots)
+}
+
+/// Reads the runtime management mode of the functions `read` selects (by index), paced, a few in flight.
+pub async fn read_modes(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    functions: &mut [(FunctionSnapshot, String)],
+    read: impl Fn(usize) -> bool,
+) {
+    let wanted: Vec<(usize, String)> = functions
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| read(*i))
+        .map(|(i, (_, arn))| (i, arn.clone()))
+        .collect();
+    let modes: Vec<(usize, Observed<UpdateMode>)> = futures_util::stream::iter(wanted)
+        .map(|(i, arn)| async move { (i, runtime_update_mode(clients, calls, &arn).await) })
         .buffer_unordered(SWEEP_CONCURRENCY)
-        .collect::<Vec<_>>()
+        .collect()
         .await;
-    Ok(judged)
+    for (i, mode) in modes {
+        functions[i].0.runtime_update_mode = mode;
+    }
 }
 
 /// Function ARN → tags, for the functions that carry `tag_key` (GetResources, 100 a page).

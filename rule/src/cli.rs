@@ -65,6 +65,10 @@ pub enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The pace of Lambda control-plane calls (AWS allows 15 a second for the whole account and
+        /// Region; the default leaves room for everyone else).
+        #[arg(long, value_name = "N", default_value = crate::aws::DEFAULT_LAMBDA_CALLS_PER_SECOND)]
+        lambda_calls_per_second: std::num::NonZeroU32,
     },
 }
 
@@ -154,7 +158,8 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
                     // The current credentials are taken to be the event's account: no role is assumed.
                     let event: serde_json::Value = serde_json::from_str(&text)?;
                     let own = invocation.account_id.clone().unwrap_or_default();
-                    let services = services(None, catalog).await;
+                    let limits = crate::lambda::lambda_limits(|_| None)?;
+                    let services = services(None, catalog, limits).await;
                     let calls = crate::aws::CallCounter::default();
                     Ok(crate::lambda::evaluate(&event, &own, &services, &calls, today)
                         .await?
@@ -169,10 +174,18 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
             as_of,
             rule_parameters,
             json,
+            lambda_calls_per_second,
         } => {
             let today = as_of.unwrap_or_else(today_utc);
             let policy = lifecycle::policy::Policy::from_rule_parameters(rule_parameters.as_deref())?;
-            let rows = online(async move { scan(region, policy, catalog, today).await })?;
+            let rows = online(async move {
+                let limits = crate::aws::LambdaLimits {
+                    calls_per_second: lambda_calls_per_second,
+                    mode_reads_per_sweep: usize::MAX,
+                };
+                let services = services(region, catalog.clone(), limits).await;
+                scan(&services, policy, catalog, today).await
+            })?;
             if json {
                 serde_json::to_writer_pretty(&mut *out, &rows)?;
                 writeln!(out)?;
@@ -193,12 +206,16 @@ fn online<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyh
         .block_on(work)
 }
 
-async fn services(region: Option<String>, catalog: Catalog) -> crate::lambda::Services {
+async fn services(
+    region: Option<String>,
+    catalog: Catalog,
+    limits: crate::aws::LambdaLimits,
+) -> crate::lambda::Services {
     let mut base = awsbase::base_config().await;
     if let Some(region) = region {
         base = base.to_builder().region(aws_config::Region::new(region)).build();
     }
-    crate::lambda::Services::new(crate::aws::Accounts::own_account_only(base), catalog)
+    crate::lambda::Services::new(crate::aws::Accounts::own_account_only(base, limits), catalog)
 }
 
 /// One function in `rule scan`'s output.
@@ -212,24 +229,27 @@ pub struct ScanRow {
     pub annotation: String,
 }
 
+/// Every function judged, each runtime management mode read where it can change the verdict (no budget:
+/// a scan is asked for, once; it is paced like the rule).
 async fn scan(
-    region: Option<String>,
+    services: &crate::lambda::Services,
     policy: lifecycle::policy::Policy,
     catalog: Catalog,
     today: Date,
 ) -> anyhow::Result<Vec<ScanRow>> {
-    let services = services(region, catalog.clone()).await;
     let calls = crate::aws::CallCounter::default();
-    let clients = crate::aws::AccountClients::new("current", services.accounts.base());
+    let clients = services.accounts.own("current");
     let judge = lifecycle::evaluation::Context {
         policy: Ok(policy.clone()),
         catalog: &catalog,
         today,
     };
-    let functions = crate::aws::all_functions(&clients, &calls, &policy.exemption_tag, |f| {
-        judge.mode_can_change_compliance(f)
-    })
-    .await?;
+    let mut functions = crate::aws::list_functions(&clients, &calls, &policy.exemption_tag).await?;
+    let needs: Vec<bool> = functions
+        .iter()
+        .map(|(f, _)| judge.mode_can_change_compliance(f))
+        .collect();
+    crate::aws::read_modes(&clients, &calls, &mut functions, |i| needs[i]).await;
     let mut rows: Vec<ScanRow> = functions
         .into_iter()
         .map(|(function, _arn)| {

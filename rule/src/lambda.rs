@@ -13,8 +13,9 @@ use tokio::sync::Mutex;
 use crate::aws::{self, AccountClients, Accounts, CallCounter};
 use lifecycle::catalog::Catalog;
 use lifecycle::dates::today_utc;
-use lifecycle::evaluation::{Context, Evaluation, sweep_changes};
+use lifecycle::evaluation::{Context, Evaluation, SweepChanges, sweep_changes};
 use lifecycle::event::{ConfigurationItem, Invocation, ItemContent, LAMBDA_FUNCTION, Message};
+use lifecycle::mode_reads::{ModeRead, plan_mode_reads};
 use lifecycle::policy::{ParameterError, Policy};
 use lifecycle::verdict::{Observed, catalog_is_stale};
 
@@ -89,6 +90,9 @@ pub struct Summary {
     pub evaluations: BTreeMap<&'static str, usize>,
     /// A sweep's functions whose evaluation Config already holds unchanged (not put).
     pub unchanged: usize,
+    /// A sweep's functions not judged this time: their runtime management mode is still to be read and
+    /// the sweep's read budget was spent (the next sweep reads them first; Config keeps what it holds).
+    pub deferred: usize,
     pub api_calls: BTreeMap<&'static str, u32>,
     pub duration_ms: u128,
     pub catalog_updated_at: String,
@@ -104,6 +108,8 @@ pub struct Evaluated {
     pub evaluations: Vec<Evaluation>,
     /// Functions a sweep judged the same as Config already holds them (not put again).
     pub unchanged: usize,
+    /// Functions a sweep left for a later one (their runtime management mode is still to be read).
+    pub deferred: usize,
     pub catalog_updated_at: String,
 }
 
@@ -144,6 +150,7 @@ pub async fn evaluate(
 
     let clients = services.accounts.for_account(own_account, &account).await?;
     let ordering = invocation.message.ordering_timestamp()?;
+    let mut deferred = 0;
     let (message_type, evaluations, unchanged) = match &invocation.message {
         Message::ConfigurationItemChange { item, .. } => {
             let mode = mode_for(&clients, calls, &judge, item, invocation.event_left_scope).await;
@@ -176,8 +183,10 @@ pub async fn evaluate(
                 .config_rule_name
                 .as_deref()
                 .context("ScheduledNotification without configRuleName")?;
-            let (evaluations, unchanged) = sweep(&clients, calls, &judge, rule, ordering).await?;
-            ("ScheduledNotification", evaluations, unchanged)
+            let budget = services.accounts.mode_read_budget();
+            let changes = sweep(&clients, calls, &judge, rule, ordering, budget).await?;
+            deferred = changes.deferred;
+            ("ScheduledNotification", changes.put, changes.unchanged)
         }
     };
     Ok(Evaluated {
@@ -186,6 +195,7 @@ pub async fn evaluate(
         message_type,
         evaluations,
         unchanged,
+        deferred,
         catalog_updated_at: catalog.updated_at().to_string(),
     })
 }
@@ -223,6 +233,7 @@ pub async fn handle(
         rule: invocation.config_rule_name.clone(),
         evaluations: counts,
         unchanged: evaluated.unchanged,
+        deferred: evaluated.deferred,
         api_calls: calls.snapshot(),
         duration_ms: started.elapsed().as_millis(),
         catalog_updated_at: evaluated.catalog_updated_at.clone(),
@@ -238,6 +249,7 @@ pub async fn handle(
         non_compliant = count("NON_COMPLIANT"),
         not_applicable = count("NOT_APPLICABLE"),
         unchanged = summary.unchanged,
+        deferred = summary.deferred,
         api_calls = summary.api_calls.values().sum::<u32>(),
         api_calls_by_operation = %serde_json::to_string(&summary.api_calls).unwrap_or_default(),
         duration_ms = summary.duration_ms as u64,
@@ -278,23 +290,46 @@ async fn mode_for(
 
 /// A periodic sweep: every function of the account and region judged, and of those evaluations only
 /// what differs from what Config holds (plus NOT_APPLICABLE for functions gone) — see
-/// [`lifecycle::evaluation::sweep_changes`]. Returns (evaluations to put, unchanged count). When the
-/// stored results cannot be read, every evaluation is put: a dearer run, never a lost verdict.
+/// [`lifecycle::evaluation::sweep_changes`]. Runtime management modes are read within `mode_budget`
+/// ([`lifecycle::mode_reads`]): first where nothing Config holds explains the function, then a daily slice
+/// of the rest. When the stored results cannot be read, every evaluation is put: a dearer run, never a
+/// lost verdict.
 async fn sweep(
     clients: &AccountClients,
     calls: &CallCounter,
     judge: &Context<'_>,
     rule: &str,
     ordering: Timestamp,
-) -> anyhow::Result<(Vec<Evaluation>, usize)> {
+    mode_budget: usize,
+) -> anyhow::Result<SweepChanges> {
     let tag_key = match &judge.policy {
         Ok(policy) => policy.exemption_tag.as_str(),
         Err(_) => lifecycle::policy::DEFAULT_EXEMPTION_TAG,
     };
-    let functions =
-        aws::all_functions(clients, calls, tag_key, |f| judge.mode_can_change_compliance(f)).await?;
+    let mut functions = aws::list_functions(clients, calls, tag_key).await?;
+    let stored = match aws::stored_results(clients, calls, rule).await {
+        Ok(stored) => Some(stored),
+        Err(error) => {
+            tracing::warn!(account = %clients.account, rule, "{error:#}: putting every evaluation, and no NOT_APPLICABLE for deleted functions this time");
+            None
+        }
+    };
+    let empty = BTreeMap::new();
+    let snapshots: Vec<_> = functions.iter().map(|(snapshot, _)| snapshot.clone()).collect();
+    let plan = plan_mode_reads(judge, &snapshots, stored.as_ref().unwrap_or(&empty), mode_budget);
+    drop(snapshots);
+    aws::read_modes(clients, calls, &mut functions, |i| plan[i] == ModeRead::Read).await;
     let mut evaluations = Vec::with_capacity(functions.len());
-    for (snapshot, arn) in functions {
+    let mut deferred = Vec::new();
+    for ((mut snapshot, arn), decision) in functions.into_iter().zip(plan) {
+        match decision {
+            ModeRead::Deferred => {
+                deferred.push(snapshot.name);
+                continue;
+            }
+            ModeRead::Carried(mode) => snapshot.runtime_update_mode = Observed::Known(mode),
+            ModeRead::Read | ModeRead::NotNeeded => {}
+        }
         if let Observed::Failed(error) = &snapshot.runtime_update_mode {
             tracing::warn!(account = %clients.account, function = %arn, "runtime management mode unknown: {error}");
         }
@@ -307,16 +342,18 @@ async fn sweep(
             ordering_timestamp: ordering,
         });
     }
-    match aws::stored_results(clients, calls, rule).await {
-        Ok(stored) => {
-            let changes = sweep_changes(evaluations, &stored, ordering);
-            Ok((changes.put, changes.unchanged))
-        }
-        Err(error) => {
-            tracing::warn!(account = %clients.account, rule, "{error:#}: putting every evaluation, and no NOT_APPLICABLE for deleted functions this time");
-            Ok((evaluations, 0))
-        }
+    if !deferred.is_empty() {
+        tracing::info!(account = %clients.account, deferred = deferred.len(), mode_budget, "functions whose runtime management mode is still to be read are judged by a later sweep (first in line)");
     }
+    Ok(match stored {
+        Some(stored) => sweep_changes(evaluations, &deferred, &stored, ordering),
+        None => SweepChanges {
+            put: evaluations,
+            unchanged: 0,
+            gone: 0,
+            deferred: deferred.len(),
+        },
+    })
 }
 
 /// The account of a Lambda function ARN (arn:aws:lambda:region:ACCOUNT:function:name).
@@ -332,14 +369,56 @@ pub fn account_of_arn(arn: &str) -> anyhow::Result<String> {
 /// The environment variable naming the role the rule assumes in member accounts.
 pub const MEMBER_ROLE_VARIABLE: &str = "RULE_MEMBER_ROLE_NAME";
 
+/// The environment variable setting the rule's pace of Lambda control-plane calls.
+pub const LAMBDA_PACE_VARIABLE: &str = "RULE_LAMBDA_CALLS_PER_SECOND";
+/// The environment variable setting how many runtime management modes a sweep reads at most.
+pub const MODE_READS_VARIABLE: &str = "RULE_MODE_READS_PER_SWEEP";
+
+/// The Lambda's limits on Lambda's control plane from its environment (unset or empty: the defaults).
+/// Anything but a whole number is an init error naming the variable.
+pub fn lambda_limits(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<aws::LambdaLimits> {
+    let whole = |name: &str, default: &str| -> anyhow::Result<u32> {
+        let value = get(name);
+        let text = value
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default);
+        text.parse::<u32>()
+            .ok()
+            .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+            .with_context(|| format!("{name}={text:?} is not a whole number"))
+    };
+    let calls_per_second =
+        std::num::NonZeroU32::new(whole(LAMBDA_PACE_VARIABLE, aws::DEFAULT_LAMBDA_CALLS_PER_SECOND)?)
+            .with_context(|| format!("{LAMBDA_PACE_VARIABLE} must be 1 or more"))?;
+    let mode_reads_per_sweep = whole(MODE_READS_VARIABLE, aws::DEFAULT_MODE_READS_PER_SWEEP)?;
+    Ok(aws::LambdaLimits {
+        calls_per_second,
+        mode_reads_per_sweep: usize::try_from(mode_reads_per_sweep)?,
+    })
+}
+
 /// What the rule's Lambda reads from its environment (`cdk/contracts/environment.json`), besides
 /// what Lambda itself sets.
-pub const ENVIRONMENT: [awsbase::EnvVar; 2] = [
+pub const ENVIRONMENT: [awsbase::EnvVar; 4] = [
     awsbase::EnvVar {
         name: MEMBER_ROLE_VARIABLE,
         required: false,
         default: None,
         meaning: "the role name assumed in member accounts (arn:aws:iam::<account>:role/<name>); set it in organization mode",
+    },
+    awsbase::EnvVar {
+        name: LAMBDA_PACE_VARIABLE,
+        required: false,
+        default: Some(aws::DEFAULT_LAMBDA_CALLS_PER_SECOND),
+        meaning: "the rule's own limit on Lambda control-plane calls a second in each account and Region (AWS allows 15 for all callers together)",
+    },
+    awsbase::EnvVar {
+        name: MODE_READS_VARIABLE,
+        required: false,
+        default: Some(aws::DEFAULT_MODE_READS_PER_SWEEP),
+        meaning: "runtime management modes (GetRuntimeManagementConfig) a periodic sweep reads at most: functions Config holds no explained result for first, then a daily slice of the rest; 0 reads none and defers what needs a read",
     },
     awsbase::EnvVar {
         name: "RUST_LOG",
@@ -365,4 +444,44 @@ pub fn error_kind(error: &anyhow::Error) -> Option<&'static str> {
         return Some("UntrustedAccount");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_limits_from_the_environment() {
+        let limits = lambda_limits(|_| None).expect("defaults");
+        assert_eq!(
+            (limits.calls_per_second.get(), limits.mode_reads_per_sweep),
+            (10, 750)
+        );
+        let set = |pace: &'static str, reads: &'static str| {
+            lambda_limits(move |name| match name {
+                LAMBDA_PACE_VARIABLE => Some(pace.to_string()),
+                MODE_READS_VARIABLE => Some(reads.to_string()),
+                _ => None,
+            })
+        };
+        let limits = set(" 3 ", "0").expect("valid");
+        assert_eq!(
+            (limits.calls_per_second.get(), limits.mode_reads_per_sweep),
+            (3, 0)
+        );
+        assert_eq!(
+            set("", "").expect("empty is the default"),
+            lambda_limits(|_| None).expect("defaults")
+        );
+        for (pace, reads, named) in [
+            ("0", "1", LAMBDA_PACE_VARIABLE),
+            ("+5", "1", LAMBDA_PACE_VARIABLE),
+            ("1.5", "1", LAMBDA_PACE_VARIABLE),
+            ("1", "-1", MODE_READS_VARIABLE),
+            ("1", "lots", MODE_READS_VARIABLE),
+        ] {
+            let error = set(pace, reads).expect_err("refused").to_string();
+            assert!(error.contains(named), "{pace} {reads}: {error}");
+        }
+    }
 }

@@ -27,11 +27,13 @@ fn lambda_main() -> ExitCode {
     awsbase::serve_lambda(
         "rule",
         || async {
+            let limits = rule::lambda::lambda_limits(|name| std::env::var(name).ok())?;
             let accounts = rule::aws::Accounts::new(
                 awsbase::base_config().await,
                 std::env::var(rule::lambda::MEMBER_ROLE_VARIABLE)
                     .ok()
                     .filter(|name| !name.is_empty()),
+                limits,
             )?;
             Ok(rule::lambda::Services::new(accounts, Catalog::builtin()?))
         },

@@ -28,7 +28,12 @@ fn services(runtime: &tokio::runtime::Runtime) -> Services {
             .load(),
     );
     Services::new(
-        Accounts::new(config, Some("Member".into())).expect("a valid role name"),
+        Accounts::new(
+            config,
+            Some("Member".into()),
+            rule::lambda::lambda_limits(|_| None).expect("defaults"),
+        )
+        .expect("a valid role name"),
         lifecycle::Catalog::builtin().expect("catalog"),
     )
 }

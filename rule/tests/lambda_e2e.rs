@@ -26,6 +26,7 @@ async fn rule_in_admin(
     parameters: &str,
     change: bool,
     periodic: bool,
+    env: &[(&str, &str)],
 ) -> (String, LambdaProcess) {
     let admin = aws.sdk_config(None, 3).await;
     let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
@@ -76,7 +77,7 @@ async fn rule_in_admin(
         .send()
         .await
         .expect("put rule");
-    let process = LambdaProcess::start(aws, rule_binary(), &arn, &[]).expect("rule process");
+    let process = LambdaProcess::start(aws, rule_binary(), &arn, env).expect("rule process");
     (arn, process)
 }
 
@@ -102,7 +103,7 @@ async fn one_account_create_update_delete_across_runtimes() {
     let _serial = aws.lock().await;
     let admin = aws.sdk_config(None, 3).await;
     start_recording(&admin, ADMIN_ACCOUNT).await;
-    let (rule_arn, mut process) = rule_in_admin(aws, r#"{"failPhase":"deprecated"}"#, true, false).await;
+    let (rule_arn, mut process) = rule_in_admin(aws, r#"{"failPhase":"deprecated"}"#, true, false, &[]).await;
 
     let runtimes = [
         ("py38", Runtime::Python38),
@@ -246,7 +247,16 @@ async fn periodic_sweep_of_a_thousand_functions_and_a_deleted_one() {
         ),
     )
     .expect("seed");
-    let (rule_arn, _process) = rule_in_admin(aws, "{}", false, true).await; // the 1,000th function
+    // The 1,000th function; paced fast (the quota is not this test's subject, see
+    // `a_sweep_reads_modes_within_its_budget_at_a_pace_under_the_quota`).
+    let (rule_arn, _process) = rule_in_admin(
+        aws,
+        "{}",
+        false,
+        true,
+        &[("RULE_LAMBDA_CALLS_PER_SECOND", "1000")],
+    )
+    .await;
     let rule_arn = rule_arn.as_str();
     let sweep = |expected: usize| async move {
         aws.control("POST", "/_localaws/config/periodic", Some(json!({})))
@@ -323,13 +333,175 @@ async fn periodic_sweep_of_a_thousand_functions_and_a_deleted_one() {
     assert_eq!(summary["api_calls"]["config:PutEvaluations"], 1, "{summary:#}");
 }
 
+/// The sweep's summary after the `expected`-th invocation of the rule.
+async fn periodic_sweep(aws: &LocalAws, rule_arn: &str, expected: usize) -> Value {
+    aws.control("POST", "/_localaws/config/periodic", Some(json!({})))
+        .expect("periodic");
+    let invocations = aws
+        .settled(rule_arn, expected, Duration::from_secs(180))
+        .await
+        .expect("settled");
+    assert_all_succeeded(&invocations);
+    invocations.last().expect("invocation")["Response"].clone()
+}
+
+fn injected_quota_refusals(aws: &LocalAws) -> u64 {
+    let faults = aws.control("GET", "/_localaws/faults", None).expect("faults");
+    faults["Injected"]
+        .as_object()
+        .map(|counts| {
+            counts
+                .iter()
+                .filter(|(key, _)| key.starts_with("quota:lambda:"))
+                .filter_map(|(_, n)| n.as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Lambda's control plane allows 15 requests a second per account and Region for every caller together.
+/// With that quota enforced by the local AWS, the rule's own pace (10 a second by default) keeps a sweep
+/// from being refused at all; its runtime management mode reads stay within RULE_MODE_READS_PER_SWEEP:
+/// first the functions Config holds no explained result for (the rest deferred, not judged), then a
+/// slice of the others. A pinned runtime version found by a read is NON_COMPLIANT; unpinned, it is
+/// COMPLIANT once a read sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_reads_modes_within_its_budget_at_a_pace_under_the_quota() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    aws.control(
+        "POST",
+        "/_localaws/seed/lambda",
+        Some(
+            json!({"Accounts": [ADMIN_ACCOUNT], "Region": REGION, "FunctionsPerAccount": 119,
+                    "Runtimes": ["python3.13", "python3.8", "image"]}),
+        ),
+    )
+    .expect("seed");
+    let lambda = aws_sdk_lambda::Client::new(&admin);
+    let pin = |on: UpdateRuntimeOn| {
+        let lambda = lambda.clone();
+        async move {
+            let mut request = lambda
+                .put_runtime_management_config()
+                .function_name("fn-0000")
+                .update_runtime_on(on.clone());
+            if on == UpdateRuntimeOn::Manual {
+                request = request.runtime_version_arn(
+                    "arn:aws:lambda:us-east-1::runtime:0b4f9c7e5e0a4bc1a2f7d2c7e6f4c8a1b8f3a5e9d2c4b6a8f0e1d3c5b7a9f2e4",
+                );
+            }
+            request.send().await.expect("runtime management config");
+        }
+    };
+    pin(UpdateRuntimeOn::Manual).await;
+    // The mode can change the verdict of the 40 python3.13 functions and the rule's own
+    // provided.al2023 function: 41; not of python3.8 (deprecated: failing anyway) nor images.
+    let candidates = 41;
+    let (rule_arn, process) =
+        rule_in_admin(aws, "{}", false, true, &[("RULE_MODE_READS_PER_SWEEP", "30")]).await;
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(json!({"LambdaControlPlaneQuota": {"Accounts": [ADMIN_ACCOUNT]}})),
+    )
+    .expect("quota on");
+
+    let first = periodic_sweep(aws, &rule_arn, 1).await;
+    assert_eq!(
+        first["api_calls"]["lambda:GetRuntimeManagementConfig"], 30,
+        "{first:#}"
+    );
+    assert_eq!(first["api_calls"]["lambda:ListFunctions"], 3, "{first:#}");
+    assert_eq!(first["deferred"], candidates - 30, "{first:#}");
+    // 40 python3.8 and the 30 read; the images are NOT_APPLICABLE with nothing held (not put).
+    assert_eq!(
+        first["evaluations"],
+        json!({"COMPLIANT": 29, "NON_COMPLIANT": 41}),
+        "{first:#}"
+    );
+    let results = compliance(&admin, RULE).await;
+    assert_eq!(results["fn-0000"].0, "NON_COMPLIANT", "{:?}", results["fn-0000"]);
+    assert!(
+        results["fn-0000"].1.contains("Manual"),
+        "{:?}",
+        results["fn-0000"]
+    );
+
+    // The deferred 11 first, then 19 of the 30 already read: everything judged, only the 11 new put.
+    let second = periodic_sweep(aws, &rule_arn, 2).await;
+    assert_eq!(
+        second["api_calls"]["lambda:GetRuntimeManagementConfig"], 30,
+        "{second:#}"
+    );
+    assert_eq!(second["deferred"], 0, "{second:#}");
+    assert_eq!(second["evaluations"], json!({"COMPLIANT": 11}), "{second:#}");
+    let third = periodic_sweep(aws, &rule_arn, 3).await;
+    assert_eq!(third["evaluations"], json!({}), "{third:#}");
+    assert_eq!(third["unchanged"], 120, "{third:#}");
+    assert_eq!(
+        third["api_calls"]["lambda:GetRuntimeManagementConfig"], 30,
+        "{third:#}"
+    );
+    assert_eq!(
+        injected_quota_refusals(aws),
+        0,
+        "the pace kept every call under the quota"
+    );
+
+    // Unpinned: a mode change is no configuration change, so only a read sees it. With a budget that
+    // covers every candidate, the next sweep reads it and puts the one changed verdict — still paced.
+    pin(UpdateRuntimeOn::Auto).await;
+    drop(process);
+    let _process = LambdaProcess::start(
+        aws,
+        rule_binary(),
+        &rule_arn,
+        &[("RULE_MODE_READS_PER_SWEEP", "41")],
+    )
+    .expect("rule process");
+    let fourth = periodic_sweep(aws, &rule_arn, 4).await;
+    assert_eq!(
+        fourth["api_calls"]["lambda:GetRuntimeManagementConfig"], 41,
+        "{fourth:#}"
+    );
+    assert_eq!(fourth["evaluations"], json!({"COMPLIANT": 1}), "{fourth:#}");
+    assert_eq!(
+        injected_quota_refusals(aws),
+        0,
+        "the pace kept every call under the quota"
+    );
+    // The quota is enforced: the same reads unpaced (one attempt each, no retry) are refused.
+    let unpaced = aws_sdk_lambda::Client::new(&aws.sdk_config(None, 1).await);
+    let burst = (0..30).map(|_| {
+        unpaced
+            .get_runtime_management_config()
+            .function_name("fn-0003")
+            .send()
+    });
+    let refused = futures_util::future::join_all(burst)
+        .await
+        .iter()
+        .filter(|answer| answer.is_err())
+        .count();
+    aws.control("POST", "/_localaws/faults", Some(json!({})))
+        .expect("faults off");
+    assert!(
+        refused >= 15,
+        "30 calls at once, at most 15 a second: {refused} refused"
+    );
+    let results = compliance(&admin, RULE).await;
+    assert_eq!(results["fn-0000"].0, "COMPLIANT", "{:?}", results["fn-0000"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_items_are_fetched_from_the_history() {
     let aws = LocalAws::shared();
     let _serial = aws.lock().await;
     let admin = aws.sdk_config(None, 3).await;
     start_recording(&admin, ADMIN_ACCOUNT).await;
-    let (rule_arn, _process) = rule_in_admin(aws, "{}", true, false).await;
+    let (rule_arn, _process) = rule_in_admin(aws, "{}", true, false, &[]).await;
     aws.control(
         "POST",
         "/_localaws/config/settings",
@@ -539,7 +711,7 @@ async fn malformed_invocations_are_errors_and_report_nothing() {
     let _serial = aws.lock().await;
     let admin = aws.sdk_config(None, 3).await;
     start_recording(&admin, ADMIN_ACCOUNT).await;
-    let (rule_arn, mut process) = rule_in_admin(aws, "{}", true, false).await;
+    let (rule_arn, mut process) = rule_in_admin(aws, "{}", true, false, &[]).await;
     let payloads = [
         json!({}),
         json!([1, 2, 3]),
@@ -698,6 +870,7 @@ async fn catalog_from_ssm_and_test_mode() {
         r#"{"catalogSsmParameter":"/runtime-guard/catalog"}"#,
         true,
         false,
+        &[],
     )
     .await;
     create_function(&admin, "modern", Runtime::Python313).await;
@@ -762,7 +935,7 @@ async fn what_the_event_names_never_reaches_sts_unchecked() {
     let _serial = aws.lock().await;
     let admin = aws.sdk_config(None, 3).await;
     // No RULE_MEMBER_ROLE_NAME: this Lambda evaluates its own account only.
-    let (rule_arn, _process) = rule_in_admin(aws, "{}", true, false).await;
+    let (rule_arn, _process) = rule_in_admin(aws, "{}", true, false, &[]).await;
     let event = |account: &str| {
         json!({"invokingEvent": "{\"messageType\":\"ScheduledNotification\",\"notificationCreationTime\":\"2026-11-20T10:00:00.000Z\"}",
                "accountId": account, "configRuleName": RULE, "resultToken": "t",

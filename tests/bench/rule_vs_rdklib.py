@@ -302,6 +302,13 @@ class Rule:
     env: dict[str, str]
 
 
+# Side by side, our rule does the same work as the port: every runtime management mode that can change a verdict
+# is read, unpaced (the port has no pace and no read budget). Its own limits are measured apart, under the quota.
+UNLIMITED = {"RULE_LAMBDA_CALLS_PER_SECOND": "1000000", "RULE_MODE_READS_PER_SWEEP": "1000000"}
+# Lambda's control-plane operations the rule calls (AWS counts them against 15 requests a second together).
+CONTROL_PLANE = ("lambda:ListFunctions", "lambda:GetRuntimeManagementConfig", "lambda:ListTags")
+
+
 def lambda_env(aws: LocalAws, runtime_api: str, function: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", ""), **LOOPBACK_ENV, "AWS_ENDPOINT_URL": aws.url,
             "AWS_LAMBDA_RUNTIME_API": runtime_api, "AWS_LAMBDA_FUNCTION_NAME": function,
@@ -316,7 +323,7 @@ def rules(rule_bin: Path, code: Path) -> list[Rule]:
     tests/bench/rdklib_rule itself (rdklib and boto3 from the environment, the catalog from the repository).
     PYTHONDONTWRITEBYTECODE: /var/task is read-only in Lambda, so only the .pyc files pip compiled into the
     package are there, and no run leaves compiled files behind for the next one."""
-    ours = Rule("ours", [str(rule_bin)], ROOT, {})
+    ours = Rule("ours", [str(rule_bin)], ROOT, UNLIMITED)
     rdklib = Rule("rdklib", [sys.executable, "-m", "awslambdaric", "lifecycle_rule.lambda_handler"], code,
                   {"PYTHONPATH": str(code), "LAMBDA_TASK_ROOT": str(code), "PYTHONDONTWRITEBYTECODE": "1",
                    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
@@ -435,6 +442,54 @@ def sweeps(aws: LocalAws, rule: Rule, functions: int, gone: bool, logs: Path) ->
     if bad:
         raise RuntimeError(f"{rule.name}: a sweep failed: {json.dumps(bad[0])[:600]}")
     return result, first_map, gone_map
+
+
+def under_quota(aws: LocalAws, rule: Rule, functions: int, logs: Path) -> dict[str, Any]:
+    """Our rule with its default limits (10 Lambda calls a second, 750 mode reads a sweep) under Lambda's
+    control-plane quota as AWS enforces it (15 requests a second per account and Region): a first sweep over
+    `functions` with nothing held (reads first-in-line, the rest deferred), then — after a sweep with no budget
+    has evaluated everything, as Config's change notifications would have — an ordinary day's sweep. Both
+    must stay within 1,000 control-plane calls and well inside Lambda's 15 minutes."""
+    arn = fresh(aws, change=False, periodic=True)
+    aws.seed(functions)
+    aws.specials(dt.datetime.now(dt.timezone.utc).date())
+    result: dict[str, Any] = {}
+
+    def sweep(limits: dict[str, str], name: str) -> None:
+        running = Running(aws, Rule(rule.name, rule.command, rule.cwd, limits), arn, logs)
+        try:
+            before = aws.stats()
+            refused_before = quota_refusals(aws)
+            aws.control("POST", "config/periodic", {"AccountId": ACCOUNT, "Region": REGION})
+            running.timing.wait_answers(1, timeout=1800)
+            after = aws.stats()
+            _, handed, done = running.timing.answered[-1]
+            calls = calls_between(before, after)
+            response = aws.invocations(arn)[-1]["Response"]
+            result[name] = {"seconds": done - handed, "calls": calls,
+                            "control_plane": sum(calls.get(op, 0) for op in CONTROL_PLANE),
+                            "refused": quota_refusals(aws) - refused_before,
+                            "evaluations_put": recorded(after) - recorded(before),
+                            "deferred": response.get("deferred") if isinstance(response, dict) else None}
+        finally:
+            running.stop()
+
+    quota_on = {"LambdaControlPlaneQuota": {}}
+    try:
+        aws.control("POST", "faults", quota_on)
+        sweep({}, "first")
+        aws.control("POST", "faults", {})  # the catch-up stands for Config's own first evaluations, spread out
+        sweep(UNLIMITED, "catch-up")
+        aws.control("POST", "faults", quota_on)
+        sweep({}, "steady")
+    finally:
+        aws.control("POST", "faults", {})
+    return result
+
+
+def quota_refusals(aws: LocalAws) -> int:
+    injected = aws.control("GET", "faults")["Injected"]
+    return sum(count for key, count in injected.items() if key.startswith("quota:lambda:"))
 
 
 # Verdicts both rules must reach (besides reaching the same ones everywhere).
@@ -580,6 +635,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000", help="functions per periodic sweep, comma-separated")
     parser.add_argument("--warm-events", type=int, default=200, help="seeded functions whose change events are timed")
     parser.add_argument("--check-only", action="store_true", help="only compare the two rules' verdicts")
+    parser.add_argument("--quota-size", type=int, default=10000,
+                        help="functions in the sweep run under Lambda's control-plane quota with our default limits (0: skip)")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size]
     out = target_dir() / "bench-rule"
@@ -624,16 +681,23 @@ def main() -> int:
                     print(f"run {run + 1}/{args.runs} {rule.name:6} sweep of {size:,}: {result['first']['seconds']:.2f} s, "
                           f"again {result['second']['seconds']:.2f} s ({result['second']['evaluations_put']} put), "
                           f"peak RSS {result['rss_kib'] / 1024:.1f} MiB", file=sys.stderr)
+        quota = None
+        if args.quota_size:
+            quota = under_quota(aws, all_rules[0], args.quota_size, logs)
+            for name, r in quota.items():
+                print(f"ours under the quota, sweep of {args.quota_size:,} ({name}): {r['seconds']:.1f} s, "
+                      f"{r['control_plane']} Lambda control-plane calls, {r['refused']} refused, "
+                      f"{r['evaluations_put']} put, {r['deferred']} deferred", file=sys.stderr)
     finally:
         aws.stop()
 
     ours_zip = package_ours(args.rule_bin, out)
-    report(samples, sizes, ours_zip, port, problems, args)
+    report(samples, sizes, ours_zip, port, problems, args, quota)
     return 1 if problems else 0
 
 
 def report(samples: dict[str, Samples], sizes: list[int], ours_zip: dict[str, Any], port: dict[str, Any],
-           problems: list[str], args: argparse.Namespace) -> None:
+           problems: list[str], args: argparse.Namespace, quota: dict[str, Any] | None) -> None:
     ours, theirs = samples["ours"], samples["rdklib"]
     rows: list[tuple[str, str, str, str]] = []
 
@@ -670,6 +734,17 @@ def report(samples: dict[str, Samples], sizes: list[int], ours_zip: dict[str, An
             first = s.sweeps[size][0]
             print(f"API calls, sweep of {size:,}, {name}: first {json.dumps(first['first']['calls'])}; "
                   f"again {json.dumps(first['second']['calls'])}")
+    for size in sizes:
+        for name, s in samples.items():
+            planes = [sum(r["first"]["calls"].get(op, 0) for op in CONTROL_PLANE) for r in s.sweeps[size]]
+            print(f"Lambda control-plane calls, sweep of {size:,}, {name} (unpaced, no read budget): {statistics.median(planes):,.0f} "
+                  f"= {statistics.median(planes) / 15 / 60:.1f} min at AWS's 15 a second")
+    if quota:
+        for name, r in quota.items():
+            print(f"ours under the enforced quota, sweep of {args.quota_size:,}, {name}"
+                  f"{' (no budget, unpaced, quota off: what Config change notifications would have evaluated)' if name == 'catch-up' else ''}: "
+                  f"{r['seconds']:.1f} s, {r['control_plane']} Lambda control-plane calls ({r['refused']} refused), "
+                  f"{r['evaluations_put']} evaluations put, {r['deferred']} deferred; {json.dumps(r['calls'])}")
     print(f"ours: {ours_zip['source']}" + "".join(f"; {k} {v:,} B" for k, v in ours_zip.items() if k.startswith("cargo_lambda")))
     print(f"rdklib port: Python {sys.version.split()[0]}, awslambdaric, own-account mode; bundled zip holds "
           f"{port['bundled']['pyc_files']} .pyc files as pip compiled them")

@@ -243,6 +243,9 @@ pub struct SweepChanges {
     pub unchanged: usize,
     /// Resources Config holds that no longer exist (put as NOT_APPLICABLE).
     pub gone: usize,
+    /// Functions that exist but were not judged this sweep (their runtime management mode is still to
+    /// be read: see [`crate::mode_reads`]); what Config holds for them stays.
+    pub deferred: usize,
 }
 
 /// What a periodic sweep puts, given every function's evaluation and what Config already holds: the
@@ -251,9 +254,11 @@ pub struct SweepChanges {
 /// evaluation recorded, and annotations carry dates, never day counts, so an ordinary day puts nothing;
 /// a verdict that changes because a date passed is put that day. A NOT_APPLICABLE verdict with nothing
 /// held is not put: Config marks NOT_APPLICABLE results for deletion, so "nothing held" is how it keeps
-/// them, and putting them again every day would be billed every day.
+/// them, and putting them again every day would be billed every day. `deferred` names functions that
+/// exist but were not judged: nothing is put for them, and they are not gone.
 pub fn sweep_changes(
     evaluations: Vec<Evaluation>,
+    deferred: &[String],
     stored: &std::collections::BTreeMap<String, StoredResult>,
     ordering: Timestamp,
 ) -> SweepChanges {
@@ -261,6 +266,7 @@ pub fn sweep_changes(
     let present: std::collections::BTreeSet<String> = evaluations
         .iter()
         .map(|e| e.compliance_resource_id.clone())
+        .chain(deferred.iter().cloned())
         .collect();
     let judged = evaluations.len();
     let mut put: Vec<Evaluation> = evaluations
@@ -284,7 +290,12 @@ pub fn sweep_changes(
             });
         }
     }
-    SweepChanges { put, unchanged, gone }
+    SweepChanges {
+        put,
+        unchanged,
+        gone,
+        deferred: deferred.len(),
+    }
 }
 
 #[cfg(test)]
@@ -326,7 +337,7 @@ mod sweep_tests {
             evaluation("reworded", NonCompliant, "new text"),
             evaluation("new", Compliant, "ok"),
         ];
-        let changes = sweep_changes(evaluations, &stored, Timestamp::UNIX_EPOCH);
+        let changes = sweep_changes(evaluations, &[], &stored, Timestamp::UNIX_EPOCH);
         let ids: Vec<(&str, ComplianceType)> = changes
             .put
             .iter()
@@ -348,12 +359,13 @@ mod sweep_tests {
             evaluation("same", Compliant, "ok"),
             evaluation("image", NotApplicable, "n/a"),
         ];
-        let again = sweep_changes(fresh, &BTreeMap::new(), Timestamp::UNIX_EPOCH);
+        let again = sweep_changes(fresh, &[], &BTreeMap::new(), Timestamp::UNIX_EPOCH);
         assert_eq!(again.put.len(), 1);
         assert_eq!(again.unchanged, 1);
         let unchanged = BTreeMap::from([("same".to_string(), held(Compliant, "ok"))]);
         let quiet = sweep_changes(
             vec![evaluation("same", Compliant, "ok")],
+            &[],
             &unchanged,
             Timestamp::UNIX_EPOCH,
         );
@@ -361,9 +373,20 @@ mod sweep_tests {
         // A verdict that becomes NOT_APPLICABLE while Config holds another is put.
         let to_na = sweep_changes(
             vec![evaluation("same", NotApplicable, "n/a")],
+            &[],
             &unchanged,
             Timestamp::UNIX_EPOCH,
         );
         assert_eq!(to_na.put.len(), 1);
+        // A function not judged this sweep (its mode is still to be read) keeps what Config holds: it is
+        // neither put nor gone.
+        let waiting = sweep_changes(
+            Vec::new(),
+            &["same".to_string()],
+            &unchanged,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert!(waiting.put.is_empty());
+        assert_eq!((waiting.gone, waiting.deferred), (0, 1));
     }
 }
