@@ -90,6 +90,7 @@ class LocalAws:
         self.lam = boto3.client("lambda", endpoint_url=self.url, config=config)
         self.config = boto3.client("config", endpoint_url=self.url, config=config)
         self.iam = boto3.client("iam", endpoint_url=self.url, config=config)
+        self.ssm = boto3.client("ssm", endpoint_url=self.url, config=config)
 
     def control(self, method: str, path: str, payload: Any = None) -> Any:
         data = json.dumps(payload).encode() if payload is not None else None
@@ -123,7 +124,7 @@ class LocalAws:
             spec.update(Runtime=runtime, Handler="index.handler", Code={"ZipFile": b"stored, not run"})
         return self.lam.create_function(**spec)["FunctionArn"]
 
-    def put_rule(self, function_arn: str, change: bool, periodic: bool) -> None:
+    def put_rule(self, function_arn: str, change: bool, periodic: bool, parameters: str = "{}") -> None:
         details = []
         if change:
             details += [{"EventSource": "aws.config", "MessageType": kind} for kind in
@@ -134,7 +135,7 @@ class LocalAws:
         self.config.put_config_rule(ConfigRule={
             "ConfigRuleName": RULE_NAME, "Scope": {"ComplianceResourceTypes": [LAMBDA]},
             "Source": {"Owner": "CUSTOM_LAMBDA", "SourceIdentifier": function_arn, "SourceDetails": details},
-            "InputParameters": "{}"})
+            "InputParameters": parameters})
 
     def recorder(self, on: bool) -> None:
         if not on:
@@ -215,6 +216,18 @@ class Timing:
 
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
+    upstreams: set[http.client.HTTPConnection]
+
+    def close_upstreams(self) -> None:
+        """Closes the connections to the Runtime API, so that a long poll left by a killed rule process is
+        not handed the next invocation (the local AWS hands nothing to a closed poll)."""
+        for connection in list(self.upstreams):
+            if connection.sock is not None:
+                try:
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            connection.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
@@ -226,6 +239,7 @@ def start_proxy(upstream: str, timing: Timing) -> tuple[_ProxyServer, str]:
     """A Runtime API proxy on 127.0.0.1 in front of `upstream` (host:port): keep-alive, TCP_NODELAY, one
     write per response, one upstream connection per runtime connection."""
     host, port = upstream.split(":")
+    upstreams: set[http.client.HTTPConnection] = set()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -237,6 +251,7 @@ def start_proxy(upstream: str, timing: Timing) -> tuple[_ProxyServer, str]:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.upstream = http.client.HTTPConnection(host, int(port))
+            upstreams.add(self.upstream)
 
         def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -287,6 +302,7 @@ def start_proxy(upstream: str, timing: Timing) -> tuple[_ProxyServer, str]:
             self._reply(status, headers, answer)
 
     server = _ProxyServer(("127.0.0.1", 0), Handler)
+    server.upstreams = upstreams
     threading.Thread(target=server.serve_forever, daemon=True, name="runtime-proxy").start()
     return server, f"127.0.0.1:{server.server_address[1]}"
 
@@ -356,16 +372,17 @@ class Running:
         self.process.wait()
         self.log.close()
         self.proxy.shutdown()
+        self.proxy.close_upstreams()
         self.proxy.server_close()
 
 
-def fresh(aws: LocalAws, change: bool, periodic: bool) -> str:
+def fresh(aws: LocalAws, change: bool, periodic: bool, parameters: str = "{}") -> str:
     """An empty local AWS with the rule's function and the Config rule (the function predates the recorder).
     The function's declared runtime is the same for both rules (the local AWS stores it and runs whatever
     process is bound), so that their sweeps judge identical sets of functions, their own included."""
     aws.control("POST", "reset")
     arn = aws.create_function("runtime-rule", "provided.al2023")
-    aws.put_rule(arn, change, periodic)
+    aws.put_rule(arn, change, periodic, parameters)
     return arn
 
 
@@ -450,9 +467,11 @@ def under_quota(aws: LocalAws, rule: Rule, functions: int, logs: Path) -> dict[s
     `functions` with nothing held (reads first-in-line, the rest deferred), then — after a sweep with no budget
     has evaluated everything, as Config's change notifications would have — an ordinary day's sweep. Both
     must stay within 1,000 control-plane calls and well inside Lambda's 15 minutes."""
-    arn = fresh(aws, change=False, periodic=True)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    arn = fresh(aws, change=False, periodic=True, parameters=json.dumps({"catalogSsmParameter": OVERLAY_PARAMETER}))
+    overlay(aws, deprecation=None)
     aws.seed(functions)
-    aws.specials(dt.datetime.now(dt.timezone.utc).date())
+    aws.specials(today)
     result: dict[str, Any] = {}
 
     def sweep(limits: dict[str, str], name: str) -> None:
@@ -482,9 +501,31 @@ def under_quota(aws: LocalAws, rule: Rule, functions: int, logs: Path) -> dict[s
         sweep(UNLIMITED, "catch-up")
         aws.control("POST", "faults", quota_on)
         sweep({}, "steady")
+        # A catalog boundary day: java17 deprecated as of today (through the overlay, as AWS moving a date
+        # would be; the clock cannot be moved): only the functions whose verdict changed are put.
+        overlay(aws, deprecation=today)
+        sweep({}, "boundary")
+        result["boundary"]["verdicts_changed"] = sum(1 for i in range(functions) if MIX[i % len(MIX)] == BOUNDARY_RUNTIME)
     finally:
         aws.control("POST", "faults", {})
     return result
+
+
+OVERLAY_PARAMETER = "/bench/runtime-catalog"
+BOUNDARY_RUNTIME = "java17"
+
+
+def overlay(aws: LocalAws, deprecation: dt.date | None) -> None:
+    """The catalog overlay the quota scenario's rule reads: java17 as built in, or deprecated on `deprecation`."""
+    catalog = json.loads((ROOT / "rule/lifecycle/data/runtimes.json").read_text())
+    entry = next(r for r in catalog["runtimes"] if r["runtime"] == BOUNDARY_RUNTIME)
+    keys = ("runtime", "family", "os", "packaging", "deprecation_date", "block_create_date", "block_update_date",
+            "successor", "latest")
+    runtime = {key: entry[key] for key in keys}
+    if deprecation:
+        runtime["deprecation_date"] = str(deprecation)
+    document = {"schema_version": 1, "updated_at": catalog["updated_at"], "runtimes": [runtime]}
+    aws.ssm.put_parameter(Name=OVERLAY_PARAMETER, Value=json.dumps(document), Type="String", Overwrite=True)
 
 
 def quota_refusals(aws: LocalAws) -> int:
@@ -744,7 +785,9 @@ def report(samples: dict[str, Samples], sizes: list[int], ours_zip: dict[str, An
             print(f"ours under the enforced quota, sweep of {args.quota_size:,}, {name}"
                   f"{' (no budget, unpaced, quota off: what Config change notifications would have evaluated)' if name == 'catch-up' else ''}: "
                   f"{r['seconds']:.1f} s, {r['control_plane']} Lambda control-plane calls ({r['refused']} refused), "
-                  f"{r['evaluations_put']} evaluations put, {r['deferred']} deferred; {json.dumps(r['calls'])}")
+                  f"{r['evaluations_put']} evaluations put"
+                  f"{' (functions whose verdict changed: %d)' % r['verdicts_changed'] if 'verdicts_changed' in r else ''}, "
+                  f"{r['deferred']} deferred; {json.dumps(r['calls'])}")
     print(f"ours: {ours_zip['source']}" + "".join(f"; {k} {v:,} B" for k, v in ours_zip.items() if k.startswith("cargo_lambda")))
     print(f"rdklib port: Python {sys.version.split()[0]}, awslambdaric, own-account mode; bundled zip holds "
           f"{port['bundled']['pyc_files']} .pyc files as pip compiled them")

@@ -9,6 +9,7 @@ AWS_LAMBDA_RUNTIME_API set to the returned host:port; each bound function gets i
 from __future__ import annotations
 
 import json
+import select
 import socket
 import sys
 import threading
@@ -17,7 +18,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 
 def base_arn(arn: str) -> str:
@@ -80,12 +81,17 @@ class FunctionRuntime:
             self.ready.append(invocation)
             self.cond.notify_all()
 
-    def next(self, stop: threading.Event) -> Invocation | None:
+    def next(self, stop: threading.Event, caller_gone: Callable[[], bool] = lambda: False) -> Invocation | None:
+        """The next invocation for a runtime waiting on `invocation/next`; None when the server stops or the
+        waiting runtime went away (its connection closed: a killed process is handed nothing, so the event
+        stays queued for the next runtime instead of waiting out the function's timeout)."""
         with self.cond:
             while not self.ready:
-                if stop.is_set():
+                if stop.is_set() or caller_gone():
                     return None
                 self.cond.wait(timeout=0.2)
+            if caller_gone():
+                return None
             invocation = self.ready.popleft()
             invocation.status = "running"
             invocation.deadline = time.time() + self.timeout_seconds
@@ -191,6 +197,16 @@ class RuntimeApi:
         self.reset()
 
 
+def _peer_closed(connection: socket.socket) -> bool:
+    """Whether the other end of a long poll has closed its connection (readable with nothing to read). A
+    runtime sends nothing more while it waits on `invocation/next`."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
 class _RuntimeServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -236,7 +252,7 @@ def _handler_for(function: FunctionRuntime, stop: threading.Event):
         def do_GET(self) -> None:
             if self.path != prefix + "invocation/next":
                 return self._reply(404, {"errorType": "NotFound", "errorMessage": self.path})
-            invocation = function.next(stop)
+            invocation = function.next(stop, lambda: _peer_closed(self.connection))
             if invocation is None:
                 return self._reply(503, {"errorType": "ServiceUnavailable", "errorMessage": "shutting down"})
             self._reply(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
+import time
 
 import botocore.exceptions
 import pytest
@@ -203,3 +205,26 @@ def test_invoke_goes_through_the_runtime_api(aws):
     request_id, event = aws.next_invocation(api)
     assert event == {"a": 1}
     aws.answer(api, request_id, "response", {"ok": True})
+
+
+def test_a_runtime_that_went_away_is_handed_nothing(aws):
+    """A runtime killed while it waits on `invocation/next` leaves a closed connection: the next event stays queued
+    for the runtime that takes its place (in Lambda a dead execution environment is never handed an event), instead
+    of being lost to it until the function's timeout."""
+    role = lambda_role(aws)
+    arn = create_function(aws, "replaced", "provided.al2023", role=role)["FunctionArn"]
+    api = aws.bind(arn, timeout=300)
+    host, port = api.split(":")
+    gone = socket.create_connection((host, int(port)))
+    gone.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.3)  # the poll is waiting on the server
+    gone.close()
+    time.sleep(0.5)  # the server's wait notices the closed connection
+    client = aws.client("lambda")
+    assert client.invoke(FunctionName="replaced", InvocationType="Event", Payload=b'{"n": 1}')["StatusCode"] == 202
+    started = time.monotonic()
+    request_id, event = aws.next_invocation(api, timeout=5)
+    assert event == {"n": 1} and time.monotonic() - started < 2
+    aws.answer(api, request_id, "response", {"ok": True})
+    invocations = aws.control("GET", f"/_localaws/runtime/invocations?FunctionArn={arn}")["Invocations"]
+    assert [len(i["Attempts"]) for i in invocations] == [1]
