@@ -66,6 +66,9 @@ SPEC_DEFAULTS: dict[str, Any] = {
 }
 
 _M = (1 << 64) - 1
+# A function's last modification: one of the 1,500 days before BASE_TIME ("YYYY-MM-DD", epoch seconds at midnight).
+_DAYS = [((BASE_TIME - dt.timedelta(days=d + 1)).strftime("%Y-%m-%d"),
+          int((BASE_TIME - dt.timedelta(days=d + 1)).replace(hour=0).timestamp())) for d in range(1500)]
 
 
 def _mix(x: int) -> int:
@@ -251,24 +254,25 @@ class Spec:
         nc = self.function_nc(a, r, k, n)
         runtimes = DEPRECATED_RUNTIMES if nc else SUPPORTED_RUNTIMES
         runtime = runtimes[(x >> 24) % len(runtimes)]
-        modified = BASE_TIME - dt.timedelta(days=(x >> 32) % 1500, seconds=(x >> 44) % 86400)
+        day, second = _DAYS[(x >> 32) % len(_DAYS)], (x >> 44) % 86400
+        clock = f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000"
         configuration: dict[str, Any] = {
             "functionName": name, "functionArn": arn,
             "packageType": "Image" if runtime == "image" else "Zip",
             "architectures": ["arm64" if (x >> 40) & 3 == 0 else "x86_64"],
-            "lastModified": modified.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            "lastModified": f"{day[0]}T{clock}+0000",
             "memorySize": 128 << ((x >> 50) % 4), "timeout": 3 + (x >> 52) % 60,
             "state": {"value": "Active"}, "version": "$LATEST",
         }
         if runtime != "image":
             configuration["runtime"] = runtime
             configuration["handler"] = "index.handler"
-        capture = modified.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        capture = f"{day[0]}T{clock}Z"
         return {
             "awsAccountId": account, "awsRegion": region, "resourceType": LAMBDA_TYPE, "resourceId": name,
             "resourceName": name, "ARN": arn, "configurationItemStatus": "OK", "configurationItemCaptureTime": capture,
             "resourceCreationTime": capture, "availabilityZone": "Not Applicable",
-            "configurationStateId": str(int(modified.timestamp() * 1000)), "configurationItemVersion": "1.3",
+            "configurationStateId": str((day[1] + second) * 1000), "configurationItemVersion": "1.3",
             "configuration": configuration,
             "tags": {"app": f"app-{(x >> 8) % 1000:03d}", "owner": f"team-{(x >> 18) % 50:02d}"},
         }
