@@ -360,6 +360,8 @@ class SyntheticOrg:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.spec: Spec | None = None
+        self.plans: dict[str, tuple[SelectPlan, str]] = {}  # expression -> (plan, fingerprint), for plans_spec
+        self.plans_spec: Spec | None = None
 
     def configure(self, raw: dict[str, Any] | None) -> dict[str, Any]:
         spec = Spec(raw) if raw is not None else None
@@ -583,13 +585,9 @@ class SyntheticOrg:
         InvalidExpressionException, InvalidLimitException, InvalidNextTokenException. Only the query shapes an
         organization-wide inventory uses are understood (see `SelectPlan`); anything else is refused with
         InvalidExpressionException naming it, never answered with everything."""
-        try:
-            query = sql.parse(params["Expression"])
-        except sql.SqlError as error:
-            raise AwsError("InvalidExpressionException", str(error))
-        plan = SelectPlan(spec, query)
+        plan, fingerprint = self._plan(spec, params["Expression"])
+        query = plan.query
         limit = int(params.get("Limit") or params.get("MaxResults") or 25)
-        fingerprint = hashlib.sha256(params["Expression"].encode()).hexdigest()[:16]
         key = _untoken(params.get("NextToken"), 4, _config_token_error)
         if key is not None and (key[0] != fingerprint or key[1] >= spec.accounts or key[2] >= len(spec.regions)):
             raise _config_token_error()
@@ -613,6 +611,28 @@ class SyntheticOrg:
         if token:
             result["NextToken"] = token
         return result
+
+    PLANS_KEPT = 1024
+
+    def _plan(self, spec: Spec, expression: str) -> tuple["SelectPlan", str]:
+        """The plan of an expression, parsed once: a sharded inventory sends the same few hundred expressions, each
+        up to 4,096 characters, page after page."""
+        with self.lock:
+            cached = self.plans.get(expression) if self.plans_spec is spec else None
+        if cached is not None:
+            return cached
+        try:
+            query = sql.parse(expression)
+        except sql.SqlError as error:
+            raise AwsError("InvalidExpressionException", str(error))
+        planned = SelectPlan(spec, query), hashlib.sha256(expression.encode()).hexdigest()[:16]
+        with self.lock:
+            if self.plans_spec is not spec:
+                self.plans, self.plans_spec = {}, spec
+            if len(self.plans) >= self.PLANS_KEPT:
+                self.plans.pop(next(iter(self.plans)))
+            self.plans[expression] = planned
+        return planned
 
     # ---------------------------------------------------------------- Organizations
 
@@ -767,6 +787,9 @@ class SelectPlan:
         self.spec = spec
         self.query = query
         self.empty = False
+        # (name, top-level key of the item, the keys below it) per selected property
+        self.paths = [(name, sql._TOP.get(name.split(".")[0], name.split(".")[0]), name.split(".")[1:])
+                      for name in query.field_names]
         types = [c for c in query.conditions if c.field == "resourceType"]
         if len(types) != 1 or types[0].op != "=":
             raise self.unsupported("a query of the synthetic organization must have exactly one "
@@ -836,5 +859,38 @@ class SelectPlan:
         return ("NON_COMPLIANT" if nc else "COMPLIANT") in self.wanted
 
     def row(self, a: int, r: int, k: int, n: int) -> dict[str, Any]:
+        """The selected properties of the item: nested objects for dotted names, tags as [{key, value}], missing
+        properties left out; a property inside an array of objects keeps the array, each element holding the
+        selected properties (`configuration.configRuleList.configRuleName` gives `{"configuration":
+        {"configRuleList": [{"configRuleName": ...}]}}`, the shape Config returns, which clients iterate)."""
         item = self.spec.function(a, r, k, n) if self.resource_type == LAMBDA_TYPE else self.spec.compliance_item(a, r, k, n)
-        return self.query._project(item)
+        row: dict[str, Any] = {}
+        for name, top, inner in self.paths:
+            if name == "tags":
+                row["tags"] = [{"key": key, "value": value} for key, value in sorted(item["tags"].items())]
+                continue
+            value = item.get(top)
+            if value is None:
+                continue
+            if not inner:
+                row[name] = value
+            else:
+                _put(row.setdefault(name.split(".")[0], {}), value, inner)
+        return {key: value for key, value in row.items() if value != {}}
+
+
+def _put(target: Any, source: Any, parts: list[str]) -> None:
+    """Copies source[parts...] into target, element by element through arrays."""
+    if not isinstance(target, dict) or not isinstance(source, dict) or source.get(parts[0]) is None:
+        return  # nothing there, or inside a property already selected whole
+    value = source[parts[0]]
+    if len(parts) == 1:
+        target.setdefault(parts[0], value)
+    elif isinstance(value, dict):
+        _put(target.setdefault(parts[0], {}), value, parts[1:])
+    elif isinstance(value, list):
+        elements = target.get(parts[0])
+        if not isinstance(elements, list) or len(elements) != len(value):
+            elements = target[parts[0]] = [{} for _ in value]
+        for into, element in zip(elements, value):
+            _put(into, element, parts[1:])

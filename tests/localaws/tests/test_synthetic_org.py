@@ -223,6 +223,12 @@ def test_resource_compliance_only_when_recorded_and_agrees_with_the_details(aws)
     by_rule, _ = select_all(config, f"{RC_QUERY} AND configuration.configRuleList.configRuleName = '{member}' "
                                     "AND configuration.configRuleList.complianceType = 'NON_COMPLIANT'")
     assert by_rule == noncompliant
+    # A property inside the array of rules keeps the array, as Config returns it (clients iterate it).
+    names, _ = select_all(config, "SELECT configuration.configRuleList.configRuleName, "
+                                  "configuration.configRuleList.complianceType WHERE "
+                                  "resourceType = 'AWS::Config::ResourceCompliance'", limit=5)
+    assert names[0] == {"configuration": {"configRuleList": [
+        {"configRuleName": member, "complianceType": rows[0]["configuration"]["configRuleList"][0]["complianceType"]}]}}
     # The NON_COMPLIANT triples' contributor counts add up to the NON_COMPLIANT items, and each triple's details
     # name the same functions.
     triples, _ = describe_all(config, ConfigRuleName=member, ComplianceType="NON_COMPLIANT")
