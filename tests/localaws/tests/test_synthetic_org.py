@@ -494,3 +494,63 @@ def test_read_quota_can_name_its_accounts_and_bad_specs_are_refused(aws):
         with pytest.raises(Exception) as error:
             aws.control("POST", "/_localaws/faults", spec)
         assert "400" in str(error.value)
+
+
+# ---------------------------------------------------------------- the bench's minimum (tests/bench/gather_org.py)
+
+
+def _gather_org():
+    import importlib.util
+
+    from conftest import ROOT
+
+    module_spec = importlib.util.spec_from_file_location("gather_org", ROOT.parent / "bench" / "gather_org.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_the_minimum_for_r1_follows_the_research_arithmetic():
+    gather_org = _gather_org()
+    minimum = gather_org.minimum_calls(gather_org.R1)
+    assert minimum["by_operation"] == {
+        "config:DescribeOrganizationConfigRules": 1,
+        "config:DescribeAggregateComplianceByConfigRules": 85,  # 85,000 triples of the rule, 1,000 a page
+        "config:SelectAggregateResourceConfig": 2 * 10_007,  # inventory + ResourceCompliance, 21 shards of 240 accounts
+        "organizations:ListRoots": 1,
+        "organizations:ListOrganizationalUnitsForParent": 301,  # the root and 300 OUs, at most 20 children each
+        "organizations:ListAccountsForParent": 301,  # about 17 accounts under each
+        "organizations:ListTagsForResource": 5000,
+    }
+    assert minimum["total"] == 25_703 and minimum["config"] == 20_100
+    assert minimum["alternatives"]["inventory_unsharded"] == 10_000
+    assert minimum["alternatives"]["describe_unfiltered"] == 8_585  # (85,000 + 85,000 * 100) / 1,000
+    assert minimum["alternatives"]["compliance_noncompliant_details"] > 20_000  # ~30 % of 85,000 triples
+    without = gather_org.minimum_calls({**gather_org.R1, "ResourceComplianceRecorded": False})
+    assert without["steps"]["compliance_via"] == "NonCompliantDetails"
+    assert without["by_operation"]["config:GetAggregateComplianceDetailsByConfigRule"] == \
+        minimum["alternatives"]["compliance_noncompliant_details"]
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_the_reference_replay_makes_exactly_the_minimum(aws, recorded):
+    gather_org = _gather_org()
+
+    class Local:  # the session's server, as gather_org.LocalAws speaks to it
+        url = aws.url
+
+        @staticmethod
+        def control(method, path, payload=None):
+            return aws.control(method, "/_localaws/" + path, payload)
+
+    spec = {"Accounts": 500, "Regions": 3, "Functions": 20_000, "PairsWithFunctions": 1200, "OtherRules": 10,
+            "OrganizationalUnits": 45, "ResourceComplianceRecorded": recorded, "Seed": 3,
+            "NonCompliantFunctionShare": 0.5}
+    Local.control("POST", "synthetic-org", spec)
+    read = gather_org.replay(Local, spec, concurrency=4)
+    minimum = gather_org.minimum_calls(spec)
+    assert read["functions"] == 20_000 and read["accounts"] == 500 and read["triples"] == 1200
+    calls = {k: v for k, v in aws.control("GET", "/_localaws/stats")["Calls"].items()
+             if k.startswith(("config:", "organizations:"))}
+    assert calls == minimum["by_operation"]
+    assert minimum["steps"]["compliance_via"] == ("ResourceCompliance" if recorded else "NonCompliantDetails")
