@@ -15,8 +15,8 @@ The model (all indexes 0-based; `h(...)` is a seeded 64-bit mix, `u(...)` = h/2^
 - Pairs: p = a * R + r for account a and Region r (P = A * R pairs). Of them, K = min(PairsWithFunctions, P,
   Functions) hold functions, spread evenly: pair p holds functions iff floor((p+1)K/P) > floor(pK/P), and is then
   the j-th such pair, j = floor(pK/P). With q = N div K and e = N mod K, pair j holds q+1 functions if j < e, else
-  q; functions before it: j*q + min(j, e). (R1: 1,000,000 over all 85,000 pairs gives 65 pairs of 12 .. or 11 and
-  12: e = 65,000 pairs of 12 and 20,000 of 11.)
+  q; functions before it: j*q + min(j, e). (R1: 1,000,000 functions over all 85,000 pairs: q = 11, e = 65,000, so
+  65,000 pairs of 12 and 20,000 of 11.)
 - Function k of a pair (0 <= k < n) is named `fn-<k zero-padded>-<6 hex of h>`, so names sort in k order; its
   global index f = (functions before the pair) + k seeds its runtime, architecture, date and tags.
 - The rule (`OrgConfigRule-<Rule>-<8-char suffix>` in every account) has results in every pair that holds
