@@ -24,6 +24,7 @@ from .faults import FaultInjector
 from .lambda_ext import LambdaExtension
 from .protocol import AwsError, Response, error_response, json_response, rest_json_response, validate_input
 from .runtime_api import RuntimeApi
+from .synthetic_org import SyntheticOrg
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 JSON_SERVICES = {"config", "organizations", "ssm", "glue", "athena", "sts-json"}
@@ -140,6 +141,7 @@ class LocalAws:
         self.events = EventBridge(self.automation)  # rule targets moto cannot deliver to (SSM Automation)
         self.lambdas = LambdaExtension(self.config, self.runtime)
         self.faults = FaultInjector()
+        self.synthetic = SyntheticOrg()  # opt-in, POST /_localaws/synthetic-org
         self.reset_lock = threading.Lock()
         self.calls: dict[str, int] = {}
         self.calls_lock = threading.Lock()
@@ -155,6 +157,7 @@ class LocalAws:
             self.automation.reset()
             self.events.reset()
             self.faults.configure({})
+            self.synthetic.configure(None)
             with self.calls_lock:
                 self.calls = {}
 
@@ -177,6 +180,8 @@ class LocalAws:
             fault = self.faults.decide(call.service, call.operation, call.account, call.target_account())
             if fault is None and call.service == "lambda":
                 fault = self.faults.lambda_quota(call.operation, call.account, call.region)
+            if fault is None and call.service in ("config", "organizations"):
+                fault = self.faults.read_quota(call.service, call.operation, call.account, call.region)
             if fault is not None:
                 return _send(start_response, error_response(call.protocol, fault))
             if call.service == "lambda" and ("name" in call.path_params or "arn" in call.path_params):
@@ -248,6 +253,10 @@ class LocalAws:
         environ["RAW_URI"] = environ["REQUEST_URI"] = urllib.parse.quote(path) + (f"?{query_string}" if query_string else "")
 
     def extension(self, call: Call) -> Response | None:
+        if self.synthetic.spec is not None and call.service in ("config", "organizations"):
+            answer = self.synthetic.handle(call.service, call.operation, call.account, call.region, call.json_params())
+            if answer is not None:
+                return json_response(answer)
         if call.service == "config" and call.operation in CONFIG_OPERATIONS_WE_OWN:
             params = call.json_params()
             if call.operation == "PutEvaluations":
@@ -316,6 +325,12 @@ class LocalAws:
                 calls = dict(self.calls)
             return json_response({"Calls": calls, "EvaluationsRecorded": self.config.recorded_counts(),
                                   "Faults": self.faults.injected()}, content_type="application/json")
+        if route == ("POST", "/_localaws/synthetic-org"):
+            return json_response(self.synthetic.configure(params), content_type="application/json")
+        if route == ("DELETE", "/_localaws/synthetic-org"):
+            return json_response(self.synthetic.configure(None), content_type="application/json")
+        if route == ("GET", "/_localaws/synthetic-org"):
+            return json_response(self.synthetic.describe(), content_type="application/json")
         if route == ("POST", "/_localaws/lambda/settings"):
             return json_response(self.lambdas.fidelity.settings(params), content_type="application/json")
         if route == ("POST", "/_localaws/lambda/update-failures"):

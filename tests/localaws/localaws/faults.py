@@ -52,6 +52,24 @@ LAMBDA_QUOTA_EXEMPT = {"Invoke", "InvokeAsync", "InvokeWithResponseStream", "Che
 # Which budget an operation draws from; every other control-plane operation shares "RequestsPerSecond".
 LAMBDA_QUOTA_BUCKET = {"GetFunction": "GetFunctionRequestsPerSecond", "GetPolicy": "GetPolicyRequestsPerSecond"}
 
+# Read-request rates of Config and Organizations (opt-in: `ConfigReadQuota`, `OrganizationsReadQuota`), per caller
+# account (and Region for Config; Organizations is a global service). AWS publishes no TPS for Config's read APIs
+# (the Config quotas page, https://docs.aws.amazon.com/general/latest/gr/awsconfig.html, lists none): the default of
+# 10 requests a second is the research's working assumption (shared/docs/research/scale-and-beyond-peers.md §1.4),
+# not an AWS number. Organizations documents throttling only in general terms ("Throttling limits",
+# https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html); the default of 2 is the
+# same research's "about 1-2 calls a second", also an assumption. Reads are the operations named Describe*, Get*,
+# List*, Select* and BatchGet*; every read of the service shares the one budget. Over it: Config's
+# ThrottlingException 400, Organizations' TooManyRequestsException 400 (as THROTTLE spells them).
+READ_QUOTA_DEFAULTS = {"config": 10, "organizations": 2}
+READ_QUOTA_KEYS = {"ConfigReadQuota": "config", "OrganizationsReadQuota": "organizations"}
+READ_PREFIXES = ("Describe", "Get", "List", "Select", "BatchGet")
+THROTTLE_MESSAGES = {
+    # https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListAccounts.html#API_ListAccounts_Errors
+    "organizations": "You have sent too many requests in too short a period of time. The quota helps protect "
+                     "against denial-of-service attacks. Try again later.",
+}
+
 
 class SlidingWindow:
     """At most `limit` requests in any one-second window, per key (account, Region, budget). A refused request
@@ -102,7 +120,10 @@ class FaultInjector:
 
     def configure(self, spec: dict[str, Any]) -> None:
         quota = _lambda_quota_spec(spec.get("LambdaControlPlaneQuota"))
+        read_quotas = {service: _read_quota_spec(key, spec.get(key), READ_QUOTA_DEFAULTS[service])
+                       for key, service in READ_QUOTA_KEYS.items()}
         with self.lock:
+            self.read_quotas = read_quotas
             self.rules = [FaultRule(**{_snake(k): v for k, v in rule.items()}) for rule in spec.get("Rules", [])]
             self.denied = set(spec.get("DenyAccounts", []))
             self.rng = random.Random(spec.get("Seed", 0))
@@ -113,7 +134,9 @@ class FaultInjector:
     def describe(self) -> dict[str, Any]:
         with self.lock:
             return {"Rules": [r.__dict__ for r in self.rules], "DenyAccounts": sorted(self.denied),
-                    "LambdaControlPlaneQuota": self.quota, "Injected": dict(self.counters)}
+                    "LambdaControlPlaneQuota": self.quota,
+                    **{key: self.read_quotas[service] for key, service in READ_QUOTA_KEYS.items()},
+                    "Injected": dict(self.counters)}
 
     def injected(self) -> dict[str, int]:
         with self.lock:
@@ -134,6 +157,22 @@ class FaultInjector:
                 return None
             self._count("quota", "lambda", operation)
         return lambda_throttle(wait)
+
+    def read_quota(self, service: str, operation: str, account: str, region: str) -> AwsError | None:
+        """The service's throttling error when the caller's account is over its read-request rate (opt-in:
+        `ConfigReadQuota` / `OrganizationsReadQuota` in the fault spec). A refused request uses no budget."""
+        with self.lock:
+            quota = self.read_quotas.get(service)
+            if quota is None or not operation.startswith(READ_PREFIXES):
+                return None
+            if quota["Accounts"] and account not in quota["Accounts"]:
+                return None
+            key = (account, region if service == "config" else "global", f"{service}-reads")
+            if not self.windows.admit(key, quota["RequestsPerSecond"], time.monotonic()):
+                return None
+            self._count("quota", service, operation)
+        code, status = THROTTLE.get(service, ("ThrottlingException", 400))
+        return AwsError(code, THROTTLE_MESSAGES.get(service, "Rate exceeded"), status)
 
     def _count(self, kind: str, service: str, operation: str) -> None:
         key = f"{kind}:{service}:{operation}"
@@ -191,6 +230,22 @@ def _lambda_quota_spec(spec: Any) -> dict[str, Any] | None:
         quota[key] = value
     quota["Accounts"] = sorted(spec.get("Accounts") or [])
     return quota
+
+
+def _read_quota_spec(name: str, spec: Any, default: int) -> dict[str, Any] | None:
+    """{"RequestsPerSecond"?, "Accounts"?}: `default` unless given; every account unless `Accounts` lists some.
+    None (absent) leaves the quota off."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise AwsError("ValidationException", f"{name} must be an object")
+    unknown = set(spec) - {"RequestsPerSecond", "Accounts"}
+    if unknown:
+        raise AwsError("ValidationException", f"{name}: unknown keys {sorted(unknown)}; known: ['Accounts', 'RequestsPerSecond']")
+    value = spec.get("RequestsPerSecond", default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise AwsError("ValidationException", f"{name}.RequestsPerSecond must be a whole number >= 1")
+    return {"RequestsPerSecond": value, "Accounts": sorted(spec.get("Accounts") or [])}
 
 
 def _snake(name: str) -> str:

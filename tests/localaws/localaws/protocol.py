@@ -73,7 +73,10 @@ def _json_default(value: Any) -> Any:
 def error_response(protocol: str, error: AwsError) -> Response:
     rid = request_id()
     if protocol == "json":
-        body = json.dumps({"__type": error.code, "message": error.message}).encode()
+        payload_json: dict[str, Any] = {"__type": error.code, "message": error.message}
+        if error.reason:  # e.g. Organizations' InvalidInputException `Reason`
+            payload_json["Reason"] = error.reason
+        body = json.dumps(payload_json).encode()
         return Response(
             error.status,
             body,
