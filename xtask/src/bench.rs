@@ -1,4 +1,4 @@
-//! `cargo xtask bench evaluate|rule|aggregator|localaws`.
+//! `cargo xtask bench evaluate|rule|aggregator|gather|localaws`.
 
 use std::path::Path;
 use std::process::Command;
@@ -41,7 +41,29 @@ pub fn bench(target: BenchTarget, args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         BenchTarget::Aggregator => bench_aggregator(args),
+        BenchTarget::Gather => bench_gather(args),
     }
+}
+
+/// The release aggregator against a synthetic organization on the local AWS (tests/bench/gather.py): API calls
+/// against the minimum the page sizes allow, peak RSS, and wall time under an injected Config read limit.
+fn bench_gather(args: &[String]) -> anyhow::Result<()> {
+    run(&cargo(), &["build", "--release", "--locked", "-p", "aggregator"])?;
+    let python = python_env()?;
+    let binary = target_dir().join("release/aggregator");
+    eprintln!("==> gather on a synthetic organization (tests/bench/gather.py)");
+    let status = loopback_only(&mut Command::new(&python))
+        .arg("tests/bench/gather.py")
+        .arg("--aggregator-bin")
+        .arg(&binary)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .context("running tests/bench/gather.py")?;
+    if !status.success() {
+        bail!("gather.py failed ({status})");
+    }
+    Ok(())
 }
 
 /// Our rule (release binary) side by side with the same rule on rdklib, both behind the local Lambda

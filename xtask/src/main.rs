@@ -28,7 +28,8 @@ enum Task {
         #[arg(default_value = "evaluate")]
         target: BenchTarget,
         /// Extra arguments after --: criterion's for `evaluate` (`-- --measurement-time 10`), the driver's
-        /// for `rule` (`-- --runs 3 --sizes 1000`), the row count for `aggregator`, bench.py's for `localaws`.
+        /// for `rule` (`-- --runs 3 --sizes 1000`), the row count for `aggregator`, gather.py's for `gather`
+        /// (`-- --config-rps 10`), bench.py's for `localaws`.
         #[arg(last = true)]
         args: Vec<String>,
     },
@@ -55,6 +56,8 @@ pub enum BenchTarget {
     Evaluate,
     Rule,
     Aggregator,
+    /// The aggregator's API calls, peak RSS and rate-limited wall time on a synthetic organization.
+    Gather,
     Localaws,
 }
 
