@@ -315,9 +315,8 @@ async fn sweep(
         }
     };
     let empty = BTreeMap::new();
-    let snapshots: Vec<_> = functions.iter().map(|(snapshot, _)| snapshot.clone()).collect();
+    let snapshots: Vec<_> = functions.iter().map(|(snapshot, _)| snapshot).collect();
     let plan = plan_mode_reads(judge, &snapshots, stored.as_ref().unwrap_or(&empty), mode_budget);
-    drop(snapshots);
     aws::read_modes(clients, calls, &mut functions, |i| plan[i] == ModeRead::Read).await;
     let mut evaluations = Vec::with_capacity(functions.len());
     let mut deferred = Vec::new();

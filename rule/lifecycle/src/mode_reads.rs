@@ -15,6 +15,7 @@
 //! 4. first-read functions over the budget are deferred: no evaluation this sweep, so Config keeps what
 //!    it holds, and the next sweep reads them first. Never a verdict on a mode nobody read.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use jiff::civil::Date;
@@ -41,15 +42,16 @@ pub enum ModeRead {
 }
 
 /// The plan for every function (same order as `functions`) with at most `budget` reads.
-pub fn plan_mode_reads(
+pub fn plan_mode_reads<F: Borrow<FunctionSnapshot>>(
     context: &Context<'_>,
-    functions: &[FunctionSnapshot],
+    functions: &[F],
     stored: &BTreeMap<String, StoredResult>,
     budget: usize,
 ) -> Vec<ModeRead> {
     let mut plan: Vec<ModeRead> = functions
         .iter()
         .map(|function| {
+            let function = function.borrow();
             if !context.mode_can_change_compliance(function) {
                 return ModeRead::NotNeeded;
             }
@@ -81,7 +83,7 @@ pub fn plan_mode_reads(
         }
         return plan;
     }
-    carried.sort_by(|&a, &b| functions[a].name.cmp(&functions[b].name));
+    carried.sort_by(|&a, &b| functions[a].borrow().name.cmp(&functions[b].borrow().name));
     let start = rotation_start(context.today, left, carried.len());
     for k in 0..left {
         plan[carried[(start + k) % carried.len()]] = ModeRead::Read;
