@@ -100,7 +100,10 @@ export class OrgRuleStack extends Stack {
       role: this.role,
       logGroup,
       memorySize: 256,
-      timeout: Duration.minutes(5),
+      // A sweep paces its Lambda calls (10 a second by default, under Lambda's 15 a second per account and Region):
+      // ListFunctions pages of 50 plus at most 750 mode reads, about 95 s for 10,000 functions and 275 s for
+      // 100,000. Lambda's most, so that a large account's sweep finishes; billed only for what runs.
+      timeout: Duration.minutes(15),
       environment: { [environmentName('rule', 'RULE_MEMBER_ROLE_NAME')]: n.memberRole },
     });
 

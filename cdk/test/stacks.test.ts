@@ -74,6 +74,8 @@ test('org rule: Lambda is provided.al2023 arm64 with RULE_MEMBER_ROLE_NAME and a
   assert.equal(fn.Properties.Runtime, 'provided.al2023');
   assert.deepEqual(fn.Properties.Architectures, ['arm64']);
   assert.equal(fn.Properties.Handler, 'bootstrap');
+  // Lambda's most: a paced sweep of a large account-region takes minutes (see org-rule-stack.ts).
+  assert.equal(fn.Properties.Timeout, 900);
   const names = environmentContract().rule.map((v) => v.name);
   const env = fn.Properties.Environment.Variables;
   assert.deepEqual(Object.keys(env).filter((k) => !names.includes(k)), [], 'variables the rule does not read');
