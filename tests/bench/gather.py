@@ -34,8 +34,7 @@ sys.path.insert(0, str(HERE))
 import gather_org  # noqa: E402  (after sys.path)
 
 RULE = "lambda-runtime-lifecycle"
-R1 = {"Accounts": 5000, "Regions": 17, "Functions": 1_000_000, "OtherRules": 100, "OrganizationalUnits": 300,
-      "ResourceComplianceRecorded": True, "Seed": 1}
+R1 = gather_org.R1
 # The same shape, ~1/25 of R1's accounts: about 1,000 Config calls, under two minutes at 10 a second.
 SMALL = {**R1, "Accounts": 200, "Functions": 40_000, "OrganizationalUnits": 12}
 

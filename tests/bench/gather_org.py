@@ -53,7 +53,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -65,11 +64,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests/localaws"))
+sys.path.insert(0, str(HERE))
 
+from local_aws import LOOPBACK_ENV, LocalAwsProcess  # noqa: E402,F401  (LOOPBACK_ENV: for gather.py)
 from localaws.synthetic_org import OU_FANOUT, Spec  # noqa: E402
 
-LOOPBACK_ENV = {"AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
 # The research's R1 scenario, the one issue 13's acceptance names.
 R1 = {"Accounts": 5000, "Regions": 17, "Functions": 1_000_000, "OtherRules": 100, "OrganizationalUnits": 300,
       "NonCompliantShare": 0.3, "ResourceComplianceRecorded": True, "Seed": 1}
@@ -170,23 +169,8 @@ def minimum_calls(spec: dict[str, Any], account_batch: int = ACCOUNT_BATCH, tag_
 # ---------------------------------------------------------------- the local AWS
 
 
-class LocalAws:
-    """The local AWS on a free loopback port (as tests/localaws/tests/conftest.py starts it)."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "localaws", "--port", "0"], cwd=ROOT / "tests/localaws",
-                                        stdout=subprocess.PIPE, text=True, env={**os.environ, **LOOPBACK_ENV})
-        line = self.process.stdout.readline()
-        if not line.startswith("localaws ready"):
-            raise SystemExit(f"the local AWS did not start: {line!r}")
-        self.url = line.split()[-1]
-
-    def control(self, method: str, path: str, payload: Any = None) -> Any:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.url + "/_localaws/" + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read() or b"null")
+class LocalAws(LocalAwsProcess):
+    """The local AWS serving a synthetic organization."""
 
     def organization(self, spec: dict[str, Any], config_rps: int | None = None, orgs_rps: int | None = None) -> dict[str, Any]:
         """Serves the synthetic organization of `spec` (and the read-rate quotas, when given)."""
@@ -202,19 +186,6 @@ class LocalAws:
         """CPU time the server process has used (user + system), from /proc."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stats(self) -> dict[str, Any]:
-        return self.control("GET", "stats")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-# ---------------------------------------------------------------- the reference client
 
 
 def replay(local: LocalAws, spec: dict[str, Any], concurrency: int = 8, account_batch: int = ACCOUNT_BATCH) -> dict[str, Any]:

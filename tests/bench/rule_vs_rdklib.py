@@ -49,19 +49,15 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from local_aws import LOOPBACK_ENV, REGION, LocalAwsProcess  # noqa: E402
+
 ACCOUNT = "123456789012"
-REGION = "us-east-1"
 RULE_NAME = "lambda-runtime-lifecycle"
 LAMBDA = "AWS::Lambda::Function"
 # Seeded functions cycle through these (index % 8): fn-0000 python3.8, fn-0001 python3.13, fn-0005 an image.
 MIX = ["python3.8", "python3.13", "nodejs20.x", "java17", "provided.al2023", "image", "nodejs22.x", "python3.12"]
-LOOPBACK_ENV = {
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-}
 MANUAL_VERSION = "arn:aws:lambda:us-east-1::runtime:0b4f9c7e5e0a4bc1a2f7d2c7e6f4c8a1b8f3a5e9d2c4b6a8f0e1d3c5b7a9f2e4"
 
 os.environ.update(LOOPBACK_ENV)
@@ -78,33 +74,14 @@ def target_dir() -> Path:
 # ---------------------------------------------------------------- the local AWS
 
 
-class LocalAws:
+class LocalAws(LocalAwsProcess):
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "localaws", "--port", "0"], cwd=ROOT / "tests/localaws",
-                                        stdout=subprocess.PIPE, text=True, env={**os.environ, **LOOPBACK_ENV})
-        line = self.process.stdout.readline()
-        if not line.startswith("localaws ready"):
-            raise SystemExit(f"the local AWS did not start: {line!r}")
-        self.url = line.split()[-1]
+        super().__init__(control_timeout=900)
         config = botocore.config.Config(region_name=REGION, retries={"total_max_attempts": 2})
         self.lam = boto3.client("lambda", endpoint_url=self.url, config=config)
         self.config = boto3.client("config", endpoint_url=self.url, config=config)
         self.iam = boto3.client("iam", endpoint_url=self.url, config=config)
         self.ssm = boto3.client("ssm", endpoint_url=self.url, config=config)
-
-    def control(self, method: str, path: str, payload: Any = None) -> Any:
-        data = json.dumps(payload).encode() if payload is not None else None
-        request = urllib.request.Request(self.url + "/_localaws/" + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=900) as response:
-            return json.loads(response.read() or b"null")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
     # ---- set-up steps
 
@@ -163,9 +140,6 @@ class LocalAws:
         self.lam.tag_resource(Resource=self.arn("fn-0001"), Tags={"pinned": "yes"})
         self.lam.tag_resource(Resource=self.arn("fn-0008"), Tags={"runtime-exempt-until": str(today + dt.timedelta(days=30))})
         self.lam.tag_resource(Resource=self.arn("fn-0016"), Tags={"runtime-exempt-until": "soon"})
-
-    def stats(self) -> dict[str, Any]:
-        return self.control("GET", "stats")
 
     def invocations(self, arn: str) -> list[dict[str, Any]]:
         return self.control("GET", f"runtime/invocations?FunctionArn={arn}")["Invocations"]
