@@ -167,7 +167,11 @@ mod tests {
         for _ in 0..30 {
             api.call(Family::Config, "config:Describe").await;
         }
-        assert!(started.elapsed() >= Duration::from_millis(450), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
         api.call(Family::Organizations, "organizations:ListRoots").await;
         api.count("s3:PutObject");
         assert_eq!(

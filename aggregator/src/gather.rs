@@ -19,7 +19,9 @@ use std::sync::Arc;
 use anyhow::bail;
 use aws_sdk_config::Client as ConfigClient;
 use aws_sdk_config::error::ProvideErrorMetadata as _;
-use aws_sdk_config::types::{ComplianceType, ConfigRuleComplianceFilters, ConfigRuleComplianceSummaryGroupKey};
+use aws_sdk_config::types::{
+    ComplianceType, ConfigRuleComplianceFilters, ConfigRuleComplianceSummaryGroupKey,
+};
 use aws_sdk_organizations::Client as OrganizationsClient;
 use awsbase::{Action, error_text};
 use jiff::Timestamp;
@@ -455,7 +457,11 @@ impl Gatherer {
                 seen_rules.iter().all(|seen| *seen)
             })
             .await?;
-        let wanted = |entry: &Listed| rules.iter().any(|rule| rule_matches(rule, &entry.triple.rule_name));
+        let wanted = |entry: &Listed| {
+            rules
+                .iter()
+                .any(|rule| rule_matches(rule, &entry.triple.rule_name))
+        };
         if complete {
             // The whole listing was read: nothing more to ask.
             return Ok(sorted(first.into_iter().filter(wanted).collect()));
@@ -471,19 +477,13 @@ impl Gatherer {
             if discovery.missing_in(rules, &region).is_empty() {
                 continue;
             }
-            let filters = ConfigRuleComplianceFilters::builder()
-                .aws_region(&region)
-                .build();
+            let filters = ConfigRuleComplianceFilters::builder().aws_region(&region).build();
             let mut found = Discovery::default();
             let (listed, _) = self
                 .describe_until(Some(filters), |page| {
                     found.note(rules, page);
-                    (0..rules.len()).all(|index| {
-                        found
-                            .names
-                            .keys()
-                            .any(|name| rule_matches(&rules[index], name))
-                    })
+                    (0..rules.len())
+                        .all(|index| found.names.keys().any(|name| rule_matches(&rules[index], name)))
                 })
                 .await?;
             discovery.note(rules, &listed);
@@ -748,10 +748,7 @@ pub fn parse_function(text: &str) -> Result<RecordedFunction, String> {
         tags,
     };
     Ok(RecordedFunction {
-        account_id: value
-            .get("accountId")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        account_id: value.get("accountId").and_then(Value::as_str).map(str::to_string),
         resource_id,
         details,
     })
@@ -817,8 +814,17 @@ mod tests {
         let shards = plan_shards(&regions, EXPRESSION_LIMIT);
         assert_eq!(shards.len(), 17 * 21);
         for shard in &shards {
-            assert!((238..=239).contains(&shard.accounts.len()), "{}", shard.accounts.len());
-            assert!(inventory_query(&shard.region, &shard.accounts).expect("query").len() <= EXPRESSION_LIMIT);
+            assert!(
+                (238..=239).contains(&shard.accounts.len()),
+                "{}",
+                shard.accounts.len()
+            );
+            assert!(
+                inventory_query(&shard.region, &shard.accounts)
+                    .expect("query")
+                    .len()
+                    <= EXPRESSION_LIMIT
+            );
         }
         let covered: usize = shards.iter().map(|s| s.accounts.len()).sum();
         assert_eq!(covered, 17 * 5_000, "every (account, region) once");
@@ -904,7 +910,11 @@ mod tests {
         let image = parse_function(r#"{"resourceId":"model","configuration":{"packageType":"Image"}}"#)
             .expect("image");
         assert_eq!(
-            (image.details.runtime, image.details.package_type.as_deref(), image.account_id),
+            (
+                image.details.runtime,
+                image.details.package_type.as_deref(),
+                image.account_id
+            ),
             (None, Some("Image"), None)
         );
         assert!(parse_function("not json").is_err());

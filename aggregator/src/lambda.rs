@@ -80,8 +80,16 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
-        let [config_aggregator, rules, output, rule_parameters, concurrency, config_rate, organizations_rate, _] =
-            ENVIRONMENT.map(|v| v.name);
+        let [
+            config_aggregator,
+            rules,
+            output,
+            rule_parameters,
+            concurrency,
+            config_rate,
+            organizations_rate,
+            _,
+        ] = ENVIRONMENT.map(|v| v.name);
         let required = |name: &str| {
             get(name)
                 .filter(|v| !v.trim().is_empty())

@@ -337,7 +337,10 @@ fn account_state(account: &aws_sdk_organizations::types::Account) -> String {
     }
 }
 
-async fn list_roots(client: &aws_sdk_organizations::Client, api: &Api) -> Result<Vec<(String, String)>, String> {
+async fn list_roots(
+    client: &aws_sdk_organizations::Client,
+    api: &Api,
+) -> Result<Vec<(String, String)>, String> {
     let mut roots = Vec::new();
     let mut token = None;
     loop {
@@ -362,12 +365,19 @@ async fn list_roots(client: &aws_sdk_organizations::Client, api: &Api) -> Result
 
 type Listing = (Vec<(String, String)>, Vec<(String, Option<String>, String)>);
 
-async fn list_unit(client: &aws_sdk_organizations::Client, api: &Api, parent: &str) -> Result<Listing, String> {
+async fn list_unit(
+    client: &aws_sdk_organizations::Client,
+    api: &Api,
+    parent: &str,
+) -> Result<Listing, String> {
     let mut units = Vec::new();
     let mut token = None;
     loop {
-        api.call(Family::Organizations, "organizations:ListOrganizationalUnitsForParent")
-            .await;
+        api.call(
+            Family::Organizations,
+            "organizations:ListOrganizationalUnitsForParent",
+        )
+        .await;
         let page = client
             .list_organizational_units_for_parent()
             .parent_id(parent)
@@ -464,7 +474,9 @@ pub async fn refresh(
     let (mut units, mut accounts) = (0, 0);
     let mut failed = BTreeSet::new();
     match list_roots(client, api).await {
-        Err(reason) => gaps.push(organizations_gap(format!("listing the organization's roots: {reason}"))),
+        Err(reason) => gaps.push(organizations_gap(format!(
+            "listing the organization's roots: {reason}"
+        ))),
         Ok(roots) => {
             cache.set_roots(&roots);
             while let Some(work) = cache.next_work(started, units + accounts, &failed) {
@@ -476,7 +488,9 @@ pub async fn refresh(
                         }
                         Err(reason) => {
                             let path = cache.path(&id).unwrap_or(id);
-                            gaps.push(organizations_gap(format!("listing the OUs and accounts in {path}: {reason}")));
+                            gaps.push(organizations_gap(format!(
+                                "listing the OUs and accounts in {path}: {reason}"
+                            )));
                             break;
                         }
                     },
@@ -538,11 +552,19 @@ mod tests {
     fn read_organization(units: usize, per_unit: usize, when: Timestamp) -> Cache {
         let mut cache = Cache::default();
         cache.set_roots(&[("r-root".into(), "Root".into())]);
-        let children: Vec<(String, String)> = (0..units).map(|u| (format!("ou-{u}"), format!("OU{u}"))).collect();
+        let children: Vec<(String, String)> = (0..units)
+            .map(|u| (format!("ou-{u}"), format!("OU{u}")))
+            .collect();
         cache.listed_unit("r-root", children.clone(), Vec::new(), when);
         for (u, (id, _)) in children.iter().enumerate() {
             let members = (0..per_unit)
-                .map(|a| (account_id(u * per_unit + a), Some(format!("acct-{a}")), "ACTIVE".to_string()))
+                .map(|a| {
+                    (
+                        account_id(u * per_unit + a),
+                        Some(format!("acct-{a}")),
+                        "ACTIVE".to_string(),
+                    )
+                })
                 .collect();
             cache.listed_unit(id, Vec::new(), members, when);
         }
@@ -574,7 +596,11 @@ mod tests {
             }
             assert_eq!(done, slice_size(items), "run {run}");
         }
-        assert_eq!(refreshed_at.len(), items, "every item once in {REFRESH_RUNS} runs");
+        assert_eq!(
+            refreshed_at.len(),
+            items,
+            "every item once in {REFRESH_RUNS} runs"
+        );
     }
 
     #[test]
@@ -587,9 +613,15 @@ mod tests {
             at(10),
         );
         let started = at(100);
-        assert_eq!(cache.next_work(started, 0, &BTreeSet::new()), Some(Work::Unit("ou-new".into())));
+        assert_eq!(
+            cache.next_work(started, 0, &BTreeSet::new()),
+            Some(Work::Unit("ou-new".into()))
+        );
         cache.units.get_mut("ou-new").expect("new").read_at = Some(at(101));
-        assert_eq!(cache.next_work(started, 1, &BTreeSet::new()), Some(Work::Tags(account_id(99))));
+        assert_eq!(
+            cache.next_work(started, 1, &BTreeSet::new()),
+            Some(Work::Tags(account_id(99)))
+        );
         assert_eq!(cache.path("ou-new").as_deref(), Some("Root/OU1/New"));
         assert_eq!(
             cache.accounts()[&account_id(99)].details.ou_path.as_deref(),
@@ -611,9 +643,17 @@ mod tests {
     fn a_moved_account_and_a_removed_ou_are_followed() {
         let mut cache = read_organization(2, 2, at(0));
         let moved = account_id(0);
-        assert_eq!(cache.accounts()[&moved].details.ou_path.as_deref(), Some("Root/OU0"));
+        assert_eq!(
+            cache.accounts()[&moved].details.ou_path.as_deref(),
+            Some("Root/OU0")
+        );
         // ou-0 now lists only one of its two accounts; the other shows up in ou-1 later.
-        cache.listed_unit("ou-0", vec![], vec![(account_id(1), None, "ACTIVE".into())], at(5));
+        cache.listed_unit(
+            "ou-0",
+            vec![],
+            vec![(account_id(1), None, "ACTIVE".into())],
+            at(5),
+        );
         assert_eq!(cache.accounts()[&moved].details.ou_path, None);
         cache.listed_unit(
             "ou-1",
@@ -625,7 +665,10 @@ mod tests {
             ],
             at(6),
         );
-        assert_eq!(cache.accounts()[&moved].details.ou_path.as_deref(), Some("Root/OU1"));
+        assert_eq!(
+            cache.accounts()[&moved].details.ou_path.as_deref(),
+            Some("Root/OU1")
+        );
         assert_eq!(cache.accounts()[&account_id(2)].state, "SUSPENDED");
         // The root no longer lists ou-0: it goes, and its accounts lose their path.
         cache.listed_unit("r-root", vec![("ou-1".into(), "OU1".into())], vec![], at(7));

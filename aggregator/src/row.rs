@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use lifecycle::verdict::{ComplianceType, FunctionSnapshot, Observed, PackageType, evaluate, lifecycle_status};
+use lifecycle::verdict::{
+    ComplianceType, FunctionSnapshot, Observed, PackageType, evaluate, lifecycle_status,
+};
 use lifecycle::{Catalog, Phase, Policy};
 
 /// What Config's aggregator says about one (rule, resource) in one account and region.
@@ -264,7 +266,11 @@ mod tests {
             (newer.phase, newer.runtime_family.as_deref()),
             (None, Some("python"))
         );
-        let key = ("111122223333", "eu-west-1", "OrgConfigRule-lambda-runtime-lifecycle-abc");
+        let key = (
+            "111122223333",
+            "eu-west-1",
+            "OrgConfigRule-lambda-runtime-lifecycle-abc",
+        );
         let supported = run
             .compliant_row(key, "fresh", &function(Some("nodejs24.x")), None)
             .expect("judged");
@@ -275,7 +281,11 @@ mod tests {
             package_type: Some("Image".into()),
             ..FunctionDetails::default()
         };
-        assert_eq!(run.compliant_row(key, "model", &image, None), None, "not judged: no row");
+        assert_eq!(
+            run.compliant_row(key, "model", &image, None),
+            None,
+            "not judged: no row"
+        );
         let stale = run
             .compliant_row(key, "old", &function(Some("python3.8")), None)
             .expect("a row");

@@ -28,7 +28,9 @@ use lifecycle::{Catalog, Policy};
 use serde::{Deserialize, Serialize};
 
 use crate::api::RateLimits;
-use crate::gather::{DeployedParameters, EXPRESSION_LIMIT, Gap, Gatherer, Listed, Shard, Triple, plan_shards};
+use crate::gather::{
+    DeployedParameters, EXPRESSION_LIMIT, Gap, Gatherer, Listed, Shard, Triple, plan_shards,
+};
 use crate::organization::{Cache, CacheReport, Organization};
 use crate::output::{Output, PART_BYTES, Upload};
 use crate::row::{Row, RunContext};
@@ -311,7 +313,9 @@ pub async fn run(
         },
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "account cache unavailable: read afresh");
-            Err(format!("the account cache could not be read ({error:#}): read afresh"))
+            Err(format!(
+                "the account cache could not be read ({error:#}): read afresh"
+            ))
         }
     };
     // The triples and one slice of the accounts at the same time: they use different quotas.
@@ -727,7 +731,8 @@ async fn gather_shard(
                 )
             }));
             if let Some(recorded) = recorded {
-                let mut ids: Vec<&String> = recorded.keys().filter(|id| !read.contains(id.as_str())).collect();
+                let mut ids: Vec<&String> =
+                    recorded.keys().filter(|id| !read.contains(id.as_str())).collect();
                 ids.sort();
                 group.rows.extend(ids.into_iter().filter_map(|id| {
                     context.compliant_row(
