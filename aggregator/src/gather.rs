@@ -180,6 +180,19 @@ pub struct DeployedParameters {
     pub source: String,
     /// The JSON as deployed (empty: every default).
     pub value: String,
+    /// For an organization rule: its member copies' name in this region, as its ARN suggests
+    /// (`…:organization-config-rule/<name>-<suffix>` → `OrgConfigRule-<name>-<suffix>`): a hint for
+    /// the triple listing, checked there.
+    #[serde(skip)]
+    pub member_name: Option<String>,
+}
+
+/// The member copies' name an organization rule's ARN suggests, when it has the expected shape.
+pub fn member_name_from_arn(rule: &str, arn: &str) -> Option<String> {
+    let (_, tail) = arn.rsplit_once('/')?;
+    let suffix = tail.strip_prefix(rule)?.strip_prefix('-')?;
+    let name = format!("OrgConfigRule-{rule}-{suffix}");
+    rule_matches(rule, &name).then_some(name)
 }
 
 /// One shard of the inventory: the functions of these accounts in this region.
@@ -279,6 +292,7 @@ impl Gatherer {
                     return Ok(DeployedParameters {
                         source: format!("organization rule {rule}"),
                         value: value.to_string(),
+                        member_name: member_name_from_arn(rule, found.organization_config_rule_arn()),
                     });
                 }
             }
@@ -306,6 +320,7 @@ impl Gatherer {
                 Some(found) => Ok(DeployedParameters {
                     source: format!("Config rule {rule}"),
                     value: found.input_parameters().unwrap_or_default().to_string(),
+                    member_name: None,
                 }),
                 None => bail!("Config rule {rule}: DescribeConfigRules returned no rule"),
             },
@@ -434,39 +449,57 @@ impl Gatherer {
     /// The filter takes a rule's exact name, and an organization rule's member copies are named
     /// `OrgConfigRule-<name>-<suffix>` with a suffix of their own in each region, so the names are
     /// discovered first, at the fewest calls:
-    /// 1. unfiltered pages until every requested rule has been seen once — when the whole listing
-    ///    fits (a small organization) this is the only call;
-    /// 2. the listing of the account each rule was first seen in (`Filters.AccountId`): its copies in
+    /// 1. one unfiltered page — when the whole listing fits (a small organization) it is the only call;
+    /// 2. the member names the organization rules' ARNs suggest (`hints`, from
+    ///    DescribeOrganizationConfigRules in this region): each name's own listing, which step 5 needs
+    ///    anyway; then, for a rule still not seen, more unfiltered pages until it is (the listing's order
+    ///    is the service's: this is the step that costs the old price when no hint applies);
+    /// 3. the listing of the account each rule was first seen in (`Filters.AccountId`): its copies in
     ///    every region, ⌈rules of that account / page⌉ calls (2 for 100 rules × 17 regions);
-    /// 3. the regions with results (one summary call); a region where no name was seen yet is listed
-    ///    (`Filters.AwsRegion`) until one is — none in the usual case, where step 2 covered them;
-    /// 4. each name's triples (`Filters.ConfigRuleName`): ⌈its triples / 1,000⌉ calls.
+    /// 4. the regions with results (one summary call); a region where no name was seen yet is listed
+    ///    (`Filters.AwsRegion`) until one is — none in the usual case, where step 3 covered them;
+    /// 5. each other name's triples (`Filters.ConfigRuleName`): ⌈its triples / 1,000⌉ calls.
     ///
-    /// For 5,000 accounts × 17 regions and 100 other rules: 1 + 2 + 17 × 5 = 88 describe calls and one
-    /// summary call, against 8,500 unfiltered pages.
-    pub async fn triples(&self, rules: &[String]) -> anyhow::Result<Vec<Listed>> {
-        let mut discovery = Discovery::default();
-        let mut seen_rules = vec![false; rules.len()];
-        let (first, complete) = self
-            .describe_until(None, |page| {
-                for entry in page {
-                    for (index, rule) in rules.iter().enumerate() {
-                        seen_rules[index] |= rule_matches(rule, &entry.triple.rule_name);
-                    }
-                }
-                seen_rules.iter().all(|seen| *seen)
-            })
-            .await?;
+    /// For 5,000 accounts × 17 regions and 100 other rules: 1 + 5 (the hinted name) + 2 + 16 × 5 = 88
+    /// describe calls and one summary call, against 8,500 unfiltered pages.
+    pub async fn triples(&self, rules: &[String], hints: &[String]) -> anyhow::Result<Vec<Listed>> {
         let wanted = |entry: &Listed| {
             rules
                 .iter()
                 .any(|rule| rule_matches(rule, &entry.triple.rule_name))
         };
-        if complete {
+        let (first, token) = self.describe_page(None, None).await?;
+        let Some(mut token) = token else {
             // The whole listing was read: nothing more to ask.
             return Ok(sorted(first.into_iter().filter(wanted).collect()));
-        }
+        };
+        let mut discovery = Discovery::default();
         discovery.note(rules, &first);
+        // Names listed in full already, with their triples.
+        let mut listed_names: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
+        for hint in hints {
+            if listed_names.contains_key(hint) || !rules.iter().any(|rule| rule_matches(rule, hint)) {
+                continue;
+            }
+            let filters = ConfigRuleComplianceFilters::builder()
+                .config_rule_name(hint)
+                .build();
+            let (listed, _) = self.describe_until(Some(filters), |_| false).await?;
+            let listed: Vec<Listed> = listed
+                .into_iter()
+                .filter(|e| &e.triple.rule_name == hint)
+                .collect();
+            discovery.note(rules, &listed);
+            listed_names.insert(hint.clone(), listed);
+        }
+        while discovery.first_account.len() < rules.len() {
+            let (page, next) = self.describe_page(None, Some(token)).await?;
+            discovery.note(rules, &page);
+            match next {
+                Some(next) => token = next,
+                None => break,
+            }
+        }
         let accounts: BTreeSet<String> = discovery.first_account.values().cloned().collect();
         for account in accounts {
             let filters = ConfigRuleComplianceFilters::builder().account_id(account).build();
@@ -474,7 +507,8 @@ impl Gatherer {
             discovery.note(rules, &listed);
         }
         for region in self.regions_with_results().await? {
-            if discovery.missing_in(rules, &region).is_empty() {
+            let missing = discovery.missing_in(rules, &region);
+            if missing.is_empty() {
                 continue;
             }
             let filters = ConfigRuleComplianceFilters::builder().aws_region(&region).build();
@@ -482,14 +516,19 @@ impl Gatherer {
             let (listed, _) = self
                 .describe_until(Some(filters), |page| {
                     found.note(rules, page);
-                    (0..rules.len())
-                        .all(|index| found.names.keys().any(|name| rule_matches(&rules[index], name)))
+                    missing
+                        .iter()
+                        .all(|&index| found.names.keys().any(|name| rule_matches(&rules[index], name)))
                 })
                 .await?;
             discovery.note(rules, &listed);
         }
         let mut triples = Vec::new();
         for name in discovery.names.keys() {
+            if let Some(listed) = listed_names.remove(name) {
+                triples.extend(listed);
+                continue;
+            }
             let filters = ConfigRuleComplianceFilters::builder()
                 .config_rule_name(name)
                 .build();
@@ -775,6 +814,22 @@ mod tests {
         ));
         assert!(!rule_matches("runtime-lifecycle", "runtime-lifecycle-2"));
         assert!(!rule_matches("runtime-lifecycle", "OrgConfigRule-other-a1b2"));
+    }
+
+    #[test]
+    fn an_organization_rule_arn_suggests_its_member_name() {
+        let arn = "arn:aws:config:us-east-1:111122223333:organization-config-rule/runtime-lifecycle-ab12cd34";
+        assert_eq!(
+            member_name_from_arn("runtime-lifecycle", arn).as_deref(),
+            Some("OrgConfigRule-runtime-lifecycle-ab12cd34")
+        );
+        assert_eq!(
+            member_name_from_arn("runtime", arn),
+            None,
+            "the suffix has no dash"
+        );
+        assert_eq!(member_name_from_arn("other", arn), None);
+        assert_eq!(member_name_from_arn("runtime-lifecycle", "no-slash"), None);
     }
 
     #[test]

@@ -250,17 +250,24 @@ struct Group {
 }
 
 /// The policy the lifecycle columns use: the explicit override, else the deployed rule's parameters
-/// (every named rule must agree, or the user must choose with an override).
-async fn rule_policy(gatherer: &Gatherer, request: &Request) -> anyhow::Result<(Policy, DeployedParameters)> {
+/// (every named rule must agree, or the user must choose with an override). Also returns the member
+/// names the organization rules' ARNs suggest (hints for the triple listing).
+async fn rule_policy(
+    gatherer: &Gatherer,
+    request: &Request,
+) -> anyhow::Result<(Policy, DeployedParameters, Vec<String>)> {
+    let mut hints = Vec::new();
     let parameters = match &request.rule_parameters {
         Some(value) => DeployedParameters {
             source: "--rule-parameters (override)".into(),
             value: value.clone(),
+            member_name: None,
         },
         None => {
             let mut found: Option<DeployedParameters> = None;
             for rule in &request.rules {
                 let deployed = gatherer.deployed_rule_parameters(rule).await?;
+                hints.extend(deployed.member_name.clone());
                 if let Some(first) = &found
                     && Policy::from_rule_parameters(Some(&first.value))
                         != Policy::from_rule_parameters(Some(&deployed.value))
@@ -278,7 +285,7 @@ async fn rule_policy(gatherer: &Gatherer, request: &Request) -> anyhow::Result<(
     };
     let policy = Policy::from_rule_parameters(Some(&parameters.value))
         .with_context(|| format!("the parameters of {}", parameters.source))?;
-    Ok((policy, parameters))
+    Ok((policy, parameters, hints))
 }
 
 /// Counts an S3 call when the output is on S3.
@@ -303,7 +310,7 @@ pub async fn run(
     let collected_at = Timestamp::now();
     let run_id = request.labelled_run_id();
     let gatherer = &services.gatherer;
-    let (policy, rule_parameters) = rule_policy(gatherer, request).await?;
+    let (policy, rule_parameters, hints) = rule_policy(gatherer, request).await?;
     count_s3(services, &request.output, "s3:GetObject");
     let loaded = match request.output.get_cache(services.s3.as_ref()).await {
         Ok(None) => Ok(None),
@@ -320,7 +327,7 @@ pub async fn run(
     };
     // The triples and one slice of the accounts at the same time: they use different quotas.
     let (listed, (organization, cache)) = tokio::join!(
-        gatherer.triples(&request.rules),
+        gatherer.triples(&request.rules, &hints),
         crate::organization::refresh(&gatherer.organizations, &gatherer.api, loaded)
     );
     let listed = listed?;

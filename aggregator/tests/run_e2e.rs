@@ -311,6 +311,13 @@ fn run_aggregator_with(aws: &LocalAws, env: &[(&str, &str)]) -> (i32, String, St
 
 /// The aggregator with `args` after the organization's (which include the output).
 fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["--rule-parameters", RULE_PARAMETERS];
+    all.extend_from_slice(args);
+    run_aggregator_deployed(aws, env, &all)
+}
+
+/// The aggregator with the deployed rule's parameters (read from Config) unless `args` give them.
+fn run_aggregator_deployed(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let output = e2e::loopback_env(
         Command::new(env!("CARGO_BIN_EXE_aggregator"))
             .env_clear()
@@ -324,8 +331,6 @@ fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (
         AGGREGATOR,
         "--rule",
         RULE,
-        "--rule-parameters",
-        RULE_PARAMETERS,
         // Loopback: no quota to spare, and tens of runs; the defaults are asserted in a test of their own.
         "--organizations-calls-per-second",
         "100",
@@ -1223,13 +1228,14 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
 fn planned_describe_calls(listing: &[(String, String, String)], limit: usize) -> (usize, usize) {
     let pages = |n: usize| n.div_ceil(limit).max(1);
     let ours = |name: &str| aggregator::gather::rule_matches(RULE, name);
+    if listing.len() <= limit {
+        return (1, 0); // the whole listing in one page
+    }
     let Some(first) = listing.iter().position(|(name, _, _)| ours(name)) else {
         return (pages(listing.len()), 0);
     };
+    // (No hints: the run is given --rule-parameters, so no organization rule ARN is read.)
     let mut calls = first / limit + 1;
-    if calls * limit >= listing.len() {
-        return (calls, 0); // the whole listing was read
-    }
     let mut seen: BTreeSet<(String, String)> = listing[..(calls * limit)]
         .iter()
         .filter(|(name, _, _)| ours(name))
@@ -1371,6 +1377,10 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
     let (code, stdout, stderr) = run_aggregator(aws);
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     let first = summary(&stdout);
+    eprintln!(
+        "first run: {} calls {} in {} ms",
+        first["api_calls"], first["api_calls_by_operation"], first["duration_ms"]
+    );
     assert_eq!(calls_of(&first), planned(1, 0, true), "{first:#}");
     assert_eq!(
         first["api_calls"],
@@ -1427,6 +1437,10 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
     );
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     let filtered = summary(&stdout);
+    eprintln!(
+        "filtered listing: {} calls {} in {} ms",
+        filtered["api_calls"], filtered["api_calls_by_operation"], filtered["duration_ms"]
+    );
     assert_eq!(
         calls_of(&filtered),
         planned(describe, summaries, false),
@@ -1434,4 +1448,28 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
     );
     let (filtered_rows, _) = snapshot(&s3, &part).await;
     assert_eq!(filtered_rows, first_rows, "the same snapshot either way");
+
+    // The deployed rule's parameters read from Config: its ARN names the member copies in this region,
+    // whose listing is then read once (discovery and triples at the same time).
+    let (code, stdout, stderr) = run_aggregator_deployed(
+        aws,
+        &[],
+        &[
+            "--output",
+            &format!("s3://{BUCKET}/{PREFIX}"),
+            "--describe-page-size",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let hinted = summary(&stdout);
+    assert_eq!(
+        hinted["rule_parameters"]["source"],
+        format!("organization rule {RULE}"),
+        "{hinted:#}"
+    );
+    let mut expected = planned(describe, summaries, false);
+    expected.insert("config:DescribeOrganizationConfigRules".into(), 1);
+    assert_eq!(calls_of(&hinted), expected, "{hinted:#}");
+    assert_eq!(snapshot(&s3, &part).await.0, first_rows);
 }
