@@ -718,6 +718,64 @@ pub fn plan_shards(accounts_by_region: &BTreeMap<String, BTreeSet<String>>, limi
     shards
 }
 
+/// An organization's shape, for [`planned_calls`].
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    pub accounts: usize,
+    pub regions: usize,
+    /// Rules with results in each (account, region), the requested one included.
+    pub rules_per_pair: usize,
+    /// Functions in each (account, region).
+    pub functions_per_pair: usize,
+    /// Non-compliant functions in each NON_COMPLIANT (account, region).
+    pub noncompliant_per_pair: usize,
+    /// (account, region) pairs whose triple is NON_COMPLIANT.
+    pub noncompliant_pairs: usize,
+}
+
+/// The Config calls gather v2 plans for one organization rule deployed everywhere in an organization of
+/// `scale`, when its ARN names the member copies (the usual case: the deployed rule's parameters are
+/// read) and the first account listed has the rule in every region: `(operation, calls)`.
+pub fn planned_calls(scale: Scale) -> Vec<(&'static str, usize)> {
+    let page = DESCRIBE_PAGE_LIMIT as usize;
+    let pages = |n: usize, size: usize| n.div_ceil(size).max(1);
+    let listing = scale.accounts * scale.regions * scale.rules_per_pair;
+    let describe = if listing <= page {
+        1
+    } else {
+        // The first page, the hinted name's listing, the first account's listing, every other name's.
+        1 + pages(scale.accounts, page)
+            + pages(scale.rules_per_pair * scale.regions, page)
+            + (scale.regions - 1) * pages(scale.accounts, page)
+    };
+    let accounts: BTreeSet<String> = (0..scale.accounts)
+        .map(|i| format!("{:012}", 100_000_000_000 + i))
+        .collect();
+    let by_region: BTreeMap<String, BTreeSet<String>> = (0..scale.regions)
+        .map(|r| (format!("region-{r:02}"), accounts.clone()))
+        .collect();
+    let select = plan_shards(&by_region, EXPRESSION_LIMIT)
+        .iter()
+        .map(|shard| {
+            pages(
+                shard.accounts.len() * scale.functions_per_pair,
+                PAGE_LIMIT as usize,
+            )
+        })
+        .sum();
+    let details = scale.noncompliant_pairs * pages(scale.noncompliant_per_pair, PAGE_LIMIT as usize);
+    vec![
+        ("config:DescribeOrganizationConfigRules", 1),
+        ("config:DescribeAggregateComplianceByConfigRules", describe),
+        (
+            "config:GetAggregateConfigRuleComplianceSummary",
+            usize::from(listing > page),
+        ),
+        ("config:SelectAggregateResourceConfig", select),
+        ("config:GetAggregateComplianceDetailsByConfigRule", details),
+    ]
+}
+
 /// The advanced query for one account's and region's functions (one shard of one account).
 pub fn function_query(account: &str, region: &str) -> Result<String, String> {
     inventory_query(region, &[account.to_string()])
@@ -907,6 +965,51 @@ mod tests {
             shards.iter().map(|s| s.accounts.len()).collect::<Vec<_>>(),
             [2, 2, 3]
         );
+    }
+
+    #[test]
+    fn the_plan_for_five_thousand_accounts_in_seventeen_regions() {
+        // Issue 13's organization: 1 M functions over 85,000 pairs (~12 each), 100 other rules, 30 % of
+        // the triples NON_COMPLIANT with a few non-compliant functions each.
+        let plan: BTreeMap<&str, usize> = planned_calls(Scale {
+            accounts: 5_000,
+            regions: 17,
+            rules_per_pair: 101,
+            functions_per_pair: 12,
+            noncompliant_per_pair: 3,
+            noncompliant_pairs: 25_500,
+        })
+        .into_iter()
+        .collect();
+        assert_eq!(
+            plan["config:DescribeAggregateComplianceByConfigRules"],
+            1 + 5 + 2 + 16 * 5
+        );
+        assert!(plan["config:DescribeAggregateComplianceByConfigRules"] <= 100);
+        assert_eq!(plan["config:GetAggregateConfigRuleComplianceSummary"], 1);
+        // 357 shards of ~238 accounts × 12 functions = 2,856 → 29 pages each.
+        assert_eq!(plan["config:SelectAggregateResourceConfig"], 17 * 21 * 29);
+        assert_eq!(plan["config:GetAggregateComplianceDetailsByConfigRule"], 25_500);
+        let total: usize = plan.values().sum();
+        assert!((35_000..37_000).contains(&total), "{total}");
+        // Before: 8,500 unfiltered pages, one query and one details read per pair.
+        assert!(total * 4 < 8_500 + 85_000 + 85_000, "{total}");
+
+        // A small organization: the whole listing in one page, one shard a region.
+        let small: BTreeMap<&str, usize> = planned_calls(Scale {
+            accounts: 4,
+            regions: 2,
+            rules_per_pair: 1,
+            functions_per_pair: 40,
+            noncompliant_per_pair: 14,
+            noncompliant_pairs: 6,
+        })
+        .into_iter()
+        .collect();
+        assert_eq!(small["config:DescribeAggregateComplianceByConfigRules"], 1);
+        assert_eq!(small["config:GetAggregateConfigRuleComplianceSummary"], 0);
+        assert_eq!(small["config:SelectAggregateResourceConfig"], 2 * 2);
+        assert_eq!(small["config:GetAggregateComplianceDetailsByConfigRule"], 6);
     }
 
     #[test]
