@@ -1473,3 +1473,85 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
     assert_eq!(calls_of(&hinted), expected, "{hinted:#}");
     assert_eq!(snapshot(&s3, &part).await.0, first_rows);
 }
+
+/// The account cache on an organization larger than one slice (71 accounts and the root: 72 items, a
+/// slice of 64): the first run reads the tree and the tags of 63 accounts, the next run the 8 left
+/// first, and each run's rows carry every account's name and OU path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_cache_is_refreshed_in_slices() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    let names: Vec<String> = (0..70).map(|i| format!("account-{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let members = create_organization(&admin, &names).await;
+    let (_rules, arns) = deploy_rule(aws, &members[..1], &members[..1], &[REGION], 2).await;
+    sweep(aws, &arns, 1).await;
+    organization_aggregator(&admin, AGGREGATOR).await;
+    let dir = std::env::temp_dir().join(format!("aggregator-cache-{}", std::process::id()));
+    let output = dir.display().to_string();
+
+    let cache_of = |summary: &Value| summary["organization_cache"].clone();
+    let (code, stdout, stderr) = run_aggregator_args(aws, &[], &["--output", &output]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let first = summary(&stdout);
+    let cache = cache_of(&first);
+    assert_eq!(
+        (
+            cache["loaded"].clone(),
+            cache["accounts"].clone(),
+            cache["units"].clone()
+        ),
+        (json!("none"), json!(71), json!(1)),
+        "{first:#}"
+    );
+    assert_eq!(
+        (
+            cache["units_refreshed"].clone(),
+            cache["accounts_refreshed"].clone(),
+            cache["accounts_without_tags"].clone()
+        ),
+        (json!(1), json!(63), json!(8)),
+        "{first:#}"
+    );
+    assert_eq!(
+        first["api_calls_by_operation"]["organizations:ListTagsForResource"],
+        63
+    );
+    assert!(
+        dir.join("evaluations/_cache/organization.json").exists(),
+        "written with the snapshot"
+    );
+
+    let (code, stdout, stderr) = run_aggregator_args(aws, &[], &["--output", &output]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let second = summary(&stdout);
+    let cache = cache_of(&second);
+    assert_eq!(cache["loaded"], "read", "{second:#}");
+    // The 8 never read first, then the stalest: the root (read first last time), then 55 accounts.
+    assert_eq!(
+        (
+            cache["units_refreshed"].clone(),
+            cache["accounts_refreshed"].clone(),
+            cache["accounts_without_tags"].clone()
+        ),
+        (json!(1), json!(63), json!(0)),
+        "{second:#}"
+    );
+    let today = second["snapshot_date"].as_str().expect("date").to_string();
+    let file = dir.join(format!("evaluations/dt={today}/part-00000.parquet"));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("snapshot"))
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    for batch in reader {
+        let batch = batch.expect("batch");
+        for (name, ou) in strings(&batch, "account_name")
+            .into_iter()
+            .zip(strings(&batch, "ou_path"))
+        {
+            assert!(name.is_some() && ou.as_deref() == Some("Root"), "{name:?} {ou:?}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
