@@ -325,18 +325,18 @@ fn run_aggregator_deployed(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) 
             .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
         aws.endpoint(),
     )
-    .args([
-        "run",
-        "--config-aggregator",
-        AGGREGATOR,
-        "--rule",
-        RULE,
-        // Loopback: no quota to spare, and tens of runs; the defaults are asserted in a test of their own.
-        "--organizations-calls-per-second",
-        "100",
-        "--config-calls-per-second",
-        "200",
-    ])
+    .args(["run", "--config-aggregator", AGGREGATOR, "--rule", RULE])
+    // Loopback: no quota to spare, and tens of runs (unless `args` set a rate; the Lambda run keeps
+    // the Config default).
+    .args(
+        [
+            ("--organizations-calls-per-second", "100"),
+            ("--config-calls-per-second", "200"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| !args.contains(flag))
+        .flat_map(|(flag, rate)| [flag, rate]),
+    )
     .args(args)
     .output()
     .expect("aggregator runs");
@@ -1472,6 +1472,40 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
     expected.insert("config:DescribeOrganizationConfigRules".into(), 1);
     assert_eq!(calls_of(&hinted), expected, "{hinted:#}");
     assert_eq!(snapshot(&s3, &part).await.0, first_rows);
+
+    // Held to 2 Config calls a second (a burst of 2): the first run's 11 Config calls take at least 4.5 s.
+    let config_calls: u64 = calls_of(&second)
+        .iter()
+        .filter(|(k, _)| k.starts_with("config:"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(config_calls, 11);
+    let (code, stdout, stderr) = run_aggregator_args(
+        aws,
+        &[],
+        &[
+            "--output",
+            &format!("s3://{BUCKET}/{PREFIX}"),
+            "--config-calls-per-second",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let limited = summary(&stdout);
+    eprintln!(
+        "at 2 Config calls/s: {} calls in {} ms",
+        limited["api_calls"], limited["duration_ms"]
+    );
+    assert_eq!(limited["rate_limits"]["config_per_second"], 2.0, "{limited:#}");
+    assert!(
+        limited["duration_ms"].as_u64().expect("ms") >= 4_500,
+        "{limited:#}"
+    );
+    assert_eq!(
+        calls_of(&limited),
+        calls_of(&second),
+        "the same calls, only slower"
+    );
 }
 
 /// The account cache on an organization larger than one slice (71 accounts and the root: 72 items, a
