@@ -1,27 +1,44 @@
-//! Gathering from AWS: the (rule, account, region) triples and their evaluation results from the
-//! Config organization aggregator, the functions' recorded configuration through advanced queries,
-//! and the accounts from Organizations. Every call goes through the SDK's paginators and its
-//! standard retries (backoff on throttling); what still fails becomes a [`Gap`], never a silent drop.
+//! Gathering from Config's organization aggregator with the fewest calls (issue 13, gather v2):
+//!
+//! 1. **Triples** — the (rule, account, region) the named rules have results for, with each triple's
+//!    compliance, from DescribeAggregateComplianceByConfigRules filtered by the rule's name as
+//!    deployed ([`Gatherer::triples`]: the member names are discovered first, see there).
+//! 2. **Inventory** — the functions, from one organization-wide advanced query
+//!    (SelectAggregateResourceConfig) sharded by region × batches of account ids ([`plan_shards`]),
+//!    the shards read concurrently.
+//! 3. **Details** — GetAggregateComplianceDetailsByConfigRule only for NON_COMPLIANT triples, and only
+//!    their NON_COMPLIANT results (ComplianceType filter); the inventory's other functions of those
+//!    triples, and every function of a COMPLIANT triple, are COMPLIANT rows (see `crate::run`).
+//!
+//! Every call waits for its API family's token and is counted ([`crate::api`]); the SDK's standard
+//! retries (backoff on throttling) come on top. What still fails becomes a [`Gap`], never a silent drop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use anyhow::bail;
 use aws_sdk_config::Client as ConfigClient;
 use aws_sdk_config::error::ProvideErrorMetadata as _;
+use aws_sdk_config::types::{
+    ComplianceType, ConfigRuleComplianceFilters, ConfigRuleComplianceSummaryGroupKey,
+};
 use aws_sdk_organizations::Client as OrganizationsClient;
-use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use awsbase::{Action, error_text};
-use futures_util::StreamExt;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::row::{AccountDetails, EvaluationRecord, FunctionDetails};
+use crate::api::{Api, Family};
+use crate::row::{EvaluationRecord, FunctionDetails};
 
-/// Organizations answers a few requests a second; tags are read this many accounts at a time.
-const ORGANIZATIONS_CONCURRENCY: usize = 4;
-/// The largest page the aggregate compliance and query APIs accept.
+/// The largest page the aggregate compliance details and query APIs accept.
 const PAGE_LIMIT: i32 = 100;
+/// The largest page DescribeAggregateComplianceByConfigRules accepts ("Limit 0–1000; the default is
+/// maximum", API_DescribeAggregateComplianceByConfigRules).
+pub const DESCRIBE_PAGE_LIMIT: i32 = 1000;
+/// SelectAggregateResourceConfig's `Expression`: "Length Constraints: Minimum length of 1. Maximum
+/// length of 4096." (API_SelectAggregateResourceConfig).
+pub const EXPRESSION_LIMIT: usize = 4096;
 
 /// One (rule, account, region) the aggregator holds results for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -31,10 +48,28 @@ pub struct Triple {
     pub region: String,
 }
 
+/// A triple as DescribeAggregateComplianceByConfigRules lists it: the rule's compliance there.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Listed {
+    pub triple: Triple,
+    /// `COMPLIANT`, `NON_COMPLIANT`, `INSUFFICIENT_DATA` (or `NOT_APPLICABLE`).
+    pub compliance: String,
+    /// For NON_COMPLIANT: the non-compliant resources (ComplianceContributorCount: the count, capped
+    /// at 100, and whether the cap was exceeded).
+    pub noncompliant: Option<(i32, bool)>,
+}
+
+impl Listed {
+    /// Whether the triple has results the aggregate APIs return (COMPLIANT or NON_COMPLIANT).
+    pub fn has_results(&self) -> bool {
+        matches!(self.compliance.as_str(), "COMPLIANT" | "NON_COMPLIANT")
+    }
+}
+
 /// Something the run could not gather; the snapshot is published without it and the summary says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gap {
-    /// `triple`, `functions`, `organizations`, `account`.
+    /// `triple`, `functions`, `organizations`, `account`, `no_results`.
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_name: Option<String>,
@@ -67,21 +102,30 @@ pub struct Gatherer {
     pub config: ConfigClient,
     pub organizations: OrganizationsClient,
     pub aggregator: String,
+    /// The rate limits and call counts of the run.
+    pub api: Arc<Api>,
+    /// DescribeAggregateComplianceByConfigRules page size ([`DESCRIBE_PAGE_LIMIT`]; smaller only in
+    /// tests, to exercise the filtered listing on a small organization).
+    pub describe_limit: i32,
 }
 
 /// Every AWS action the aggregator calls, with its reason (`cdk/contracts/iam.json`).
-pub const ACTIONS: [Action; 14] = [
+pub const ACTIONS: [Action; 15] = [
     Action {
         action: "config:DescribeAggregateComplianceByConfigRules",
-        why: "the (rule, account, region) triples of the named rules in the configuration aggregator",
+        why: "the (rule, account, region) triples of the named rules and their compliance, filtered by the rule's name as deployed",
+    },
+    Action {
+        action: "config:GetAggregateConfigRuleComplianceSummary",
+        why: "the regions with rule results (grouped by region), so that no region of an organization rule's member copies is missed",
     },
     Action {
         action: "config:GetAggregateComplianceDetailsByConfigRule",
-        why: "every evaluation result of each triple",
+        why: "the NON_COMPLIANT results (with annotations) of the NON_COMPLIANT triples",
     },
     Action {
         action: "config:SelectAggregateResourceConfig",
-        why: "runtime, package type, architectures, last modified and tags of the functions (advanced query)",
+        why: "runtime, package type, architectures, last modified and tags of the functions (advanced query by region and account batch)",
     },
     Action {
         action: "config:DescribeOrganizationConfigRules",
@@ -97,19 +141,19 @@ pub const ACTIONS: [Action; 14] = [
     },
     Action {
         action: "organizations:ListOrganizationalUnitsForParent",
-        why: "the OU tree, one call per OU",
+        why: "the OU tree, one call per OU (cached between runs, refreshed in slices)",
     },
     Action {
         action: "organizations:ListAccountsForParent",
-        why: "account names and states, one call per OU",
+        why: "account names and states, one call per OU (cached between runs, refreshed in slices)",
     },
     Action {
         action: "organizations:ListTagsForResource",
-        why: "account tags (ownership columns)",
+        why: "account tags (ownership columns; cached between runs, refreshed in slices)",
     },
     Action {
         action: "s3:PutObject",
-        why: "the snapshot (multipart upload: create, upload parts, complete) and its summary",
+        why: "the snapshot (multipart upload: create, upload parts, complete), its summary and the account cache (evaluations/_cache/)",
     },
     Action {
         action: "s3:AbortMultipartUpload",
@@ -117,7 +161,7 @@ pub const ACTIONS: [Action; 14] = [
     },
     Action {
         action: "s3:GetObject",
-        why: "the day's existing summary (GetObject, HeadObject): a snapshot never replaces a better one",
+        why: "the day's existing summary (GetObject, HeadObject): a snapshot never replaces a better one; the account cache",
     },
     Action {
         action: "s3:DeleteObject",
@@ -136,6 +180,81 @@ pub struct DeployedParameters {
     pub source: String,
     /// The JSON as deployed (empty: every default).
     pub value: String,
+    /// For an organization rule: its member copies' name in this region, as its ARN suggests
+    /// (`…:organization-config-rule/<name>-<suffix>` → `OrgConfigRule-<name>-<suffix>`): a hint for
+    /// the triple listing, checked there.
+    #[serde(skip)]
+    pub member_name: Option<String>,
+}
+
+/// The member copies' name an organization rule's ARN suggests, when it has the expected shape.
+pub fn member_name_from_arn(rule: &str, arn: &str) -> Option<String> {
+    let (_, tail) = arn.rsplit_once('/')?;
+    let suffix = tail.strip_prefix(rule)?.strip_prefix('-')?;
+    let name = format!("OrgConfigRule-{rule}-{suffix}");
+    rule_matches(rule, &name).then_some(name)
+}
+
+/// One shard of the inventory: the functions of these accounts in this region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    pub region: String,
+    pub accounts: Vec<String>,
+}
+
+impl Shard {
+    /// For messages: `us-east-1 × 3 accounts (111…, …)`.
+    pub fn describe(&self) -> String {
+        let first = self.accounts.first().map(String::as_str).unwrap_or("");
+        let last = self.accounts.last().map(String::as_str).unwrap_or("");
+        format!(
+            "inventory shard {} × {} account(s) {first}…{last}",
+            self.region,
+            self.accounts.len()
+        )
+    }
+}
+
+/// The functions of one shard, by account and then resource id (the function name).
+pub type Inventory = HashMap<String, HashMap<String, FunctionDetails>>;
+
+/// What the triple listing learned so far: member names of the requested rules, and in which regions.
+#[derive(Debug, Default)]
+struct Discovery {
+    /// Every name matching a requested rule, with the regions it was seen in.
+    names: BTreeMap<String, BTreeSet<String>>,
+    /// The first account seen with each requested rule (by index), for the account-scoped listing.
+    first_account: BTreeMap<usize, String>,
+}
+
+impl Discovery {
+    fn note(&mut self, rules: &[String], listed: &[Listed]) {
+        for entry in listed {
+            for (index, rule) in rules.iter().enumerate() {
+                if rule_matches(rule, &entry.triple.rule_name) {
+                    self.names
+                        .entry(entry.triple.rule_name.clone())
+                        .or_default()
+                        .insert(entry.triple.region.clone());
+                    self.first_account
+                        .entry(index)
+                        .or_insert_with(|| entry.triple.account_id.clone());
+                }
+            }
+        }
+    }
+
+    /// The requested rules (by index) with no member name seen in `region`.
+    fn missing_in(&self, rules: &[String], region: &str) -> Vec<usize> {
+        (0..rules.len())
+            .filter(|&index| {
+                !self
+                    .names
+                    .iter()
+                    .any(|(name, regions)| rule_matches(&rules[index], name) && regions.contains(region))
+            })
+            .collect()
+    }
 }
 
 impl Gatherer {
@@ -144,6 +263,9 @@ impl Gatherer {
     /// account), else a Config rule of that name (DescribeConfigRules). A rule found in neither is an
     /// error — silent defaults would make Athena disagree with Config.
     pub async fn deployed_rule_parameters(&self, rule: &str) -> anyhow::Result<DeployedParameters> {
+        self.api
+            .call(Family::Config, "config:DescribeOrganizationConfigRules")
+            .await;
         match self
             .config
             .describe_organization_config_rules()
@@ -170,6 +292,7 @@ impl Gatherer {
                     return Ok(DeployedParameters {
                         source: format!("organization rule {rule}"),
                         value: value.to_string(),
+                        member_name: member_name_from_arn(rule, found.organization_config_rule_arn()),
                     });
                 }
             }
@@ -185,6 +308,7 @@ impl Gatherer {
                 ) => {}
             Err(error) => bail!("reading organization rule {rule}: {}", error_text(&error)),
         }
+        self.api.call(Family::Config, "config:DescribeConfigRules").await;
         match self
             .config
             .describe_config_rules()
@@ -196,6 +320,7 @@ impl Gatherer {
                 Some(found) => Ok(DeployedParameters {
                     source: format!("Config rule {rule}"),
                     value: found.input_parameters().unwrap_or_default().to_string(),
+                    member_name: None,
                 }),
                 None => bail!("Config rule {rule}: DescribeConfigRules returned no rule"),
             },
@@ -211,61 +336,234 @@ impl Gatherer {
         }
     }
 
-    /// Every triple of the requested rules, sorted. An unknown aggregator or a denied call is an
-    /// error: without the triples there is nothing to report.
-    pub async fn triples(&self, rules: &[String]) -> anyhow::Result<Vec<Triple>> {
-        let mut pages = self
+    /// One page of DescribeAggregateComplianceByConfigRules.
+    async fn describe_page(
+        &self,
+        filters: Option<ConfigRuleComplianceFilters>,
+        token: Option<String>,
+    ) -> anyhow::Result<(Vec<Listed>, Option<String>)> {
+        self.api
+            .call(Family::Config, "config:DescribeAggregateComplianceByConfigRules")
+            .await;
+        let page = self
             .config
             .describe_aggregate_compliance_by_config_rules()
             .configuration_aggregator_name(&self.aggregator)
-            .limit(1000)
-            .into_paginator()
-            .send();
-        let mut triples = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
+            .set_filters(filters)
+            .limit(self.describe_limit)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| {
                 anyhow::anyhow!(
                     "listing the rules of configuration aggregator {}: {}",
                     self.aggregator,
                     error_text(&e)
                 )
             })?;
-            for entry in page.aggregate_compliance_by_config_rules() {
-                let (Some(name), Some(account), Some(region)) =
-                    (entry.config_rule_name(), entry.account_id(), entry.aws_region())
-                else {
-                    continue;
-                };
-                if rules.iter().any(|wanted| rule_matches(wanted, name)) {
-                    triples.push(Triple {
-                        rule_name: name.to_string(),
-                        account_id: account.to_string(),
-                        region: region.to_string(),
-                    });
-                }
-            }
-        }
-        triples.sort();
-        triples.dedup();
-        Ok(triples)
+        let listed = page
+            .aggregate_compliance_by_config_rules()
+            .iter()
+            .filter_map(|entry| {
+                let compliance = entry.compliance();
+                Some(Listed {
+                    triple: Triple {
+                        rule_name: entry.config_rule_name()?.to_string(),
+                        account_id: entry.account_id()?.to_string(),
+                        region: entry.aws_region()?.to_string(),
+                    },
+                    compliance: compliance
+                        .and_then(|c| c.compliance_type())
+                        .map_or("INSUFFICIENT_DATA", |c| c.as_str())
+                        .to_string(),
+                    noncompliant: compliance
+                        .and_then(|c| c.compliance_contributor_count())
+                        .map(|count| (count.capped_count(), count.cap_exceeded())),
+                })
+            })
+            .collect();
+        Ok((listed, page.next_token().map(str::to_string)))
     }
 
-    /// Every evaluation result of one triple (COMPLIANT and NON_COMPLIANT: the aggregate API
-    /// returns no others).
-    pub async fn evaluations(&self, triple: &Triple) -> Result<Vec<EvaluationRecord>, String> {
-        let mut pages = self
-            .config
-            .get_aggregate_compliance_details_by_config_rule()
-            .configuration_aggregator_name(&self.aggregator)
-            .config_rule_name(&triple.rule_name)
-            .account_id(&triple.account_id)
-            .aws_region(&triple.region)
-            .limit(PAGE_LIMIT)
-            .into_paginator()
-            .send();
+    /// Pages of a listing until `done` says so or the listing ends; returns what was listed and
+    /// whether the listing ended.
+    async fn describe_until(
+        &self,
+        filters: Option<ConfigRuleComplianceFilters>,
+        mut done: impl FnMut(&[Listed]) -> bool,
+    ) -> anyhow::Result<(Vec<Listed>, bool)> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = self.describe_page(filters.clone(), token).await?;
+            let stop = done(&page);
+            all.extend(page);
+            match next {
+                None => return Ok((all, true)),
+                Some(_) if stop => return Ok((all, false)),
+                Some(next) => token = Some(next),
+            }
+        }
+    }
+
+    /// The regions where the aggregator holds rule results (GetAggregateConfigRuleComplianceSummary
+    /// grouped by region: one call for up to 1,000 regions).
+    async fn regions_with_results(&self) -> anyhow::Result<BTreeSet<String>> {
+        let mut regions = BTreeSet::new();
+        let mut token = None;
+        loop {
+            self.api
+                .call(Family::Config, "config:GetAggregateConfigRuleComplianceSummary")
+                .await;
+            let page = self
+                .config
+                .get_aggregate_config_rule_compliance_summary()
+                .configuration_aggregator_name(&self.aggregator)
+                .group_by_key(ConfigRuleComplianceSummaryGroupKey::AwsRegion)
+                .limit(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "summarising the rules of configuration aggregator {} by region: {}",
+                        self.aggregator,
+                        error_text(&e)
+                    )
+                })?;
+            regions.extend(
+                page.aggregate_compliance_counts()
+                    .iter()
+                    .filter_map(|c| c.group_name().map(str::to_string)),
+            );
+            match page.next_token() {
+                Some(next) => token = Some(next.to_string()),
+                None => return Ok(regions),
+            }
+        }
+    }
+
+    /// Every triple of the requested rules, sorted, with its compliance. An unknown aggregator or a
+    /// denied call is an error: without the triples there is nothing to report.
+    ///
+    /// The filter takes a rule's exact name, and an organization rule's member copies are named
+    /// `OrgConfigRule-<name>-<suffix>` with a suffix of their own in each region, so the names are
+    /// discovered first, at the fewest calls:
+    /// 1. one unfiltered page — when the whole listing fits (a small organization) it is the only call;
+    /// 2. the member names the organization rules' ARNs suggest (`hints`, from
+    ///    DescribeOrganizationConfigRules in this region): each name's own listing, which step 5 needs
+    ///    anyway; then, for a rule still not seen, more unfiltered pages until it is (the listing's order
+    ///    is the service's: this is the step that costs the old price when no hint applies);
+    /// 3. the listing of the account each rule was first seen in (`Filters.AccountId`): its copies in
+    ///    every region, ⌈rules of that account / page⌉ calls (2 for 100 rules × 17 regions);
+    /// 4. the regions with results (one summary call); a region where no name was seen yet is listed
+    ///    (`Filters.AwsRegion`) until one is — none in the usual case, where step 3 covered them;
+    /// 5. each other name's triples (`Filters.ConfigRuleName`): ⌈its triples / 1,000⌉ calls.
+    ///
+    /// For 5,000 accounts × 17 regions and 100 other rules: 1 + 5 (the hinted name) + 2 + 16 × 5 = 88
+    /// describe calls and one summary call, against 8,500 unfiltered pages.
+    pub async fn triples(&self, rules: &[String], hints: &[String]) -> anyhow::Result<Vec<Listed>> {
+        let wanted = |entry: &Listed| {
+            rules
+                .iter()
+                .any(|rule| rule_matches(rule, &entry.triple.rule_name))
+        };
+        let (first, token) = self.describe_page(None, None).await?;
+        let Some(mut token) = token else {
+            // The whole listing was read: nothing more to ask.
+            return Ok(sorted(first.into_iter().filter(wanted).collect()));
+        };
+        let mut discovery = Discovery::default();
+        discovery.note(rules, &first);
+        // Names listed in full already, with their triples.
+        let mut listed_names: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
+        for hint in hints {
+            if listed_names.contains_key(hint) || !rules.iter().any(|rule| rule_matches(rule, hint)) {
+                continue;
+            }
+            let filters = ConfigRuleComplianceFilters::builder()
+                .config_rule_name(hint)
+                .build();
+            let (listed, _) = self.describe_until(Some(filters), |_| false).await?;
+            let listed: Vec<Listed> = listed
+                .into_iter()
+                .filter(|e| &e.triple.rule_name == hint)
+                .collect();
+            discovery.note(rules, &listed);
+            listed_names.insert(hint.clone(), listed);
+        }
+        while discovery.first_account.len() < rules.len() {
+            let (page, next) = self.describe_page(None, Some(token)).await?;
+            discovery.note(rules, &page);
+            match next {
+                Some(next) => token = next,
+                None => break,
+            }
+        }
+        let accounts: BTreeSet<String> = discovery.first_account.values().cloned().collect();
+        for account in accounts {
+            let filters = ConfigRuleComplianceFilters::builder().account_id(account).build();
+            let (listed, _) = self.describe_until(Some(filters), |_| false).await?;
+            discovery.note(rules, &listed);
+        }
+        for region in self.regions_with_results().await? {
+            let missing = discovery.missing_in(rules, &region);
+            if missing.is_empty() {
+                continue;
+            }
+            let filters = ConfigRuleComplianceFilters::builder().aws_region(&region).build();
+            let mut found = Discovery::default();
+            let (listed, _) = self
+                .describe_until(Some(filters), |page| {
+                    found.note(rules, page);
+                    missing
+                        .iter()
+                        .all(|&index| found.names.keys().any(|name| rule_matches(&rules[index], name)))
+                })
+                .await?;
+            discovery.note(rules, &listed);
+        }
+        let mut triples = Vec::new();
+        for name in discovery.names.keys() {
+            if let Some(listed) = listed_names.remove(name) {
+                triples.extend(listed);
+                continue;
+            }
+            let filters = ConfigRuleComplianceFilters::builder()
+                .config_rule_name(name)
+                .build();
+            let (listed, _) = self.describe_until(Some(filters), |_| false).await?;
+            triples.extend(listed.into_iter().filter(|e| &e.triple.rule_name == name));
+        }
+        Ok(sorted(triples))
+    }
+
+    /// The evaluation results of one triple: every result (COMPLIANT and NON_COMPLIANT: the aggregate
+    /// API returns no others), or only those of `only` (the ComplianceType filter).
+    pub async fn evaluations(
+        &self,
+        triple: &Triple,
+        only: Option<ComplianceType>,
+    ) -> Result<Vec<EvaluationRecord>, String> {
         let mut records = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| error_text(&e))?;
+        let mut token = None;
+        loop {
+            self.api
+                .call(Family::Config, "config:GetAggregateComplianceDetailsByConfigRule")
+                .await;
+            let page = self
+                .config
+                .get_aggregate_compliance_details_by_config_rule()
+                .configuration_aggregator_name(&self.aggregator)
+                .config_rule_name(&triple.rule_name)
+                .account_id(&triple.account_id)
+                .aws_region(&triple.region)
+                .set_compliance_type(only.clone())
+                .limit(PAGE_LIMIT)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error_text(&e))?;
             for result in page.aggregate_evaluation_results() {
                 let qualifier = result
                     .evaluation_result_identifier()
@@ -291,176 +589,70 @@ impl Gatherer {
                     config_rule_invoked_time: timestamp(result.config_rule_invoked_time()),
                 });
             }
+            match page.next_token() {
+                Some(next) => token = Some(next.to_string()),
+                None => return Ok(records),
+            }
         }
-        Ok(records)
     }
 
-    /// The Lambda functions Config recorded in one account and region, by resource id (the
-    /// function name), through the aggregator's advanced query.
-    pub async fn functions(
-        &self,
-        account: &str,
-        region: &str,
-    ) -> Result<HashMap<String, FunctionDetails>, String> {
-        let expression = function_query(account, region)?;
-        let mut pages = self
-            .config
-            .select_aggregate_resource_config()
-            .configuration_aggregator_name(&self.aggregator)
-            .expression(expression)
-            .limit(PAGE_LIMIT)
-            .into_paginator()
-            .send();
-        let mut functions = HashMap::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| error_text(&e))?;
+    /// The Lambda functions Config recorded in one shard (a region and a batch of accounts), through
+    /// the aggregator's advanced query: ⌈functions / 100⌉ calls, at least one.
+    pub async fn inventory(&self, shard: &Shard) -> Result<Inventory, String> {
+        let expression = inventory_query(&shard.region, &shard.accounts)?;
+        let mut inventory = Inventory::new();
+        let mut token = None;
+        loop {
+            self.api
+                .call(Family::Config, "config:SelectAggregateResourceConfig")
+                .await;
+            let page = self
+                .config
+                .select_aggregate_resource_config()
+                .configuration_aggregator_name(&self.aggregator)
+                .expression(&expression)
+                .limit(PAGE_LIMIT)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error_text(&e))?;
             for text in page.results() {
-                let (resource_id, details) = parse_function(text)?;
-                functions.insert(resource_id, details);
+                let function = parse_function(text)?;
+                let Some(account) = function.account_id else {
+                    return Err("an advanced-query result without accountId".into());
+                };
+                inventory
+                    .entry(account)
+                    .or_default()
+                    .insert(function.resource_id, function.details);
+            }
+            match page.next_token() {
+                Some(next) => token = Some(next.to_string()),
+                None => return Ok(inventory),
             }
         }
-        Ok(functions)
     }
 
-    /// The organization's accounts with their OU path and tags. Walks the tree from the root (one
-    /// call per OU, not per account), then reads tags a few accounts at a time.
-    pub async fn accounts(&self) -> anyhow::Result<Organization> {
-        let pages = self
-            .organizations
-            .list_roots()
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| anyhow::anyhow!("listing the organization's roots: {}", error_text(&e)))?;
-        let mut pending: Vec<(String, String)> = pages
-            .iter()
-            .flat_map(|page| page.roots())
-            .filter_map(|root| Some((root.id()?.to_string(), root.name().unwrap_or("Root").to_string())))
-            .collect();
-        let mut accounts = Vec::new();
-        while let Some((parent, path)) = pending.pop() {
-            let pages = self
-                .organizations
-                .list_organizational_units_for_parent()
-                .parent_id(&parent)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| anyhow::anyhow!("listing the OUs under {path}: {}", error_text(&e)))?;
-            for unit in pages.iter().flat_map(|page| page.organizational_units()) {
-                if let Some(id) = unit.id() {
-                    pending.push((id.to_string(), format!("{path}/{}", unit.name().unwrap_or(id))));
-                }
-            }
-            let pages = self
-                .organizations
-                .list_accounts_for_parent()
-                .parent_id(&parent)
-                .into_paginator()
-                .send()
-                .try_collect()
-                .await
-                .map_err(|e| anyhow::anyhow!("listing the accounts in {path}: {}", error_text(&e)))?;
-            for account in pages.iter().flat_map(|page| page.accounts()) {
-                let Some(id) = account.id() else { continue };
-                accounts.push(OrganizationAccount {
-                    id: id.to_string(),
-                    state: account_state(account),
-                    details: AccountDetails {
-                        name: account.name().map(str::to_string),
-                        ou_path: Some(path.clone()),
-                        tags: BTreeMap::new(),
-                    },
-                });
-            }
-        }
-        let tagged: Vec<(OrganizationAccount, Option<String>)> =
-            futures_util::stream::iter(accounts.into_iter().map(|mut account| async move {
-                match self.account_tags(&account.id).await {
-                    Ok(tags) => {
-                        account.details.tags = tags;
-                        (account, None)
-                    }
-                    Err(reason) => (account, Some(reason)),
-                }
-            }))
-            .buffer_unordered(ORGANIZATIONS_CONCURRENCY)
-            .collect()
-            .await;
-        let mut organization = Organization::default();
-        for (account, failure) in tagged {
-            if let Some(reason) = failure {
-                organization.gaps.push(Gap {
-                    kind: "account",
-                    rule_name: None,
-                    account_id: Some(account.id.clone()),
-                    region: None,
-                    reason: format!("account tags: {reason}"),
-                });
-            }
-            organization.accounts.insert(account.id.clone(), account);
-        }
-        Ok(organization)
-    }
-
-    async fn account_tags(&self, account: &str) -> Result<BTreeMap<String, String>, String> {
-        let pages = self
-            .organizations
-            .list_tags_for_resource()
-            .resource_id(account)
-            .into_paginator()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|e| error_text(&e))?;
-        Ok(pages
-            .iter()
-            .flat_map(|page| page.tags())
-            .map(|tag| (tag.key.clone(), tag.value.clone()))
-            .collect())
+    /// The organizations client with the run's limits, for [`crate::organization`].
+    pub fn organizations(&self) -> (&OrganizationsClient, &Api) {
+        (&self.organizations, &self.api)
     }
 }
 
-/// An account as Organizations lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrganizationAccount {
-    pub id: String,
-    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`, …
-    pub state: String,
-    pub details: AccountDetails,
+fn sorted(mut listed: Vec<Listed>) -> Vec<Listed> {
+    listed.sort();
+    listed.dedup_by(|a, b| a.triple == b.triple);
+    listed
 }
 
-#[derive(Debug, Default)]
-pub struct Organization {
-    pub accounts: BTreeMap<String, OrganizationAccount>,
-    pub gaps: Vec<Gap>,
-}
-
-/// The account's state: `State` where Organizations sends it (`Status` was retired on 2026-09-09),
-/// else the older `Status`.
-#[allow(deprecated)]
-fn account_state(account: &aws_sdk_organizations::types::Account) -> String {
-    if let Some(state) = account.state() {
-        return match state {
-            AccountState::Active => "ACTIVE".into(),
-            other => other.as_str().to_string(),
-        };
-    }
-    match account.status() {
-        Some(AccountStatus::Active) => "ACTIVE".into(),
-        Some(other) => other.as_str().to_string(),
-        None => "UNKNOWN".into(),
-    }
-}
-
-/// The advanced query for one account's and region's functions. Account ids and region names are
-/// checked before they go into the expression (it is SQL).
-pub fn function_query(account: &str, region: &str) -> Result<String, String> {
+fn valid_account(account: &str) -> Result<(), String> {
     if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{account:?} is not an AWS account id"));
     }
+    Ok(())
+}
+
+fn valid_region(region: &str) -> Result<(), String> {
     if region.is_empty()
         || !region
             .bytes()
@@ -468,15 +660,138 @@ pub fn function_query(account: &str, region: &str) -> Result<String, String> {
     {
         return Err(format!("{region:?} is not an AWS region name"));
     }
+    Ok(())
+}
+
+const INVENTORY_SELECT: &str = "SELECT resourceId, accountId, arn, configuration.runtime, configuration.packageType, \
+     configuration.architectures, configuration.lastModified, tags \
+     WHERE resourceType = 'AWS::Lambda::Function'";
+
+/// The advanced query for the functions of a batch of accounts in one region. Account ids and region
+/// names are checked before they go into the expression (it is SQL).
+pub fn inventory_query(region: &str, accounts: &[String]) -> Result<String, String> {
+    valid_region(region)?;
+    if accounts.is_empty() {
+        return Err("an inventory shard without accounts".into());
+    }
+    for account in accounts {
+        valid_account(account)?;
+    }
+    let list: Vec<String> = accounts.iter().map(|a| format!("'{a}'")).collect();
     Ok(format!(
-        "SELECT resourceId, arn, configuration.runtime, configuration.packageType, \
-         configuration.architectures, configuration.lastModified, tags \
-         WHERE resourceType = 'AWS::Lambda::Function' AND accountId = '{account}' AND awsRegion = '{region}'"
+        "{INVENTORY_SELECT} AND awsRegion = '{region}' AND accountId IN ({})",
+        list.join(", ")
     ))
 }
 
-/// One result of [`function_query`]: `{"resourceId":…, "arn":…, "configuration":{…}, "tags":[{key,value}]}`.
-pub fn parse_function(text: &str) -> Result<(String, FunctionDetails), String> {
+/// The most accounts one shard's expression holds in `region` within `limit` characters: each id
+/// adds `'123456789012'` and a `, ` separator.
+pub fn accounts_per_shard(region: &str, limit: usize) -> usize {
+    let base = INVENTORY_SELECT.len() + format!(" AND awsRegion = '{region}' AND accountId IN ()").len();
+    // n ids: 14·n characters and 2·(n − 1) of separators.
+    (limit.saturating_sub(base) + 2) / 16
+}
+
+/// The inventory's shards: per region, its accounts in the fewest batches whose expression stays
+/// within `limit` characters, the batches as even as possible (5,000 accounts: 21 of ~238).
+pub fn plan_shards(accounts_by_region: &BTreeMap<String, BTreeSet<String>>, limit: usize) -> Vec<Shard> {
+    let mut shards = Vec::new();
+    for (region, accounts) in accounts_by_region {
+        if accounts.is_empty() {
+            continue;
+        }
+        let most = accounts_per_shard(region, limit).max(1);
+        let batches = accounts.len().div_ceil(most);
+        let accounts: Vec<String> = accounts.iter().cloned().collect();
+        // Batch i holds accounts [i·n/b, (i+1)·n/b): sizes differ by at most one.
+        for index in 0..batches {
+            let (start, end) = (
+                index * accounts.len() / batches,
+                (index + 1) * accounts.len() / batches,
+            );
+            shards.push(Shard {
+                region: region.clone(),
+                accounts: accounts[start..end].to_vec(),
+            });
+        }
+    }
+    shards
+}
+
+/// An organization's shape, for [`planned_calls`].
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    pub accounts: usize,
+    pub regions: usize,
+    /// Rules with results in each (account, region), the requested one included.
+    pub rules_per_pair: usize,
+    /// Functions in each (account, region).
+    pub functions_per_pair: usize,
+    /// Non-compliant functions in each NON_COMPLIANT (account, region).
+    pub noncompliant_per_pair: usize,
+    /// (account, region) pairs whose triple is NON_COMPLIANT.
+    pub noncompliant_pairs: usize,
+}
+
+/// The Config calls gather v2 plans for one organization rule deployed everywhere in an organization of
+/// `scale`, when its ARN names the member copies (the usual case: the deployed rule's parameters are
+/// read) and the first account listed has the rule in every region: `(operation, calls)`.
+pub fn planned_calls(scale: Scale) -> Vec<(&'static str, usize)> {
+    let page = DESCRIBE_PAGE_LIMIT as usize;
+    let pages = |n: usize, size: usize| n.div_ceil(size).max(1);
+    let listing = scale.accounts * scale.regions * scale.rules_per_pair;
+    let describe = if listing <= page {
+        1
+    } else {
+        // The first page, the hinted name's listing, the first account's listing, every other name's.
+        1 + pages(scale.accounts, page)
+            + pages(scale.rules_per_pair * scale.regions, page)
+            + (scale.regions - 1) * pages(scale.accounts, page)
+    };
+    let accounts: BTreeSet<String> = (0..scale.accounts)
+        .map(|i| format!("{:012}", 100_000_000_000 + i))
+        .collect();
+    let by_region: BTreeMap<String, BTreeSet<String>> = (0..scale.regions)
+        .map(|r| (format!("region-{r:02}"), accounts.clone()))
+        .collect();
+    let select = plan_shards(&by_region, EXPRESSION_LIMIT)
+        .iter()
+        .map(|shard| {
+            pages(
+                shard.accounts.len() * scale.functions_per_pair,
+                PAGE_LIMIT as usize,
+            )
+        })
+        .sum();
+    let details = scale.noncompliant_pairs * pages(scale.noncompliant_per_pair, PAGE_LIMIT as usize);
+    vec![
+        ("config:DescribeOrganizationConfigRules", 1),
+        ("config:DescribeAggregateComplianceByConfigRules", describe),
+        (
+            "config:GetAggregateConfigRuleComplianceSummary",
+            usize::from(listing > page),
+        ),
+        ("config:SelectAggregateResourceConfig", select),
+        ("config:GetAggregateComplianceDetailsByConfigRule", details),
+    ]
+}
+
+/// The advanced query for one account's and region's functions (one shard of one account).
+pub fn function_query(account: &str, region: &str) -> Result<String, String> {
+    inventory_query(region, &[account.to_string()])
+}
+
+/// One result of [`inventory_query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFunction {
+    pub account_id: Option<String>,
+    pub resource_id: String,
+    pub details: FunctionDetails,
+}
+
+/// One result of [`inventory_query`]: `{"resourceId":…, "accountId":…, "arn":…, "configuration":{…},
+/// "tags":[{key,value}]}`.
+pub fn parse_function(text: &str) -> Result<RecordedFunction, String> {
     let value: Value =
         serde_json::from_str(text).map_err(|e| format!("an advanced-query result is not JSON ({e})"))?;
     let resource_id = value
@@ -529,7 +844,11 @@ pub fn parse_function(text: &str) -> Result<(String, FunctionDetails), String> {
             .and_then(|t| lifecycle::dates::parse_lambda_timestamp(&t)),
         tags,
     };
-    Ok((resource_id, details))
+    Ok(RecordedFunction {
+        account_id: value.get("accountId").and_then(Value::as_str).map(str::to_string),
+        resource_id,
+        details,
+    })
 }
 
 #[cfg(test)]
@@ -556,22 +875,188 @@ mod tests {
     }
 
     #[test]
+    fn an_organization_rule_arn_suggests_its_member_name() {
+        let arn = "arn:aws:config:us-east-1:111122223333:organization-config-rule/runtime-lifecycle-ab12cd34";
+        assert_eq!(
+            member_name_from_arn("runtime-lifecycle", arn).as_deref(),
+            Some("OrgConfigRule-runtime-lifecycle-ab12cd34")
+        );
+        assert_eq!(
+            member_name_from_arn("runtime", arn),
+            None,
+            "the suffix has no dash"
+        );
+        assert_eq!(member_name_from_arn("other", arn), None);
+        assert_eq!(member_name_from_arn("runtime-lifecycle", "no-slash"), None);
+    }
+
+    #[test]
     fn queries_refuse_what_is_not_an_account_or_region() {
         assert!(function_query("111122223333", "eu-west-1").is_ok());
         assert!(function_query("1111' OR '1'='1", "eu-west-1").is_err());
         assert!(function_query("111122223333", "eu-west-1' --").is_err());
+        assert!(inventory_query("eu-west-1", &[]).is_err());
+        assert_eq!(
+            inventory_query("eu-west-1", &["111122223333".into(), "444455556666".into()]).expect("query"),
+            "SELECT resourceId, accountId, arn, configuration.runtime, configuration.packageType, \
+             configuration.architectures, configuration.lastModified, tags WHERE resourceType = \
+             'AWS::Lambda::Function' AND awsRegion = 'eu-west-1' AND accountId IN ('111122223333', '444455556666')"
+        );
+    }
+
+    fn account(i: usize) -> String {
+        format!("{:012}", 100_000_000_000 + i)
+    }
+
+    #[test]
+    fn shards_stay_within_the_expression_limit_in_the_fewest_even_batches() {
+        for region in ["us-east-1", "ap-southeast-5", "us-gov-west-1"] {
+            let most = accounts_per_shard(region, EXPRESSION_LIMIT);
+            let ids: Vec<String> = (0..most + 1).map(account).collect();
+            let full = inventory_query(region, &ids[..most]).expect("query");
+            assert!(full.len() <= EXPRESSION_LIMIT, "{region}: {}", full.len());
+            let over = inventory_query(region, &ids).expect("query");
+            assert!(over.len() > EXPRESSION_LIMIT, "{region}: {most} is the most");
+        }
+        // The research's figure: about 240 ids a shard, 21 shards for 5,000 accounts.
+        assert!((235..=245).contains(&accounts_per_shard("us-east-1", EXPRESSION_LIMIT)));
+        let organization: BTreeSet<String> = (0..5_000).map(account).collect();
+        let regions: BTreeMap<String, BTreeSet<String>> = (0..17)
+            .map(|r| (format!("region-{r}"), organization.clone()))
+            .collect();
+        let shards = plan_shards(&regions, EXPRESSION_LIMIT);
+        assert_eq!(shards.len(), 17 * 21);
+        for shard in &shards {
+            assert!(
+                (238..=239).contains(&shard.accounts.len()),
+                "{}",
+                shard.accounts.len()
+            );
+            assert!(
+                inventory_query(&shard.region, &shard.accounts)
+                    .expect("query")
+                    .len()
+                    <= EXPRESSION_LIMIT
+            );
+        }
+        let covered: usize = shards.iter().map(|s| s.accounts.len()).sum();
+        assert_eq!(covered, 17 * 5_000, "every (account, region) once");
+
+        let small: BTreeMap<String, BTreeSet<String>> = BTreeMap::from([
+            ("eu-west-1".to_string(), (0..3).map(account).collect()),
+            ("us-east-1".to_string(), (0..2).map(account).collect()),
+            ("us-west-2".to_string(), BTreeSet::new()),
+        ]);
+        let shards = plan_shards(&small, EXPRESSION_LIMIT);
+        assert_eq!(
+            shards
+                .iter()
+                .map(|s| (s.region.as_str(), s.accounts.len()))
+                .collect::<Vec<_>>(),
+            [("eu-west-1", 3), ("us-east-1", 2)]
+        );
+        // A limit that holds 3 ids: 7 accounts are 3 shards, as even as possible.
+        let limit = inventory_query("eu-west-1", &(0..3).map(account).collect::<Vec<_>>())
+            .expect("query")
+            .len();
+        let seven = BTreeMap::from([("eu-west-1".to_string(), (0..7).map(account).collect())]);
+        let shards = plan_shards(&seven, limit);
+        assert_eq!(
+            shards.iter().map(|s| s.accounts.len()).collect::<Vec<_>>(),
+            [2, 2, 3]
+        );
+    }
+
+    #[test]
+    fn the_plan_for_five_thousand_accounts_in_seventeen_regions() {
+        // Issue 13's organization: 1 M functions over 85,000 pairs (~12 each), 100 other rules, 30 % of
+        // the triples NON_COMPLIANT with a few non-compliant functions each.
+        let plan: BTreeMap<&str, usize> = planned_calls(Scale {
+            accounts: 5_000,
+            regions: 17,
+            rules_per_pair: 101,
+            functions_per_pair: 12,
+            noncompliant_per_pair: 3,
+            noncompliant_pairs: 25_500,
+        })
+        .into_iter()
+        .collect();
+        assert_eq!(
+            plan["config:DescribeAggregateComplianceByConfigRules"],
+            1 + 5 + 2 + 16 * 5
+        );
+        assert!(plan["config:DescribeAggregateComplianceByConfigRules"] <= 100);
+        assert_eq!(plan["config:GetAggregateConfigRuleComplianceSummary"], 1);
+        // 357 shards of ~238 accounts × 12 functions = 2,856 → 29 pages each.
+        assert_eq!(plan["config:SelectAggregateResourceConfig"], 17 * 21 * 29);
+        assert_eq!(plan["config:GetAggregateComplianceDetailsByConfigRule"], 25_500);
+        let total: usize = plan.values().sum();
+        assert!((35_000..37_000).contains(&total), "{total}");
+        // Before: 8,500 unfiltered pages, one query and one details read per pair.
+        assert!(total * 4 < 8_500 + 85_000 + 85_000, "{total}");
+
+        // A small organization: the whole listing in one page, one shard a region.
+        let small: BTreeMap<&str, usize> = planned_calls(Scale {
+            accounts: 4,
+            regions: 2,
+            rules_per_pair: 1,
+            functions_per_pair: 40,
+            noncompliant_per_pair: 14,
+            noncompliant_pairs: 6,
+        })
+        .into_iter()
+        .collect();
+        assert_eq!(small["config:DescribeAggregateComplianceByConfigRules"], 1);
+        assert_eq!(small["config:GetAggregateConfigRuleComplianceSummary"], 0);
+        assert_eq!(small["config:SelectAggregateResourceConfig"], 2 * 2);
+        assert_eq!(small["config:GetAggregateComplianceDetailsByConfigRule"], 6);
+    }
+
+    #[test]
+    fn discovery_knows_which_rules_lack_a_name_in_a_region() {
+        let rules = vec!["runtime".to_string(), "other".to_string()];
+        let listed = |name: &str, account: &str, region: &str| Listed {
+            triple: Triple {
+                rule_name: name.into(),
+                account_id: account.into(),
+                region: region.into(),
+            },
+            compliance: "COMPLIANT".into(),
+            noncompliant: None,
+        };
+        let mut discovery = Discovery::default();
+        discovery.note(
+            &rules,
+            &[
+                listed("OrgConfigRule-runtime-abc", "111111111111", "eu-west-1"),
+                listed("OrgConfigRule-runtime-abc", "222222222222", "eu-west-1"),
+                listed("unrelated", "111111111111", "us-east-1"),
+                listed("other", "333333333333", "us-east-1"),
+            ],
+        );
+        assert_eq!(
+            discovery.first_account,
+            BTreeMap::from([(0, "111111111111".to_string()), (1, "333333333333".to_string())])
+        );
+        assert_eq!(discovery.missing_in(&rules, "eu-west-1"), [1]);
+        assert_eq!(discovery.missing_in(&rules, "us-east-1"), [0]);
+        assert_eq!(discovery.missing_in(&rules, "ap-south-1"), [0, 1]);
+        assert_eq!(discovery.names.len(), 2);
     }
 
     #[test]
     fn advanced_query_results_become_function_details() {
-        let (id, details) = parse_function(
-            r#"{"resourceId":"orders","arn":"arn:aws:lambda:eu-west-1:111122223333:function:orders",
+        let function = parse_function(
+            r#"{"resourceId":"orders","accountId":"111122223333",
+                "arn":"arn:aws:lambda:eu-west-1:111122223333:function:orders",
                 "configuration":{"runtime":"python3.9","packageType":"Zip","architectures":["arm64"],
                 "lastModified":"2026-11-22T10:15:00.000+0000"},
                 "tags":[{"key":"team","value":"payments"}]}"#,
         )
         .expect("parsed");
-        assert_eq!(id, "orders");
+        let details = &function.details;
+        assert_eq!(function.resource_id, "orders");
+        assert_eq!(function.account_id.as_deref(), Some("111122223333"));
         assert_eq!(details.runtime.as_deref(), Some("python3.9"));
         assert_eq!(details.architectures, vec!["arm64".to_string()]);
         assert_eq!(
@@ -580,11 +1065,15 @@ mod tests {
         );
         assert_eq!(details.tags.get("team").map(String::as_str), Some("payments"));
 
-        let (_, image) = parse_function(r#"{"resourceId":"model","configuration":{"packageType":"Image"}}"#)
+        let image = parse_function(r#"{"resourceId":"model","configuration":{"packageType":"Image"}}"#)
             .expect("image");
         assert_eq!(
-            (image.runtime, image.package_type.as_deref()),
-            (None, Some("Image"))
+            (
+                image.details.runtime,
+                image.details.package_type.as_deref(),
+                image.account_id
+            ),
+            (None, Some("Image"), None)
         );
         assert!(parse_function("not json").is_err());
         assert!(parse_function(r#"{"arn":"x"}"#).is_err());

@@ -6,13 +6,16 @@ use jiff::civil::Date;
 use lifecycle::{Catalog, Policy};
 use serde_json::Value;
 
+use crate::api::{RateLimits, parse_rate};
 use crate::output::Output;
 use crate::run::{DEFAULT_CONCURRENCY, Request, Services, run};
 
 /// Set by the deployment (CDK): `AGGREGATOR_CONFIG_AGGREGATOR`, `AGGREGATOR_RULES` (comma-separated),
 /// `AGGREGATOR_OUTPUT` (s3://bucket/prefix), optional `AGGREGATOR_RULE_PARAMETERS` (overrides the
-/// deployed rule's parameters) and `AGGREGATOR_CONCURRENCY`. [`ENVIRONMENT`] lists them for the contract.
-pub const ENVIRONMENT: [awsbase::EnvVar; 6] = [
+/// deployed rule's parameters), `AGGREGATOR_CONCURRENCY` and the rate limits
+/// `AGGREGATOR_CONFIG_CALLS_PER_SECOND` / `AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND`. [`ENVIRONMENT`]
+/// lists them for the contract.
+pub const ENVIRONMENT: [awsbase::EnvVar; 8] = [
     awsbase::EnvVar {
         name: "AGGREGATOR_CONFIG_AGGREGATOR",
         required: true,
@@ -41,7 +44,19 @@ pub const ENVIRONMENT: [awsbase::EnvVar; 6] = [
         name: "AGGREGATOR_CONCURRENCY",
         required: false,
         default: Some("8"),
-        meaning: "(account, region) groups gathered at once, 1 to 64",
+        meaning: "inventory shards (a region × a batch of up to ~240 accounts) gathered at once, 1 to 64",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_CONFIG_CALLS_PER_SECOND",
+        required: false,
+        default: Some("10"),
+        meaning: "calls per second to Config (token bucket, on top of the SDK's retries; AWS publishes no quota for the aggregate reads)",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND",
+        required: false,
+        default: Some("2"),
+        meaning: "calls per second to Organizations (token bucket; Organizations allows about 1-2 a second)",
     },
     awsbase::EnvVar {
         name: "RUST_LOG",
@@ -60,11 +75,21 @@ pub struct Settings {
     /// An explicit override of the deployed rule's parameters.
     pub rule_parameters: Option<String>,
     pub concurrency: usize,
+    pub rate_limits: RateLimits,
 }
 
 impl Settings {
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
-        let [config_aggregator, rules, output, rule_parameters, concurrency, _] = ENVIRONMENT.map(|v| v.name);
+        let [
+            config_aggregator,
+            rules,
+            output,
+            rule_parameters,
+            concurrency,
+            config_rate,
+            organizations_rate,
+            _,
+        ] = ENVIRONMENT.map(|v| v.name);
         let required = |name: &str| {
             get(name)
                 .filter(|v| !v.trim().is_empty())
@@ -76,6 +101,14 @@ impl Settings {
                 Ok(n @ 1..=64) => n,
                 _ => bail!("{concurrency} must be a whole number from 1 to 64, not {text:?}"),
             },
+        };
+        let rate = |name: &str, default: f64| match get(name).filter(|v| !v.trim().is_empty()) {
+            None => Ok(default),
+            Some(text) => parse_rate(&text).map_err(|e| anyhow::anyhow!("{name}: {e}")),
+        };
+        let rate_limits = RateLimits {
+            config: rate(config_rate, crate::api::DEFAULT_CONFIG_PER_SECOND)?,
+            organizations: rate(organizations_rate, crate::api::DEFAULT_ORGANIZATIONS_PER_SECOND)?,
         };
         Ok(Settings {
             config_aggregator: required(config_aggregator)?,
@@ -89,6 +122,7 @@ impl Settings {
                 None => None,
             },
             concurrency,
+            rate_limits,
         })
     }
 }
@@ -192,6 +226,7 @@ pub fn request(
         snapshot_date,
         rule_parameters: settings.rule_parameters.clone(),
         concurrency: settings.concurrency,
+        rate_limits: settings.rate_limits,
         run_id: run_id.to_string(),
     })
 }
@@ -229,17 +264,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn settings() -> Settings {
-        let env = |name: &str| {
-            let value = match name {
-                "AGGREGATOR_CONFIG_AGGREGATOR" => "org",
-                "AGGREGATOR_RULES" => "lambda-runtime-lifecycle, other ,",
-                "AGGREGATOR_OUTPUT" => "s3://reports/lambda",
-                _ => return None,
-            };
-            Some(value.to_string())
+    fn settings_env(name: &str) -> Option<String> {
+        let value = match name {
+            "AGGREGATOR_CONFIG_AGGREGATOR" => "org",
+            "AGGREGATOR_RULES" => "lambda-runtime-lifecycle, other ,",
+            "AGGREGATOR_OUTPUT" => "s3://reports/lambda",
+            _ => return None,
         };
-        Settings::from_env(env).expect("settings")
+        Some(value.to_string())
+    }
+
+    fn settings() -> Settings {
+        Settings::from_env(settings_env).expect("settings")
     }
 
     #[test]
@@ -247,6 +283,29 @@ mod tests {
         let settings = settings();
         assert_eq!(settings.rules, vec!["lambda-runtime-lifecycle", "other"]);
         assert_eq!(settings.concurrency, usize::from(DEFAULT_CONCURRENCY));
+        assert_eq!(settings.rate_limits, RateLimits::default());
+        let limited = Settings::from_env(|name| match name {
+            "AGGREGATOR_CONFIG_CALLS_PER_SECOND" => Some("2.5".into()),
+            "AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND" => Some("1".into()),
+            other => settings_env(other),
+        })
+        .expect("limited");
+        assert_eq!(
+            limited.rate_limits,
+            RateLimits {
+                config: 2.5,
+                organizations: 1.0
+            }
+        );
+        let bad_rate = Settings::from_env(|name| match name {
+            "AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND" => Some("0".into()),
+            other => settings_env(other),
+        })
+        .expect_err("a zero rate");
+        assert!(
+            format!("{bad_rate:#}").contains("AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND"),
+            "{bad_rate:#}"
+        );
         let missing = Settings::from_env(|_| None).expect_err("missing");
         assert!(
             format!("{missing:#}").contains("AGGREGATOR_CONFIG_AGGREGATOR"),

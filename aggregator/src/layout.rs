@@ -14,10 +14,18 @@ pub const PARTITION_FORMAT: &str = "yyyy-MM-dd";
 /// One object per snapshot, under a fixed name, so that a rerun replaces it in one step.
 pub const SNAPSHOT_FILE: &str = "part-00000.parquet";
 pub const SUMMARY_FILE: &str = "_summary.json";
+/// The account cache (names, OU paths, tags), under the dataset's folder so that the snapshots'
+/// permissions cover it; Athena reads only the `dt=` partitions (and skips `_` names anyway).
+pub const CACHE_FILE: &str = "_cache/organization.json";
 
 /// A file's path in the day's partition, relative to the prefix.
 pub fn partition_path(date: Date, file: &str) -> String {
     format!("{DATASET_DIR}/{PARTITION_KEY}={date}/{file}")
+}
+
+/// The account cache's path, relative to the prefix.
+pub fn cache_path() -> String {
+    format!("{DATASET_DIR}/{CACHE_FILE}")
 }
 
 /// `s3://bucket[/prefix]`, validated once for every reader: a bucket name as S3 allows it (3–63

@@ -1,13 +1,16 @@
 //! The aggregator: the organization's Config evaluations as a Parquet dataset for Athena.
 //!
-//! [`gather`] reads the Config aggregator and Organizations, [`row`] joins them with the rule's
+//! [`gather`] reads the Config aggregator, [`organization`] the accounts (cached between runs), each
+//! call held to a rate of its API family and counted ([`api`]); [`row`] joins them with the rule's
 //! catalog, [`sink`] encodes Parquet in bounded parts, [`output`] publishes one snapshot a day on S3 or
 //! in a directory, [`run`] ties them together; [`schema`] and [`ddl`] define the dataset once.
 
+pub mod api;
 pub mod ddl;
 pub mod gather;
 pub mod lambda;
 pub mod layout;
+pub mod organization;
 pub mod output;
 pub mod row;
 pub mod run;

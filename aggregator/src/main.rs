@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use aggregator::api::{Api, RateLimits};
 use aggregator::gather::Gatherer;
 use aggregator::lambda::Settings;
 use aggregator::output::Output;
@@ -63,9 +64,20 @@ enum Command {
         /// DescribeOrganizationConfigRules / DescribeConfigRules); the summary records which were used.
         #[arg(long)]
         rule_parameters: Option<String>,
-        /// (account, region) groups gathered at once.
+        /// Inventory shards (a region × a batch of up to ~240 accounts) gathered at once.
         #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: u16,
+        /// Calls per second to Config (every page of every aggregate read), on top of the SDK's
+        /// retries: below the account's quota, which the console and other tools share.
+        #[arg(long, default_value_t = aggregator::api::DEFAULT_CONFIG_PER_SECOND, value_parser = aggregator::api::parse_rate)]
+        config_calls_per_second: f64,
+        /// Calls per second to Organizations (account names, OU tree, tags).
+        #[arg(long, default_value_t = aggregator::api::DEFAULT_ORGANIZATIONS_PER_SECOND, value_parser = aggregator::api::parse_rate)]
+        organizations_calls_per_second: f64,
+        /// DescribeAggregateComplianceByConfigRules page size (tests: a small page exercises the
+        /// filtered listing on a small organization).
+        #[arg(long, hide = true, default_value_t = aggregator::gather::DESCRIBE_PAGE_LIMIT, value_parser = clap::value_parser!(i32).range(1..=1000))]
+        describe_page_size: i32,
         /// A catalog JSON to use instead of the built-in one.
         #[arg(long)]
         catalog: Option<PathBuf>,
@@ -153,6 +165,9 @@ fn main() -> ExitCode {
             replace_worse,
             rule_parameters,
             concurrency,
+            config_calls_per_second,
+            organizations_calls_per_second,
+            describe_page_size,
             catalog,
         } => (|| {
             // The command line first, before any file or AWS call: its errors are usage errors.
@@ -180,13 +195,17 @@ fn main() -> ExitCode {
                 backfill,
                 replace_worse,
                 concurrency: usize::from(concurrency),
+                rate_limits: RateLimits {
+                    config: config_calls_per_second,
+                    organizations: organizations_calls_per_second,
+                },
                 run_id: format!(
                     "{}-{}",
                     jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
                     std::process::id()
                 ),
             };
-            run_cli(&config_aggregator, &request, &catalog)
+            run_cli(&config_aggregator, &request, &catalog, describe_page_size)
         })(),
     };
     match result {
@@ -225,7 +244,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn services(config_aggregator: &str) -> Services {
+async fn services(config_aggregator: &str, rate_limits: RateLimits, describe_limit: i32) -> Services {
     let sdk = awsbase::base_config().await;
     // A local endpoint (tests, the demo) serves buckets by path, not by host name.
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
@@ -236,17 +255,24 @@ async fn services(config_aggregator: &str) -> Services {
             config: aws_sdk_config::Client::new(&sdk),
             organizations: aws_sdk_organizations::Client::new(&sdk),
             aggregator: config_aggregator.to_string(),
+            api: std::sync::Arc::new(Api::new(rate_limits)),
+            describe_limit,
         },
         s3: Some(aws_sdk_s3::Client::from_conf(s3)),
     }
 }
 
 /// A progress bar on a terminal, JSON logs otherwise; the summary on standard output.
-fn run_cli(config_aggregator: &str, request: &Request, catalog: &Catalog) -> anyhow::Result<ExitCode> {
+fn run_cli(
+    config_aggregator: &str,
+    request: &Request,
+    catalog: &Catalog,
+    describe_limit: i32,
+) -> anyhow::Result<ExitCode> {
     let progress = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} (rule, account, region) · {msg}",
+            "{elapsed_precise} [{bar:40}] {pos}/{len} (rule, account, region) with results · {msg}",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -256,7 +282,7 @@ fn run_cli(config_aggregator: &str, request: &Request, catalog: &Catalog) -> any
         indicatif::ProgressBar::hidden()
     };
     let summary = runtime()?.block_on(async {
-        let services = services(config_aggregator).await;
+        let services = services(config_aggregator, request.rate_limits, describe_limit).await;
         aggregator::run::run(&services, request, catalog, &progress).await
     })?;
     println!("{}", summary.to_json());
@@ -283,7 +309,12 @@ fn lambda_main() -> ExitCode {
         || async {
             let settings = Settings::from_env(|name| std::env::var(name).ok())?;
             let catalog = Catalog::builtin()?;
-            let services = services(&settings.config_aggregator).await;
+            let services = services(
+                &settings.config_aggregator,
+                settings.rate_limits,
+                aggregator::gather::DESCRIBE_PAGE_LIMIT,
+            )
+            .await;
             Ok((settings, services, catalog))
         },
         |payload, context, (settings, services, catalog)| async move {

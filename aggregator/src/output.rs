@@ -17,7 +17,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use jiff::civil::Date;
 
-use crate::layout::{S3Location, SNAPSHOT_FILE, SUMMARY_FILE, partition_path};
+use crate::layout::{S3Location, SNAPSHOT_FILE, SUMMARY_FILE, cache_path, partition_path};
 
 /// S3 multipart parts must be at least 5 MiB except the last; 8 MiB keeps memory small and parts
 /// few (10,000 parts × 8 MiB = 78 GiB, far beyond any snapshot).
@@ -96,9 +96,23 @@ impl Output {
 
     /// The day's `_summary.json` as it is now, or None when there is none.
     pub async fn get_summary(&self, s3: Option<&S3Client>, date: Date) -> anyhow::Result<Option<String>> {
+        self.get_text(s3, &partition_path(date, SUMMARY_FILE)).await
+    }
+
+    /// The account cache ([`crate::organization`]), or None when there is none.
+    pub async fn get_cache(&self, s3: Option<&S3Client>) -> anyhow::Result<Option<String>> {
+        self.get_text(s3, &cache_path()).await
+    }
+
+    /// Writes the account cache (after the snapshot is published).
+    pub async fn put_cache(&self, s3: Option<&S3Client>, json: &str) -> anyhow::Result<()> {
+        self.put_text(s3, &cache_path(), json).await
+    }
+
+    async fn get_text(&self, s3: Option<&S3Client>, relative: &str) -> anyhow::Result<Option<String>> {
         match self {
             Output::Local(root) => {
-                let target = root.join(partition_path(date, SUMMARY_FILE));
+                let target = root.join(relative);
                 match std::fs::read_to_string(&target) {
                     Ok(text) => Ok(Some(text)),
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -106,10 +120,7 @@ impl Output {
                 }
             }
             Output::S3(location) => {
-                let (bucket, key) = (
-                    &location.bucket,
-                    location.key(&partition_path(date, SUMMARY_FILE)),
-                );
+                let (bucket, key) = (&location.bucket, location.key(relative));
                 let got = s3
                     .context("an S3 output needs an S3 client")?
                     .get_object()
@@ -203,10 +214,18 @@ impl Output {
     /// Writes the run summary beside the day's snapshot (before the snapshot is published: see
     /// [`crate::run`]).
     pub async fn put_summary(&self, s3: Option<&S3Client>, date: Date, json: &str) -> anyhow::Result<()> {
+        self.put_text(s3, &partition_path(date, SUMMARY_FILE), json).await
+    }
+
+    async fn put_text(&self, s3: Option<&S3Client>, relative: &str, json: &str) -> anyhow::Result<()> {
         match self {
             Output::Local(root) => {
-                let target = root.join(partition_path(date, SUMMARY_FILE));
-                let staging = target.with_file_name(".summary.tmp");
+                let target = root.join(relative);
+                let staging = target.with_extension("tmp");
+                let staging = staging.with_file_name(format!(
+                    ".{}",
+                    staging.file_name().and_then(|n| n.to_str()).unwrap_or("text.tmp")
+                ));
                 let write = || -> std::io::Result<()> {
                     if let Some(parent) = target.parent() {
                         std::fs::create_dir_all(parent)?;
@@ -224,10 +243,7 @@ impl Output {
                 written.with_context(|| format!("writing {}", target.display()))
             }
             Output::S3(location) => {
-                let (bucket, key) = (
-                    &location.bucket,
-                    location.key(&partition_path(date, SUMMARY_FILE)),
-                );
+                let (bucket, key) = (&location.bucket, location.key(relative));
                 s3.context("an S3 output needs an S3 client")?
                     .put_object()
                     .bucket(bucket)

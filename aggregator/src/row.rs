@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use lifecycle::verdict::lifecycle_status;
+use lifecycle::verdict::{
+    ComplianceType, FunctionSnapshot, Observed, PackageType, evaluate, lifecycle_status,
+};
 use lifecycle::{Catalog, Phase, Policy};
 
 /// What Config's aggregator says about one (rule, resource) in one account and region.
@@ -101,6 +103,53 @@ impl<'c> RunContext<'c> {
             run_id: run_id.to_string(),
             collected_at: Timestamp::now(),
         }
+    }
+
+    /// The row of a function Config holds no NON_COMPLIANT result for, in a triple with results:
+    /// COMPLIANT, its annotation recomputed with the rule's own verdict (catalog, policy, snapshot
+    /// date; the runtime update mode counts as passing — a failing mode is a NON_COMPLIANT result,
+    /// read from Config). None when the rule does not judge the function (NOT_APPLICABLE: the
+    /// aggregate APIs return no such results either). When the recomputed verdict fails it (the rule
+    /// has not evaluated it since a date boundary passed) the row stays COMPLIANT, as Config says,
+    /// without an annotation.
+    pub fn compliant_row(
+        &self,
+        (account_id, region, rule_name): (&str, &str, &str),
+        resource_id: &str,
+        function: &FunctionDetails,
+        account: Option<&AccountDetails>,
+    ) -> Option<Row> {
+        let snapshot = FunctionSnapshot {
+            name: resource_id.to_string(),
+            package_type: match function.package_type.as_deref() {
+                Some("Image") => PackageType::Image,
+                _ => PackageType::Zip,
+            },
+            runtime: function.runtime.clone(),
+            last_modified: function
+                .code_last_modified
+                .map(|t| jiff::tz::Offset::UTC.to_datetime(t).date()),
+            tags: function.tags.clone(),
+            runtime_update_mode: Observed::NotNeeded,
+        };
+        let verdict = evaluate(&snapshot, self.policy, self.catalog, self.snapshot_date);
+        let annotation = match verdict.compliance {
+            ComplianceType::NotApplicable => return None,
+            ComplianceType::Compliant => Some(verdict.annotation),
+            ComplianceType::NonCompliant => None,
+        };
+        let record = EvaluationRecord {
+            account_id: account_id.to_string(),
+            region: region.to_string(),
+            rule_name: rule_name.to_string(),
+            resource_type: lifecycle::event::LAMBDA_FUNCTION.to_string(),
+            resource_id: resource_id.to_string(),
+            compliance_type: ComplianceType::Compliant.as_str().to_string(),
+            annotation,
+            result_recorded_time: None,
+            config_rule_invoked_time: None,
+        };
+        Some(self.row(&record, Some(function), account))
     }
 
     pub fn row(
@@ -201,6 +250,7 @@ mod tests {
         let strict = Policy::from_rule_parameters(Some(r#"{"failPhase":"update-blocked"}"#)).expect("policy");
         let later = RunContext {
             policy: &strict,
+            run_id: run.run_id.clone(),
             ..run
         };
         let row = later.row(&record("orders"), Some(&function(Some("python3.8"))), None);
@@ -215,6 +265,34 @@ mod tests {
         assert_eq!(
             (newer.phase, newer.runtime_family.as_deref()),
             (None, Some("python"))
+        );
+        let key = (
+            "111122223333",
+            "eu-west-1",
+            "OrgConfigRule-lambda-runtime-lifecycle-abc",
+        );
+        let supported = run
+            .compliant_row(key, "fresh", &function(Some("nodejs24.x")), None)
+            .expect("judged");
+        assert_eq!(supported.compliance_type, "COMPLIANT");
+        assert_eq!(supported.phase, Some(Phase::Supported));
+        assert!(supported.annotation.is_some_and(|a| a.contains("nodejs24.x")));
+        let image = FunctionDetails {
+            package_type: Some("Image".into()),
+            ..FunctionDetails::default()
+        };
+        assert_eq!(
+            run.compliant_row(key, "model", &image, None),
+            None,
+            "not judged: no row"
+        );
+        let stale = run
+            .compliant_row(key, "old", &function(Some("python3.8")), None)
+            .expect("a row");
+        assert_eq!(
+            (stale.compliance_type.as_str(), stale.annotation, stale.phase),
+            ("COMPLIANT", None, Some(Phase::Deprecated)),
+            "Config's word, without an annotation that would contradict it"
         );
         let unknown = later.row(&record("odd"), None, None);
         assert_eq!(unknown.runtime, None);

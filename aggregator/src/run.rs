@@ -1,6 +1,9 @@
-//! One aggregator run: gather the triples, then per (account, region) the recorded functions and each
-//! triple's evaluation results, a bounded number at a time, encoding rows as they arrive and uploading
-//! the Parquet in parts; publish the day's snapshot and its summary only when everything is written.
+//! One aggregator run: gather the triples (and, at the same time, one slice of the organization's
+//! accounts), then per inventory shard (a region × a batch of accounts) the recorded functions and the
+//! NON_COMPLIANT results of its NON_COMPLIANT triples, a bounded number of shards at a time, encoding
+//! rows as they arrive and uploading the Parquet in parts; publish the day's snapshot and its summary
+//! only when everything is written. The calls and their arithmetic: [`crate::gather`], README
+//! "The aggregator".
 //!
 //! What cannot be gathered (a throttled-out triple, a denied query, Organizations unavailable) becomes a
 //! gap in the summary and the run still publishes what it has; a failure to *write* aborts the upload
@@ -24,13 +27,18 @@ use jiff::civil::Date;
 use lifecycle::{Catalog, Policy};
 use serde::{Deserialize, Serialize};
 
-use crate::gather::{DeployedParameters, Gap, Gatherer, Organization, Triple};
+use crate::api::RateLimits;
+use crate::gather::{
+    DeployedParameters, EXPRESSION_LIMIT, Gap, Gatherer, Listed, Shard, Triple, plan_shards,
+};
+use crate::organization::{Cache, CacheReport, Organization};
 use crate::output::{Output, PART_BYTES, Upload};
 use crate::row::{Row, RunContext};
 use crate::sink::Encoder;
 
-/// (account, region) groups gathered at once: each holds its functions' details in memory, so this
-/// bounds memory as much as it bounds the request rate.
+/// Inventory shards (a region × up to ~240 accounts) gathered at once: each holds its functions'
+/// details in memory, so this bounds memory as much as it bounds the request rate (which the
+/// per-API rate limits hold below the quotas).
 pub const DEFAULT_CONCURRENCY: u16 = 8;
 
 /// Exit status of `aggregator run` (README "The aggregator", `aggregator run --help`).
@@ -80,6 +88,8 @@ pub struct Request {
     pub rule_parameters: Option<String>,
     pub concurrency: usize,
     pub run_id: String,
+    /// Calls per second to each API family ([`crate::api`]).
+    pub rate_limits: RateLimits,
     /// The snapshot date is an earlier day than today: labelled in the summary and in the rows'
     /// `run_id` (`backfill-…`).
     pub backfill: bool,
@@ -145,7 +155,24 @@ pub struct Summary {
     pub backfill: bool,
     /// Whether this run's snapshot was published, and why (what was kept).
     pub publication: Publication,
+    /// Inventory shards (SelectAggregateResourceConfig chains: a region × a batch of accounts).
+    pub inventory_shards: usize,
+    /// Every call of the run by `service:Operation` (Config and Organizations requests, one per page;
+    /// S3 calls up to the summary's own PutObject — the snapshot's CompleteMultipartUpload and the
+    /// account cache's PutObject come after it). SDK retries of a request are not counted again.
+    pub api_calls_by_operation: BTreeMap<String, u64>,
+    pub api_calls: u64,
+    /// Calls per second the run was held to.
+    pub rate_limits: RateLimitsSummary,
+    /// The organization's accounts: what the cache held and what this run refreshed.
+    pub organization_cache: CacheReport,
     pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimitsSummary {
+    pub config_per_second: f64,
+    pub organizations_per_second: f64,
 }
 
 /// What a run did with the day's partition.
@@ -215,7 +242,7 @@ impl Summary {
     }
 }
 
-/// Rows of one (account, region) group, and what could not be gathered for it.
+/// Rows of one shard, and what could not be gathered for it.
 struct Group {
     rows: Vec<Row>,
     gaps: Vec<Gap>,
@@ -223,17 +250,24 @@ struct Group {
 }
 
 /// The policy the lifecycle columns use: the explicit override, else the deployed rule's parameters
-/// (every named rule must agree, or the user must choose with an override).
-async fn rule_policy(gatherer: &Gatherer, request: &Request) -> anyhow::Result<(Policy, DeployedParameters)> {
+/// (every named rule must agree, or the user must choose with an override). Also returns the member
+/// names the organization rules' ARNs suggest (hints for the triple listing).
+async fn rule_policy(
+    gatherer: &Gatherer,
+    request: &Request,
+) -> anyhow::Result<(Policy, DeployedParameters, Vec<String>)> {
+    let mut hints = Vec::new();
     let parameters = match &request.rule_parameters {
         Some(value) => DeployedParameters {
             source: "--rule-parameters (override)".into(),
             value: value.clone(),
+            member_name: None,
         },
         None => {
             let mut found: Option<DeployedParameters> = None;
             for rule in &request.rules {
                 let deployed = gatherer.deployed_rule_parameters(rule).await?;
+                hints.extend(deployed.member_name.clone());
                 if let Some(first) = &found
                     && Policy::from_rule_parameters(Some(&first.value))
                         != Policy::from_rule_parameters(Some(&deployed.value))
@@ -251,7 +285,14 @@ async fn rule_policy(gatherer: &Gatherer, request: &Request) -> anyhow::Result<(
     };
     let policy = Policy::from_rule_parameters(Some(&parameters.value))
         .with_context(|| format!("the parameters of {}", parameters.source))?;
-    Ok((policy, parameters))
+    Ok((policy, parameters, hints))
+}
+
+/// Counts an S3 call when the output is on S3.
+fn count_s3(services: &Services, output: &Output, operation: &'static str) {
+    if matches!(output, Output::S3(_)) {
+        services.gatherer.api.count(operation);
+    }
 }
 
 /// Runs once; returns the summary of the run (published, or the day's better snapshot kept: see
@@ -269,9 +310,28 @@ pub async fn run(
     let collected_at = Timestamp::now();
     let run_id = request.labelled_run_id();
     let gatherer = &services.gatherer;
-    let (policy, rule_parameters) = rule_policy(gatherer, request).await?;
-    let triples = gatherer.triples(&request.rules).await?;
-    if triples.is_empty() {
+    let (policy, rule_parameters, hints) = rule_policy(gatherer, request).await?;
+    count_s3(services, &request.output, "s3:GetObject");
+    let loaded = match request.output.get_cache(services.s3.as_ref()).await {
+        Ok(None) => Ok(None),
+        Ok(Some(text)) => match Cache::parse(&text) {
+            Some(cache) => Ok(Some(cache)),
+            None => Err("the account cache is not one this version reads: read afresh".to_string()),
+        },
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "account cache unavailable: read afresh");
+            Err(format!(
+                "the account cache could not be read ({error:#}): read afresh"
+            ))
+        }
+    };
+    // The triples and one slice of the accounts at the same time: they use different quotas.
+    let (listed, (organization, cache)) = tokio::join!(
+        gatherer.triples(&request.rules, &hints),
+        crate::organization::refresh(&gatherer.organizations, &gatherer.api, loaded)
+    );
+    let listed = listed?;
+    if listed.is_empty() {
         bail!(
             "configuration aggregator {} has no results for rule(s) {} (organization rules appear as \
              OrgConfigRule-<name>-<suffix>; give the name used when deploying)",
@@ -279,41 +339,41 @@ pub async fn run(
             request.rules.join(", ")
         );
     }
-    let organization = gatherer.accounts().await.unwrap_or_else(|error| {
-        tracing::warn!(error = %format!("{error:#}"), "account details unavailable");
-        Organization {
-            gaps: vec![Gap {
-                kind: "organizations",
-                rule_name: None,
-                account_id: None,
-                region: None,
-                reason: format!("{error:#}"),
-            }],
-            ..Organization::default()
-        }
-    });
     let context = RunContext {
         collected_at,
         ..RunContext::new(catalog, &policy, request.snapshot_date, &run_id)
     };
 
-    let mut groups: BTreeMap<(String, String), Vec<Triple>> = BTreeMap::new();
-    for triple in &triples {
-        groups
-            .entry((triple.account_id.clone(), triple.region.clone()))
+    // Only triples with results are read; the others (INSUFFICIENT_DATA) have nothing to read.
+    let mut by_pair: BTreeMap<(String, String), Vec<Listed>> = BTreeMap::new();
+    let mut accounts_by_region: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for entry in listed.iter().filter(|l| l.has_results()) {
+        let (account, region) = (&entry.triple.account_id, &entry.triple.region);
+        by_pair
+            .entry((account.clone(), region.clone()))
             .or_default()
-            .push(triple.clone());
+            .push(entry.clone());
+        accounts_by_region
+            .entry(region.clone())
+            .or_default()
+            .insert(account.clone());
     }
-    progress.set_length(triples.len() as u64);
+    let with_results = by_pair.values().map(Vec::len).sum::<usize>();
+    let shards = plan_shards(&accounts_by_region, EXPRESSION_LIMIT);
+    progress.set_length(with_results as u64);
 
+    count_s3(services, &request.output, "s3:CreateMultipartUpload");
     let mut upload = request
         .output
         .begin(services.s3.as_ref(), request.snapshot_date, &run_id)
         .await?;
-    let written = write_groups(
+    let shard_count = shards.len();
+    let written = write_shards(
+        services,
+        &request.output,
         &mut upload,
-        groups,
-        gatherer,
+        shards,
+        &by_pair,
         &organization,
         &context,
         request.concurrency.max(1),
@@ -321,7 +381,7 @@ pub async fn run(
     )
     .await;
     let tally = match written {
-        Ok(tally) if tally.triples_failed == triples.len() => {
+        Ok(tally) if tally.triples_failed > 0 && tally.triples_failed == with_results => {
             // Publishing an empty snapshot would replace the day's good one with nothing.
             upload.abort().await;
             let first = tally
@@ -330,9 +390,8 @@ pub async fn run(
                 .find(|g| g.kind == "triple")
                 .map_or("", |g| g.reason.as_str());
             bail!(
-                "no evaluation results could be read for any of the {} (rule, account, region) triples \
-                 (first error: {first}); nothing was published",
-                triples.len()
+                "no evaluation results could be read for any of the {with_results} (rule, account, region) \
+                 triples with results (first error: {first}); nothing was published"
             );
         }
         Ok(tally) => tally,
@@ -342,6 +401,7 @@ pub async fn run(
         }
     };
 
+    let triples: Vec<&Triple> = listed.iter().map(|l| &l.triple).collect();
     let mut gaps = organization.gaps.clone();
     gaps.extend(tally.gaps);
     if tally.rows == 0 {
@@ -358,6 +418,7 @@ pub async fn run(
             ),
         });
     }
+    let limits = gatherer.api.limits();
     let mut summary = Summary {
         run_id: run_id.clone(),
         snapshot_date: request.snapshot_date.to_string(),
@@ -388,6 +449,14 @@ pub async fn run(
             reason: String::new(),
             existing: None,
         },
+        inventory_shards: shard_count,
+        api_calls_by_operation: BTreeMap::new(),
+        api_calls: 0,
+        rate_limits: RateLimitsSummary {
+            config_per_second: limits.config,
+            organizations_per_second: limits.organizations,
+        },
+        organization_cache: organization.report.clone(),
         duration_ms: 0,
     };
     let with_results: BTreeSet<&str> = triples.iter().map(|t| t.account_id.as_str()).collect();
@@ -405,6 +474,15 @@ pub async fn run(
     }
     summary.complete = summary.gaps.is_empty();
     publish(services, request, upload, &mut summary, started).await?;
+    if summary.publication.published
+        && let Err(error) = request
+            .output
+            .put_cache(services.s3.as_ref(), &cache.to_json())
+            .await
+    {
+        // The snapshot stands; the next run reads the accounts again from where this one started.
+        tracing::warn!(error = %format!("{error:#}"), "could not write the account cache");
+    }
     Ok(summary)
 }
 
@@ -418,6 +496,7 @@ async fn publish(
     started: Instant,
 ) -> anyhow::Result<()> {
     let (output, s3, date) = (&request.output, services.s3.as_ref(), request.snapshot_date);
+    count_s3(services, output, "s3:GetObject");
     let previous = match output.get_summary(s3, date).await {
         Ok(previous) => previous,
         Err(error) => {
@@ -430,13 +509,16 @@ async fn publish(
     // this policy) is of unknown quality: it is replaced, and the reason says so.
     let orphan = match previous {
         Some(_) => false,
-        None => match output.snapshot_exists(s3, date).await {
-            Ok(exists) => exists,
-            Err(error) => {
-                upload.abort().await;
-                return Err(error.context("looking for the day's snapshot (nothing was published)"));
+        None => {
+            count_s3(services, output, "s3:HeadObject");
+            match output.snapshot_exists(s3, date).await {
+                Ok(exists) => exists,
+                Err(error) => {
+                    upload.abort().await;
+                    return Err(error.context("looking for the day's snapshot (nothing was published)"));
+                }
             }
-        },
+        }
     };
     let new = Quality {
         run_id: Some(summary.run_id.clone()),
@@ -488,6 +570,11 @@ async fn publish(
             existing: existing.flatten(),
         },
     };
+    if summary.publication.published {
+        count_s3(services, output, "s3:PutObject"); // the summary's own
+    }
+    summary.api_calls_by_operation = services.gatherer.api.calls();
+    summary.api_calls = summary.api_calls_by_operation.values().sum();
     summary.duration_ms = elapsed_ms(started);
     if !summary.publication.published {
         upload.abort().await;
@@ -527,11 +614,14 @@ struct Tally {
     gaps: Vec<Gap>,
 }
 
-/// Gathers the groups a bounded number at a time and streams their rows into the upload.
-async fn write_groups(
+/// Gathers the shards a bounded number at a time and streams their rows into the upload.
+#[allow(clippy::too_many_arguments)]
+async fn write_shards(
+    services: &Services,
+    output: &Output,
     upload: &mut Upload,
-    groups: BTreeMap<(String, String), Vec<Triple>>,
-    gatherer: &Gatherer,
+    shards: Vec<Shard>,
+    by_pair: &BTreeMap<(String, String), Vec<Listed>>,
     organization: &Organization,
     context: &RunContext<'_>,
     concurrency: usize,
@@ -539,16 +629,12 @@ async fn write_groups(
 ) -> anyhow::Result<Tally> {
     let mut encoder = Encoder::new()?;
     let mut tally = Tally::default();
-    let mut gathered = futures_util::stream::iter(groups.into_iter().map(|((account, region), triples)| {
-        gather_group(
-            gatherer,
-            organization,
-            context,
-            (account, region),
-            triples,
-            progress,
-        )
-    }))
+    let gatherer = &services.gatherer;
+    let mut gathered = futures_util::stream::iter(
+        shards
+            .into_iter()
+            .map(|shard| gather_shard(gatherer, organization, context, shard, by_pair, progress)),
+    )
     .buffer_unordered(concurrency);
     while let Some(group) = gathered.next().await {
         tally.triples_failed += group.triples_failed;
@@ -563,22 +649,29 @@ async fn write_groups(
         }
         progress.set_message(format!("{} rows", tally.rows));
         if let Some(part) = encoder.take(PART_BYTES) {
+            count_s3(services, output, "s3:UploadPart");
             upload.write(part).await?;
         }
     }
     let (last, rows) = encoder.finish()?;
     debug_assert_eq!(rows, tally.rows);
+    count_s3(services, output, "s3:UploadPart");
     upload.write(last).await?;
     progress.finish_with_message(format!("{} rows", tally.rows));
     Ok(tally)
 }
 
-async fn gather_group(
+/// One shard: its inventory (one advanced-query chain), then per (account, region) of it the
+/// NON_COMPLIANT results of its NON_COMPLIANT triples; every other function the inventory has in a
+/// triple with results is a COMPLIANT row ([`RunContext::compliant_row`]). When the inventory cannot
+/// be read, each of its (account, region) is a `functions` gap and its triples are read whole, as
+/// rows without function details.
+async fn gather_shard(
     gatherer: &Gatherer,
     organization: &Organization,
     context: &RunContext<'_>,
-    (account, region): (String, String),
-    triples: Vec<Triple>,
+    shard: Shard,
+    by_pair: &BTreeMap<(String, String), Vec<Listed>>,
     progress: &ProgressBar,
 ) -> Group {
     let mut group = Group {
@@ -586,39 +679,76 @@ async fn gather_group(
         gaps: Vec::new(),
         triples_failed: 0,
     };
-    let functions = gatherer
-        .functions(&account, &region)
-        .await
-        .unwrap_or_else(|reason| {
-            group.gaps.push(Gap {
-                kind: "functions",
-                rule_name: None,
-                account_id: Some(account.clone()),
-                region: Some(region.clone()),
-                reason,
-            });
-            Default::default()
-        });
-    let account_details = organization.accounts.get(&account).map(|a| &a.details);
-    for triple in triples {
-        let evaluations = gatherer.evaluations(&triple).await;
-        progress.inc(1);
-        match evaluations {
-            Ok(records) => group.rows.extend(
-                records
-                    .iter()
-                    .map(|record| context.row(record, functions.get(&record.resource_id), account_details)),
-            ),
+    let inventory = gatherer.inventory(&shard).await;
+    let region = &shard.region;
+    for account in &shard.accounts {
+        let Some(listed) = by_pair.get(&(account.clone(), region.clone())) else {
+            continue;
+        };
+        let account_details = organization.accounts.get(account).map(|a| &a.details);
+        let functions = match &inventory {
+            Ok(inventory) => Some(inventory.get(account)),
             Err(reason) => {
-                tracing::warn!(rule = %triple.rule_name, account = %account, region = %region, %reason, "triple failed");
-                group.triples_failed += 1;
                 group.gaps.push(Gap {
-                    kind: "triple",
-                    rule_name: Some(triple.rule_name),
+                    kind: "functions",
+                    rule_name: None,
                     account_id: Some(account.clone()),
                     region: Some(region.clone()),
-                    reason,
+                    reason: format!("{}: {reason}", shard.describe()),
                 });
+                None
+            }
+        };
+        for entry in listed {
+            let triple = &entry.triple;
+            let read = match functions {
+                // Only what is not COMPLIANT needs reading, and only in NON_COMPLIANT triples.
+                Some(_) if entry.compliance != "NON_COMPLIANT" => Ok(Vec::new()),
+                Some(_) => {
+                    gatherer
+                        .evaluations(triple, Some(aws_sdk_config::types::ComplianceType::NonCompliant))
+                        .await
+                }
+                None => gatherer.evaluations(triple, None).await,
+            };
+            progress.inc(1);
+            let records = match read {
+                Ok(records) => records,
+                Err(reason) => {
+                    tracing::warn!(rule = %triple.rule_name, account = %account, region = %region, %reason, "triple failed");
+                    group.triples_failed += 1;
+                    group.gaps.push(Gap {
+                        kind: "triple",
+                        rule_name: Some(triple.rule_name.clone()),
+                        account_id: Some(account.clone()),
+                        region: Some(region.clone()),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let empty = std::collections::HashMap::new();
+            let recorded = functions.map(|f| f.unwrap_or(&empty));
+            let read: BTreeSet<&str> = records.iter().map(|r| r.resource_id.as_str()).collect();
+            group.rows.extend(records.iter().map(|record| {
+                context.row(
+                    record,
+                    recorded.and_then(|f| f.get(&record.resource_id)),
+                    account_details,
+                )
+            }));
+            if let Some(recorded) = recorded {
+                let mut ids: Vec<&String> =
+                    recorded.keys().filter(|id| !read.contains(id.as_str())).collect();
+                ids.sort();
+                group.rows.extend(ids.into_iter().filter_map(|id| {
+                    context.compliant_row(
+                        (account, region, &triple.rule_name),
+                        id,
+                        &recorded[id],
+                        account_details,
+                    )
+                }));
             }
         }
     }

@@ -311,6 +311,13 @@ fn run_aggregator_with(aws: &LocalAws, env: &[(&str, &str)]) -> (i32, String, St
 
 /// The aggregator with `args` after the organization's (which include the output).
 fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["--rule-parameters", RULE_PARAMETERS];
+    all.extend_from_slice(args);
+    run_aggregator_deployed(aws, env, &all)
+}
+
+/// The aggregator with the deployed rule's parameters (read from Config) unless `args` give them.
+fn run_aggregator_deployed(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let output = e2e::loopback_env(
         Command::new(env!("CARGO_BIN_EXE_aggregator"))
             .env_clear()
@@ -318,15 +325,18 @@ fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (
             .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
         aws.endpoint(),
     )
-    .args([
-        "run",
-        "--config-aggregator",
-        AGGREGATOR,
-        "--rule",
-        RULE,
-        "--rule-parameters",
-        RULE_PARAMETERS,
-    ])
+    .args(["run", "--config-aggregator", AGGREGATOR, "--rule", RULE])
+    // Loopback: no quota to spare, and tens of runs (unless `args` set a rate; the Lambda run keeps
+    // the Config default).
+    .args(
+        [
+            ("--organizations-calls-per-second", "100"),
+            ("--config-calls-per-second", "200"),
+        ]
+        .into_iter()
+        .filter(|(flag, _)| !args.contains(flag))
+        .flat_map(|(flag, rate)| [flag, rate]),
+    )
     .args(args)
     .output()
     .expect("aggregator runs");
@@ -337,7 +347,8 @@ fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (
     )
 }
 
-/// Every object under `evaluations/` with its ETag.
+/// Every object under `evaluations/` with its ETag, but the account cache (`_cache/`, written when a
+/// run publishes).
 async fn evaluation_objects(s3: &aws_sdk_s3::Client) -> BTreeMap<String, String> {
     let listed = s3
         .list_objects_v2()
@@ -349,6 +360,7 @@ async fn evaluation_objects(s3: &aws_sdk_s3::Client) -> BTreeMap<String, String>
     listed
         .contents()
         .iter()
+        .filter(|o| !o.key().unwrap_or_default().contains("/_cache/"))
         .map(|o| {
             (
                 o.key().expect("key").to_string(),
@@ -748,7 +760,8 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             .all(|r| r.runtime.is_none() && r.account_name.is_some())
     );
 
-    // Every triple failing is an error, not an empty snapshot in place of the day's good one.
+    // Every read of results failing: the NON_COMPLIANT triples are gaps, and what is left (the COMPLIANT
+    // triples, which need no read) does not replace the day's good snapshot (exit 3).
     let before = evaluation_objects(&s3).await;
     aws.control(
         "POST",
@@ -762,11 +775,25 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     let (code, stdout, stderr) = run_aggregator_with(aws, &[("AWS_MAX_ATTEMPTS", "1")]);
     aws.control("POST", "/_localaws/faults", Some(json!({})))
         .expect("faults off");
-    assert_eq!(code, 1, "{stderr}\n{stdout}");
-    assert!(
-        stderr.contains("no evaluation results could be read") && stderr.contains("ServiceUnavailable"),
-        "{stderr}"
+    assert_eq!(code, 3, "{stderr}\n{stdout}");
+    let kept = summary(&stdout);
+    assert_eq!(
+        kept["triples_failed"],
+        MEMBERS * REGIONS.len(),
+        "every member triple has a NON_COMPLIANT result to read: {kept:#}"
     );
+    assert!(
+        kept["gaps"]
+            .as_array()
+            .expect("gaps")
+            .iter()
+            .all(|g| g["kind"] == "triple"
+                && g["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("ServiceUnavailable"))),
+        "{kept:#}"
+    );
+    assert_eq!(kept["publication"]["published"], false, "{kept:#}");
     assert_eq!(evaluation_objects(&s3).await, before);
 
     // The same binary as the scheduled Lambda behind the Runtime API: EventBridge's envelope is
@@ -785,6 +812,7 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             ("AGGREGATOR_RULES", RULE),
             ("AGGREGATOR_OUTPUT", &output),
             ("AGGREGATOR_RULE_PARAMETERS", RULE_PARAMETERS),
+            ("AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND", "100"),
         ],
     )
     .expect("aggregator Lambda");
@@ -804,7 +832,17 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
         .expect("a succeeded run");
     let response = &scheduled["Response"];
     assert_eq!(response["snapshot_date"], yesterday.as_str(), "{scheduled:#}");
-    assert_eq!(response["rows"], expected.len(), "{scheduled:#}");
+    // And the aggregator's own function, just created: in the inventory and in a COMPLIANT triple, not
+    // evaluated by the (periodic-only) rule yet — COMPLIANT until the rule says otherwise.
+    assert_eq!(response["rows"], expected.len() + 1, "{scheduled:#}");
+    assert_eq!(
+        response["rate_limits"]["organizations_per_second"], 100.0,
+        "{scheduled:#}"
+    );
+    assert_eq!(
+        response["rate_limits"]["config_per_second"], 10.0,
+        "{scheduled:#}"
+    );
     assert_eq!(response["backfill"], true, "{scheduled:#}");
     assert!(
         response["run_id"]
@@ -852,12 +890,21 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             .map(|(k, r)| (k.clone(), r.compliance_type.clone()))
             .collect()
     };
-    assert_eq!(verdicts(&yesterdays), verdicts(&rows));
+    let mut with_new = verdicts(&rows);
+    with_new.insert(
+        (
+            ADMIN_ACCOUNT.to_string(),
+            REGION.to_string(),
+            "runtime-aggregator".to_string(),
+        ),
+        "COMPLIANT".to_string(),
+    );
+    assert_eq!(verdicts(&yesterdays), with_new);
 }
 
-/// The accounts of the rule's (account, region) triples in the order a `--concurrency 1` run reads
-/// them (sorted), each with whether Config has results for it.
-async fn triples_in_order(aws: &LocalAws) -> Vec<(String, bool)> {
+/// The NON_COMPLIANT triples of the rule — the only ones whose results a run reads — as (account,
+/// region), in the order a `--concurrency 1` run reads them: by region, then account.
+async fn noncompliant_triples_in_order(aws: &LocalAws) -> Vec<(String, String)> {
     let config = aws_sdk_config::Client::new(&aws.sdk_config(None, 3).await);
     let page = config
         .describe_aggregate_compliance_by_config_rules()
@@ -872,23 +919,18 @@ async fn triples_in_order(aws: &LocalAws) -> Vec<(String, bool)> {
         .filter(|e| {
             e.config_rule_name()
                 .is_some_and(|n| n.starts_with(&format!("OrgConfigRule-{RULE}-")))
+                && e.compliance().and_then(|c| c.compliance_type())
+                    == Some(&aws_sdk_config::types::ComplianceType::NonCompliant)
         })
         .map(|e| {
             (
-                e.account_id().expect("account").to_string(),
                 e.aws_region().expect("region").to_string(),
+                e.account_id().expect("account").to_string(),
             )
         })
         .collect();
     pairs.sort();
-    let results = aggregator_results(aws).await;
     pairs
-        .into_iter()
-        .map(|(account, region)| {
-            let any = results.keys().any(|(a, r, _)| *a == account && *r == region);
-            (account, any)
-        })
-        .collect()
 }
 
 /// The local AWS draws one number per matching call from `random.Random(Seed)` and throttles below
@@ -927,7 +969,12 @@ fn usage_errors_exit_64_and_touch_nothing() {
     ];
     let today = lifecycle::dates::today_utc();
     let tomorrow = lifecycle::dates::add_days(today, 1).to_string();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
+        (&["--config-calls-per-second", "0"], "--config-calls-per-second"),
+        (
+            &["--organizations-calls-per-second", "fast"],
+            "--organizations-calls-per-second",
+        ),
         (&["--snapshot-date", "2026-02-30"], "--snapshot-date"),
         (&["--concurrency", "0"], "--concurrency"),
         (&["--frobnicate"], "--frobnicate"),
@@ -1031,20 +1078,16 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
     let (good_snapshot, _) = snapshot(&s3, &part).await;
     assert_eq!(good_snapshot.len() as u64, good_rows);
 
-    // Only the account without results answers, the others throttled out: 0 rows, kept out (exit 3).
-    let order = triples_in_order(aws).await;
-    let everything_throttled: String = order
-        .iter()
-        .map(|(_, any)| if *any { 'F' } else { 'P' })
-        .collect();
-    assert!(
-        everything_throttled.contains('F') && everything_throttled.contains('P'),
-        "{order:?}"
+    // The reads of results throttled out (all of them, then one): fewer rows, kept out (exit 3). (The
+    // account without results and the COMPLIANT triples need no read: their rows do not depend on one.)
+    let order = noncompliant_triples_in_order(aws).await;
+    assert_eq!(
+        order.len(),
+        2,
+        "members a and b each have a python3.8 function: {order:?}"
     );
-    let first_with_results = order.iter().position(|(_, any)| *any).expect("results");
-    let one_throttled: String = (0..order.len())
-        .map(|i| if i == first_with_results { 'F' } else { 'P' })
-        .collect();
+    let everything_throttled = "F".repeat(order.len());
+    let one_throttled = format!("F{}", "P".repeat(order.len() - 1));
     for (pattern, rows_below) in [(everything_throttled, good_rows), (one_throttled, good_rows)] {
         let seed = seed_throttling(&pattern, 0.5);
         aws.control(
@@ -1067,11 +1110,6 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
         assert_eq!(kept["triples_failed"], failed, "{pattern}: {kept:#}");
         assert!(kept["rows"].as_u64().expect("rows") < rows_below, "{kept:#}");
         assert!(gap_kinds(&kept).contains("triple"), "{kept:#}");
-        if failed == order.iter().filter(|(_, any)| *any).count() {
-            // Every triple with results throttled out: only the account without results answered.
-            assert_eq!(kept["rows"], 0, "{kept:#}");
-            assert!(gap_kinds(&kept).contains("no_results"), "{kept:#}");
-        }
         assert_eq!(kept["publication"]["published"], false, "{kept:#}");
         assert_eq!(kept["publication"]["kept"], "existing", "{kept:#}");
         assert_eq!(kept["publication"]["existing"]["rows"], good_rows, "{kept:#}");
@@ -1179,5 +1217,375 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
         ["part-00000.parquet"],
         "no summary without its snapshot"
     );
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// DescribeAggregateComplianceByConfigRules calls of the triple listing with pages of `limit`, as
+/// `Gatherer::triples` plans them, over the unfiltered listing in the service's order (the local
+/// AWS's: by account, region, rule name): the first pages until the rule is seen, the account it was
+/// first seen in, the regions not covered yet, then each member name's own listing. Returns the
+/// describe calls and the summary calls (by region) planned.
+fn planned_describe_calls(listing: &[(String, String, String)], limit: usize) -> (usize, usize) {
+    let pages = |n: usize| n.div_ceil(limit).max(1);
+    let ours = |name: &str| aggregator::gather::rule_matches(RULE, name);
+    if listing.len() <= limit {
+        return (1, 0); // the whole listing in one page
+    }
+    let Some(first) = listing.iter().position(|(name, _, _)| ours(name)) else {
+        return (pages(listing.len()), 0);
+    };
+    // (No hints: the run is given --rule-parameters, so no organization rule ARN is read.)
+    let mut calls = first / limit + 1;
+    let mut seen: BTreeSet<(String, String)> = listing[..(calls * limit)]
+        .iter()
+        .filter(|(name, _, _)| ours(name))
+        .map(|(name, _, region)| (name.clone(), region.clone()))
+        .collect();
+    let account = &listing[first].1;
+    let of_account: Vec<_> = listing.iter().filter(|(_, a, _)| a == account).collect();
+    calls += pages(of_account.len());
+    seen.extend(
+        of_account
+            .iter()
+            .filter(|(name, _, _)| ours(name))
+            .map(|(name, _, region)| (name.clone(), region.clone())),
+    );
+    let regions: BTreeSet<&String> = listing.iter().map(|(_, _, region)| region).collect();
+    for region in regions {
+        if seen.iter().any(|(_, r)| r == region) {
+            continue;
+        }
+        let of_region: Vec<_> = listing.iter().filter(|(_, _, r)| r == region).collect();
+        calls += match of_region.iter().position(|(name, _, _)| ours(name)) {
+            Some(index) => index / limit + 1,
+            None => pages(of_region.len()),
+        };
+        seen.extend(
+            of_region
+                .iter()
+                .filter(|(name, _, _)| ours(name))
+                .map(|(name, _, r)| (name.clone(), r.clone())),
+        );
+    }
+    let names: BTreeSet<&String> = seen.iter().map(|(name, _)| name).collect();
+    for name in names {
+        calls += pages(listing.iter().filter(|(n, _, _)| n == name).count());
+    }
+    (calls, 1)
+}
+
+/// Gather v2's call plan on a small organization (3 members and the management account × 2 regions,
+/// 40 functions in each member and region): `api_calls_by_operation` equals what the plan predicts
+/// from the triples and the inventory, run after run (the account cache read back), and the filtered
+/// listing (small pages) gives the same snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_by_operation_are_what_the_plan_predicts() {
+    const PER_PAIR: usize = 40;
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    let members = create_organization(&admin, &["member-a", "member-b", "member-c"]).await;
+    let (_rules, arns) = deploy_rule(aws, &members, &members, &REGIONS, PER_PAIR).await;
+    sweep(aws, &arns, members.len() * REGIONS.len()).await;
+    organization_aggregator(&admin, AGGREGATOR).await;
+    let s3 = s3_client(&admin);
+    s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
+
+    // The plan, from what the aggregator holds, read independently.
+    let config = aws_sdk_config::Client::new(&admin);
+    let page = config
+        .describe_aggregate_compliance_by_config_rules()
+        .configuration_aggregator_name(AGGREGATOR)
+        .send()
+        .await
+        .expect("describe");
+    assert!(page.next_token().is_none(), "one page");
+    let entries = page.aggregate_compliance_by_config_rules();
+    let listing: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.config_rule_name().expect("name").to_string(),
+                e.account_id().expect("account").to_string(),
+                e.aws_region().expect("region").to_string(),
+            )
+        })
+        .collect();
+    let ours: Vec<_> = entries
+        .iter()
+        .filter(|e| aggregator::gather::rule_matches(RULE, e.config_rule_name().unwrap_or_default()))
+        .collect();
+    assert_eq!(ours.len(), (members.len() + 1) * REGIONS.len(), "{listing:?}");
+    let details: usize = ours
+        .iter()
+        .filter_map(|e| e.compliance())
+        .filter(|c| c.compliance_type() == Some(&aws_sdk_config::types::ComplianceType::NonCompliant))
+        .map(|c| {
+            let count = c.compliance_contributor_count().expect("contributors");
+            assert!(!count.cap_exceeded());
+            usize::try_from(count.capped_count())
+                .expect("count")
+                .div_ceil(100)
+                .max(1)
+        })
+        .sum();
+    assert_eq!(
+        details,
+        members.len() * REGIONS.len(),
+        "one page for each member triple"
+    );
+    // One shard a region (4 accounts): the members' functions and the rule's own.
+    let inventory = REGIONS.len() * (members.len() * PER_PAIR + 1).div_ceil(100);
+    let accounts = aws_sdk_organizations::Client::new(&admin)
+        .list_accounts()
+        .send()
+        .await
+        .expect("accounts")
+        .accounts()
+        .len();
+    let planned = |describe: usize, summary: usize, first_publication: bool| -> BTreeMap<String, u64> {
+        let mut calls = BTreeMap::from([
+            ("config:DescribeAggregateComplianceByConfigRules", describe),
+            ("config:GetAggregateComplianceDetailsByConfigRule", details),
+            ("config:SelectAggregateResourceConfig", inventory),
+            ("organizations:ListRoots", 1),
+            // The root, the only OU: one page of each.
+            ("organizations:ListOrganizationalUnitsForParent", 1),
+            ("organizations:ListAccountsForParent", 1),
+            ("organizations:ListTagsForResource", accounts),
+            // The account cache and the day's summary; the summary; the snapshot in one part.
+            ("s3:GetObject", 2),
+            ("s3:PutObject", 1),
+            ("s3:CreateMultipartUpload", 1),
+            ("s3:UploadPart", 1),
+        ]);
+        if summary > 0 {
+            calls.insert("config:GetAggregateConfigRuleComplianceSummary", summary);
+        }
+        if first_publication {
+            calls.insert("s3:HeadObject", 1); // no summary yet: is there a snapshot without one?
+        }
+        calls
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v as u64))
+            .collect()
+    };
+    let calls_of = |summary: &Value| -> BTreeMap<String, u64> {
+        serde_json::from_value(summary["api_calls_by_operation"].clone()).expect("api_calls_by_operation")
+    };
+
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let first = summary(&stdout);
+    eprintln!(
+        "first run: {} calls {} in {} ms",
+        first["api_calls"], first["api_calls_by_operation"], first["duration_ms"]
+    );
+    assert_eq!(calls_of(&first), planned(1, 0, true), "{first:#}");
+    assert_eq!(
+        first["api_calls"],
+        calls_of(&first).values().sum::<u64>(),
+        "{first:#}"
+    );
+    assert_eq!(first["inventory_shards"], REGIONS.len());
+    assert_eq!(first["organization_cache"]["loaded"], "none", "{first:#}");
+    assert_eq!(first["organization_cache"]["accounts"], accounts, "{first:#}");
+    assert_eq!(
+        first["organization_cache"]["accounts_without_tags"], 0,
+        "{first:#}"
+    );
+    let rows = first["rows"].as_u64().expect("rows");
+    // Every member function is judged (images too, imageMaxAgeDays is set), and the rule's own.
+    assert_eq!(
+        rows as usize,
+        (members.len() * PER_PAIR + 1) * REGIONS.len(),
+        "{first:#}"
+    );
+    let today = first["snapshot_date"].as_str().expect("date").to_string();
+    let part = format!("{PREFIX}/evaluations/dt={today}/part-00000.parquet");
+    let (first_rows, _) = snapshot(&s3, &part).await;
+    let cache = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(format!("{PREFIX}/evaluations/_cache/organization.json"))
+        .send()
+        .await
+        .expect("the account cache, written with the snapshot");
+    let cache: Value =
+        serde_json::from_slice(&cache.body.collect().await.expect("body").into_bytes()).expect("cache JSON");
+    assert_eq!(cache["accounts"].as_object().expect("accounts").len(), accounts);
+
+    // Again: the cache is read back (a small organization is still refreshed whole), the summary exists.
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let second = summary(&stdout);
+    assert_eq!(calls_of(&second), planned(1, 0, false), "{second:#}");
+    assert_eq!(second["organization_cache"]["loaded"], "read", "{second:#}");
+
+    // Pages of 3 triples: the filtered listing, by the member names (one per region).
+    let (describe, summaries) = planned_describe_calls(&listing, 3);
+    assert!(describe > 1 && summaries == 1, "the filtered path: {describe}");
+    let (code, stdout, stderr) = run_aggregator_args(
+        aws,
+        &[],
+        &[
+            "--output",
+            &format!("s3://{BUCKET}/{PREFIX}"),
+            "--describe-page-size",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let filtered = summary(&stdout);
+    eprintln!(
+        "filtered listing: {} calls {} in {} ms",
+        filtered["api_calls"], filtered["api_calls_by_operation"], filtered["duration_ms"]
+    );
+    assert_eq!(
+        calls_of(&filtered),
+        planned(describe, summaries, false),
+        "{filtered:#}"
+    );
+    let (filtered_rows, _) = snapshot(&s3, &part).await;
+    assert_eq!(filtered_rows, first_rows, "the same snapshot either way");
+
+    // The deployed rule's parameters read from Config: its ARN names the member copies in this region,
+    // whose listing is then read once (discovery and triples at the same time).
+    let (code, stdout, stderr) = run_aggregator_deployed(
+        aws,
+        &[],
+        &[
+            "--output",
+            &format!("s3://{BUCKET}/{PREFIX}"),
+            "--describe-page-size",
+            "3",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let hinted = summary(&stdout);
+    assert_eq!(
+        hinted["rule_parameters"]["source"],
+        format!("organization rule {RULE}"),
+        "{hinted:#}"
+    );
+    let mut expected = planned(describe, summaries, false);
+    expected.insert("config:DescribeOrganizationConfigRules".into(), 1);
+    assert_eq!(calls_of(&hinted), expected, "{hinted:#}");
+    assert_eq!(snapshot(&s3, &part).await.0, first_rows);
+
+    // Held to 2 Config calls a second (a burst of 2): the first run's 11 Config calls take at least 4.5 s.
+    let config_calls: u64 = calls_of(&second)
+        .iter()
+        .filter(|(k, _)| k.starts_with("config:"))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(config_calls, 11);
+    let (code, stdout, stderr) = run_aggregator_args(
+        aws,
+        &[],
+        &[
+            "--output",
+            &format!("s3://{BUCKET}/{PREFIX}"),
+            "--config-calls-per-second",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let limited = summary(&stdout);
+    eprintln!(
+        "at 2 Config calls/s: {} calls in {} ms",
+        limited["api_calls"], limited["duration_ms"]
+    );
+    assert_eq!(limited["rate_limits"]["config_per_second"], 2.0, "{limited:#}");
+    assert!(
+        limited["duration_ms"].as_u64().expect("ms") >= 4_500,
+        "{limited:#}"
+    );
+    assert_eq!(
+        calls_of(&limited),
+        calls_of(&second),
+        "the same calls, only slower"
+    );
+}
+
+/// The account cache on an organization larger than one slice (71 accounts and the root: 72 items, a
+/// slice of 64): the first run reads the tree and the tags of 63 accounts, the next run the 8 left
+/// first, and each run's rows carry every account's name and OU path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_cache_is_refreshed_in_slices() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    let admin = aws.sdk_config(None, 3).await;
+    let names: Vec<String> = (0..70).map(|i| format!("account-{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let members = create_organization(&admin, &names).await;
+    let (_rules, arns) = deploy_rule(aws, &members[..1], &members[..1], &[REGION], 2).await;
+    sweep(aws, &arns, 1).await;
+    organization_aggregator(&admin, AGGREGATOR).await;
+    let dir = std::env::temp_dir().join(format!("aggregator-cache-{}", std::process::id()));
+    let output = dir.display().to_string();
+
+    let cache_of = |summary: &Value| summary["organization_cache"].clone();
+    let (code, stdout, stderr) = run_aggregator_args(aws, &[], &["--output", &output]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let first = summary(&stdout);
+    let cache = cache_of(&first);
+    assert_eq!(
+        (
+            cache["loaded"].clone(),
+            cache["accounts"].clone(),
+            cache["units"].clone()
+        ),
+        (json!("none"), json!(71), json!(1)),
+        "{first:#}"
+    );
+    assert_eq!(
+        (
+            cache["units_refreshed"].clone(),
+            cache["accounts_refreshed"].clone(),
+            cache["accounts_without_tags"].clone()
+        ),
+        (json!(1), json!(63), json!(8)),
+        "{first:#}"
+    );
+    assert_eq!(
+        first["api_calls_by_operation"]["organizations:ListTagsForResource"],
+        63
+    );
+    assert!(
+        dir.join("evaluations/_cache/organization.json").exists(),
+        "written with the snapshot"
+    );
+
+    let (code, stdout, stderr) = run_aggregator_args(aws, &[], &["--output", &output]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let second = summary(&stdout);
+    let cache = cache_of(&second);
+    assert_eq!(cache["loaded"], "read", "{second:#}");
+    // The 8 never read first, then the stalest: the root (read first last time), then 55 accounts.
+    assert_eq!(
+        (
+            cache["units_refreshed"].clone(),
+            cache["accounts_refreshed"].clone(),
+            cache["accounts_without_tags"].clone()
+        ),
+        (json!(1), json!(63), json!(0)),
+        "{second:#}"
+    );
+    let today = second["snapshot_date"].as_str().expect("date").to_string();
+    let file = dir.join(format!("evaluations/dt={today}/part-00000.parquet"));
+    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("snapshot"))
+        .expect("parquet")
+        .build()
+        .expect("reader");
+    for batch in reader {
+        let batch = batch.expect("batch");
+        for (name, ou) in strings(&batch, "account_name")
+            .into_iter()
+            .zip(strings(&batch, "ou_path"))
+        {
+            assert!(name.is_some() && ou.as_deref() == Some("Root"), "{name:?} {ou:?}");
+        }
+    }
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

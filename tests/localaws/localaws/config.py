@@ -818,10 +818,19 @@ class ConfigState:
 
     # Query results kept for NextToken; a result set is dropped once its last page is read.
     SELECT_RESULTS_KEPT = 256
+    EXPRESSION_LIMIT = 4096
 
     def _select(self, expression: str, items: Callable[[], Iterator[dict[str, Any]]], params: dict[str, Any]) -> dict[str, Any]:
         """A query runs once, on its first page; its rows are kept, and each NextToken names (query, position),
         so a later page costs O(page)."""
+        # "Expression ... Length Constraints: Minimum length of 1. Maximum length of 4096." (API reference,
+        # API_SelectAggregateResourceConfig.html and API_SelectResourceConfig.html): AWS refuses a longer
+        # expression with a ValidationException before running it (the aggregator's inventory shards of
+        # `accountId IN (...)` batches are sized to stay within it).
+        if not 1 <= len(expression) <= self.EXPRESSION_LIMIT:
+            raise AwsError("ValidationException",
+                           "1 validation error detected: Value at 'expression' failed to satisfy constraint: "
+                           f"Member must have length less than or equal to {self.EXPRESSION_LIMIT}")
         try:
             query = sql.parse(expression)
         except sql.SqlError as error:

@@ -143,3 +143,51 @@ def test_select_aggregate_resource_config(aws):
     with pytest.raises(botocore.exceptions.ClientError) as error:
         config.select_aggregate_resource_config(ConfigurationAggregatorName="org", Expression="DROP TABLE x")
     assert error.value.response["Error"]["Code"] == "InvalidExpressionException"
+
+
+def test_the_reads_of_gather_v2_filtered_listing_and_sharded_query(aws):
+    """What the aggregator's gather v2 calls, with AWS's documented semantics: the rule listing filtered by
+    name, account or region (API_DescribeAggregateComplianceByConfigRules, ConfigRuleComplianceFilters),
+    the regions grouped (API_GetAggregateConfigRuleComplianceSummary), `awsRegion = ... AND accountId IN
+    (...)` shards within the 4,096-character Expression (API_SelectAggregateResourceConfig)."""
+    members = organization(aws, 3)
+    for account in [ADMIN, *members]:
+        recording(aws, account)
+    org_rule(aws)
+    create_function(aws, "legacy", "python3.8", account=members[0])
+    create_function(aws, "fresh", "python3.12", account=members[1])
+    config = aws.client("config")
+    member_rule = aws.client("config", members[0]).describe_config_rules()["ConfigRules"][0]["ConfigRuleName"]
+    config.put_configuration_aggregator(
+        ConfigurationAggregatorName="org",
+        OrganizationAggregationSource={"RoleArn": f"arn:aws:iam::{ADMIN}:role/aggregator", "AwsRegions": [REGION]})
+
+    def listed(**filters):
+        page = config.describe_aggregate_compliance_by_config_rules(ConfigurationAggregatorName="org", Filters=filters)
+        return sorted((r["AccountId"], r["AwsRegion"], r["ConfigRuleName"]) for r in page["AggregateComplianceByConfigRules"])
+
+    everything = listed()
+    assert listed(ConfigRuleName=member_rule) == [t for t in everything if t[2] == member_rule]
+    assert listed(ConfigRuleName="lambda-runtimes") == [], "the filter takes the exact (member) name"
+    assert listed(AccountId=members[0]) == [t for t in everything if t[0] == members[0]]
+    assert listed(AwsRegion="eu-west-1") == []
+    regions = config.get_aggregate_config_rule_compliance_summary(
+        ConfigurationAggregatorName="org", GroupByKey="AWS_REGION")["AggregateComplianceCounts"]
+    assert [g["GroupName"] for g in regions] == [REGION]
+
+    base = ("SELECT resourceId, accountId WHERE resourceType = 'AWS::Lambda::Function' "
+            f"AND awsRegion = '{REGION}' AND accountId IN (")
+    shard = base + ", ".join(f"'{a}'" for a in members[:2]) + ")"
+    rows = config.select_aggregate_resource_config(ConfigurationAggregatorName="org", Expression=shard)["Results"]
+    assert sorted((json.loads(r)["accountId"], json.loads(r)["resourceId"]) for r in rows) == \
+        sorted([(members[0], "legacy"), (members[1], "fresh")])
+    other = base + f"'{members[2]}')"
+    assert config.select_aggregate_resource_config(ConfigurationAggregatorName="org", Expression=other)["Results"] == []
+    # At the limit it runs; one character more is refused before it runs.
+    ids = ", ".join(["'000000000000'"] * ((4096 - len(base) - 1) // 16))
+    at_limit = base + ids + " " * (4096 - len(base) - len(ids) - 1) + ")"
+    assert len(at_limit) == 4096
+    config.select_aggregate_resource_config(ConfigurationAggregatorName="org", Expression=at_limit)
+    with pytest.raises(botocore.exceptions.ClientError) as error:
+        config.select_aggregate_resource_config(ConfigurationAggregatorName="org", Expression=at_limit + " ")
+    assert error.value.response["Error"]["Code"] == "ValidationException"
