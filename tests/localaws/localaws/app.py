@@ -217,7 +217,8 @@ class LocalAws:
         if call.service == "lambda" and "name" in call.path_params:
             data = self.lambdas.fidelity.rewrite(call.operation, call.owner, call.region, call.path_params["name"],
                                                  call.qualifier(), status, data)
-        if 200 <= status < 300 and call.service == "lambda" and call.operation in lambda_ext.MUTATIONS:
+        if 200 <= status < 300 and call.service == "lambda" and (
+                call.operation in lambda_ext.MUTATIONS or call.operation in lambda_ext.ALIAS_MUTATIONS):
             self.lambdas.after_mutation(call.operation, call.owner, call.region, call.path_params, call.body, data)
         if 200 <= status < 300 and call.service == "lambda" and call.operation == "PublishVersion":
             self.lambdas.after_publish(call.owner, call.region, call.path_params["name"], data)
@@ -276,8 +277,14 @@ class LocalAws:
             params = call.json_params()
             validate_input("ssm", call.operation, params)
             return json_response(self.automation.handle(call.operation, call.account, call.region, params))
+        if call.service == "lambda" and call.operation in ("GetLayerVersion", "GetLayerVersionByArn"):
+            return rest_json_response(self.lambdas.layer_version(call.operation, call.account, call.region, call.access_key,
+                                                                 call.path_params, call.query))
+        if call.service == "lambda" and call.operation in ("CreateFunction", "UpdateFunctionConfiguration"):
+            self.lambdas.check_layers(call.account, call.owner, call.region, call.access_key, call.body)
+            return None
         if call.service == "lambda" and call.operation in (
-            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke", "GetLayerVersionByArn",
+            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke",
             "ListVersionsByFunction", "ListAliases",
         ):
             result = self.lambdas.handle(call.operation, call.owner, call.region, call.path_params, call.query,

@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from moto.awslambda.models import lambda_backends
+from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from .config import ConfigState
 from .lambda_fidelity import LambdaFidelity
@@ -25,6 +25,8 @@ from .runtime_api import RuntimeApi
 
 MUTATIONS = {"CreateFunction", "DeleteFunction", "UpdateFunctionConfiguration", "UpdateFunctionCode",
              "TagResource", "UntagResource"}
+# Alias changes are recorded into Config as AWS::Lambda::Alias items.
+ALIAS_MUTATIONS = {"CreateAlias", "UpdateAlias", "DeleteAlias"}
 # Lambda returns at most 50 functions a page, whatever MaxItems asks for
 # (https://docs.aws.amazon.com/lambda/latest/api/API_ListFunctions.html#lambda-ListFunctions-request-MaxItems);
 # ListVersionsByFunction likewise ("returns a maximum of 50 items in each response, even if you set the number
@@ -118,6 +120,32 @@ def parse_function_ref(value: str) -> FunctionRef | None:
 # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awslambda.html).
 IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFunction",
                "ListVersionsByFunction": "ListVersionsByFunction", "GetLayerVersionByArn": "GetLayerVersion"}
+
+
+# A layer or layer version ARN (https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html#lambda-GetLayerVersionByArn-request-Arn).
+_LAYER_ARN = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+                        r"layer:(?P<name>[a-zA-Z0-9-_]+)(?::(?P<version>[0-9]+))?$")
+
+
+def _layers_data(self: Any, layer_version_arns: list[str]) -> list[dict[str, Any]]:
+    """moto looks a function's layers up in the function's own account whatever account the ARN names; Lambda
+    uses the layer version the ARN names, in its account ("You can use layers from other accounts", with that
+    layer version's permission: https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html). Permission is
+    checked before moto (LambdaExtension.check_layers)."""
+    from moto.awslambda.exceptions import UnknownLayerVersionException
+
+    found = []
+    for arn in layer_version_arns:
+        match = _LAYER_ARN.match(arn)
+        account = match["account"] if match else self.account_id
+        version = lambda_backends[account][self.region].layers_versions_by_arn(arn)
+        if version is None:
+            raise UnknownLayerVersionException(layer_version_arns)
+        found.append({"Arn": version.arn, "CodeSize": version.code_size})
+    return found
+
+
+LambdaFunction._get_layers_data = _layers_data
 
 
 def iam_action(operation: str) -> str:
@@ -364,18 +392,67 @@ class LambdaExtension:
             return {**setting, "FunctionArn": fn.function_arn}
         if operation == "Invoke":
             return self.invoke(account, region, path_params["name"], body, headers)
-        if operation == "GetLayerVersionByArn":  # moto lacks it
-            # https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html
-            arn = (query.get("Arn") or [""])[0]
-            parts = arn.split(":")
-            try:
-                version = lambda_backends[account][region].get_layer_version(parts[6], parts[7])
-            except Exception:
-                version = None
-            if version is None:
-                raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
-            return version.get_layer_version()
         return NotImplemented
+
+    # ------------------------------------------------------------ layers
+
+    def layer_version(self, operation: str, caller: str, region: str, access_key: str, path_params: dict[str, str],
+                      query: dict[str, list[str]]) -> dict[str, Any]:
+        """GetLayerVersion (`LayerName` a name or a layer ARN, `VersionNumber`) and GetLayerVersionByArn (moto lacks
+        it), with the layer version's CompatibleRuntimes and CompatibleArchitectures as published
+        (https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersion.html,
+        https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html)."""
+        if operation == "GetLayerVersionByArn":
+            match = _LAYER_ARN.match((query.get("Arn") or [""])[0])
+            if not match or not match["version"]:
+                raise AwsError("ValidationException", "1 validation error detected: Value at 'arn' failed to satisfy "
+                               "constraint: Member must satisfy regular expression pattern: "
+                               "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+")
+            owner, layer_region, name, number = match["account"], match["region"], match["name"], match["version"]
+        else:
+            raw = path_params.get("LayerName", "")
+            match = _LAYER_ARN.match(raw)
+            owner, layer_region, name = (match["account"], match["region"], match["name"]) if match else (caller, region, raw)
+            number = path_params.get("VersionNumber", "")
+        return self.readable_layer_version(caller, region, access_key, owner, layer_region, name, number, operation).get_layer_version()
+
+    def readable_layer_version(self, caller: str, region: str, access_key: str, owner: str, layer_region: str,
+                               name: str, number: str, operation: str = "GetLayerVersion") -> Any:
+        """The layer version, if the caller may read it. A layer version of another account is readable only when
+        its layer version policy (AddLayerVersionPermission) allows the caller's account, or `*`, the
+        `lambda:GetLayerVersion` action ("Layer permissions": https://docs.aws.amazon.com/lambda/latest/dg/permissions-layer-cross-account.html,
+        https://docs.aws.amazon.com/lambda/latest/api/API_AddLayerVersionPermission.html); otherwise, or when there
+        is no such version, AccessDeniedException 403 as for functions (see `locate`). A statement with an
+        `OrganizationId` (a `aws:PrincipalOrgID` condition) allows the accounts of that organization. Layers are
+        Regional: another Region's ARN is ResourceNotFoundException."""
+        arn = f"arn:aws:lambda:{layer_region}:{owner}:layer:{name}:{number}"
+        if layer_region != region:
+            raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        try:
+            version = lambda_backends[owner][region].get_layer_version(name, number)
+        except Exception:
+            version = None
+        if owner != caller:
+            statements = [_org_condition_met(s, caller) for s in (version.policy.statements if version else [])]
+            if not policy_allows([s for s in statements if s], "lambda:GetLayerVersion", arn, caller,
+                                 caller_arn(caller, access_key, region)):
+                self._deny(operation, caller, access_key, region, arn)
+        if version is None:
+            raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        return version
+
+    def check_layers(self, caller: str, owner: str, region: str, access_key: str, body: bytes) -> None:
+        """CreateFunction / UpdateFunctionConfiguration naming layer versions of other accounts: each must be
+        readable by the caller (https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html)."""
+        try:
+            layers = json.loads(body or b"{}").get("Layers") or []
+        except ValueError:
+            return
+        for arn in layers:
+            match = _LAYER_ARN.match(arn) if isinstance(arn, str) else None
+            if match and match["version"] and match["account"] != owner:
+                self.readable_layer_version(caller, region, access_key, match["account"], match["region"],
+                                            match["name"], match["version"], "GetLayerVersion")
 
     def _version_key(self, account: str, region: str, name: str, ref: FunctionRef | None) -> tuple[Any, tuple[str, str, str]]:
         """The function version a runtime management request names and its settings key. The configuration is a
@@ -515,7 +592,12 @@ class LambdaExtension:
 
     def after_mutation(self, operation: str, account: str, region: str, path_params: dict[str, str],
                        request_body: bytes, response_body: bytes) -> None:
-        """Records the function as it now is (or its deletion) into Config."""
+        """Records the function (or alias) as it now is, or its deletion, into Config."""
+        if operation in ALIAS_MUTATIONS:
+            alias = path_params.get("Name") or json.loads(request_body or b"{}").get("Name")
+            if alias:
+                self.record_alias(account, region, function_name(path_params.get("name", "")), alias)
+            return
         if operation == "CreateFunction":
             name = json.loads(response_body or b"{}").get("FunctionName") or json.loads(request_body or b"{}").get("FunctionName")
         elif operation in ("TagResource", "UntagResource"):
@@ -538,9 +620,42 @@ class LambdaExtension:
             self.fidelity.forget(account, region, name)
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             self.config.record_lambda(account, region, name, None, {}, arn)
+            self.config.forget_aliases(account, region, name)
             return
         self.config.record_lambda(account, region, name, config_item_configuration(fn.get_configuration()),
                                   dict(fn.tags or {}), fn.function_arn)
+
+
+    def record_alias(self, account: str, region: str, function: str, alias: str) -> None:
+        """An alias's configuration item: GetAlias's answer in camelCase (aliasArn, description, functionVersion,
+        name, routingConfig.additionalVersionWeights, revisionId), or its deletion."""
+        arn = f"arn:aws:lambda:{region}:{account}:function:{function}:{alias}"
+        try:
+            found = lambda_backends[account][region].get_alias(alias, function)
+        except Exception:
+            self.config.record_alias(account, region, function, alias, None, arn)
+            return
+        configuration = _camel({k: v for k, v in found.to_json().items() if v is not None})
+        self.config.record_alias(account, region, function, alias, configuration, arn)
+
+
+def _org_condition_met(statement: dict[str, Any], caller: str) -> dict[str, Any] | None:
+    """A layer permission given with `OrganizationId` carries the condition aws:PrincipalOrgID = that id: the
+    statement without it when the caller's account belongs to that organization, None when it does not; other
+    statements unchanged."""
+    condition = statement.get("Condition")
+    org_id = (condition or {}).get("StringEquals", {}).get("aws:PrincipalOrgID") if isinstance(condition, dict) else None
+    if not org_id or len(condition) != 1 or len(condition["StringEquals"]) != 1:
+        return statement
+    try:
+        from moto.organizations.models import organizations_backends
+
+        management, partition = organizations_backends.master_accounts.get(caller, (caller, "aws"))
+        org = organizations_backends[management][partition].org
+        member = org is not None and org.id == org_id
+    except Exception:
+        member = False
+    return {k: v for k, v in statement.items() if k != "Condition"} if member else None
 
 
 def zip_of(text: str) -> str:
