@@ -670,13 +670,47 @@ def zip_of(text: str) -> str:
 
 
 def seed_functions(extension: LambdaExtension, accounts: list[str], region: str, per_account: int,
-                   runtimes: list[str]) -> int:
-    """Creates `per_account` functions in each account directly in moto's backend (fast bulk set-up
-    for tests and the demo), recording each into Config like any other create."""
+                   runtimes: list[str], spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Creates `per_account` functions `fn-0000`, `fn-0001`, ... in each account directly in moto's backend (fast
+    bulk set-up for tests and the demo), recording each function and alias into Config like the API would.
+
+    `spec` (the rest of the seed request, every key optional):
+    - `Layers`: [{"LayerName", "CompatibleRuntimes"?, "CompatibleArchitectures"?, "Account"?, "EveryNth"?}]: a
+      layer version published in each seeded account (or once, in `Account`, shared with every seeded account
+      through AddLayerVersionPermission) and attached to every `EveryNth`-th function (default 1: all) when it is
+      created, so published versions carry it too.
+    - `VersionsPerFunction` V: V versions published per function, version i (1-based) on
+      `VersionRuntimes`[(i-1) mod len] (default `Runtimes`); `$LATEST` then goes back to the function's own runtime.
+      Image functions publish versions without a runtime.
+    - `AliasesPerFunction` A: aliases `alias-0` ... `alias-(A-1)`, alias j pointing at version (j mod V) + 1; or
+      `Aliases`: [{"Name", "FunctionVersion", "AdditionalVersionWeights"?}] given for every function."""
     from moto.iam.models import iam_backends
 
+    spec = spec or {}
     code = zip_of("def handler(event, context):\n    return event\n")
-    created = 0
+    versions = int(spec.get("VersionsPerFunction") or 0)
+    version_runtimes = spec.get("VersionRuntimes") or runtimes or ["python3.12"]
+    aliases = list(spec.get("Aliases") or [])
+    for j in range(int(spec.get("AliasesPerFunction") or 0)):
+        if not versions:
+            raise AwsError("InvalidParameterValueException", "AliasesPerFunction needs VersionsPerFunction")
+        aliases.append({"Name": f"alias-{j}", "FunctionVersion": str(j % versions + 1)})
+    layer_zip = base64.b64decode(zip_of("# layer\n"))
+    layers: dict[str, list[tuple[str, int]]] = {account: [] for account in accounts}
+    published_layers: list[str] = []
+    for layer in spec.get("Layers") or []:
+        owners = [layer["Account"]] if layer.get("Account") else accounts
+        for owner in owners:
+            version = lambda_backends[owner][region].publish_layer_version({
+                "LayerName": layer["LayerName"], "Content": {"ZipFile": base64.b64encode(layer_zip).decode()},
+                **{k: layer[k] for k in ("CompatibleRuntimes", "CompatibleArchitectures", "Description") if k in layer}})
+            published_layers.append(version.arn)
+            for account in (accounts if layer.get("Account") else [owner]):
+                if account != owner:
+                    version.policy.add_statement(json.dumps({
+                        "StatementId": f"seed-{account}", "Action": "lambda:GetLayerVersion", "Principal": account}))
+                layers[account].append((version.arn, max(1, int(layer.get("EveryNth") or 1))))
+    created = published = aliased = 0
     for account in accounts:
         iam = iam_backends[account]["aws"]
         try:
@@ -687,15 +721,35 @@ def seed_functions(extension: LambdaExtension, accounts: list[str], region: str,
         backend = lambda_backends[account][region]
         for index in range(per_account):
             runtime = runtimes[index % len(runtimes)] if runtimes else "python3.12"
-            spec = {"FunctionName": f"fn-{index:04d}", "Runtime": runtime, "Role": role.arn, "Handler": "index.handler",
-                    "Code": {"ZipFile": code}, "Tags": {"team": f"team-{index % 5}"}}
+            spec_fn = {"FunctionName": f"fn-{index:04d}", "Runtime": runtime, "Role": role.arn, "Handler": "index.handler",
+                       "Code": {"ZipFile": code}, "Tags": {"team": f"team-{index % 5}"}}
             if runtime == "image":
-                spec.pop("Runtime")
-                spec.pop("Handler")
-                spec["PackageType"] = "Image"
-                spec["Code"] = {"ImageUri": f"{account}.dkr.ecr.{region}.amazonaws.com/app:latest"}
-            backend.create_function(spec)
-            extension.record(account, region, spec["FunctionName"])
+                spec_fn.pop("Runtime")
+                spec_fn.pop("Handler")
+                spec_fn["PackageType"] = "Image"
+                spec_fn["Code"] = {"ImageUri": f"{account}.dkr.ecr.{region}.amazonaws.com/app:latest"}
+            else:
+                attached = [arn for arn, nth in layers[account] if index % nth == 0]
+                if attached:
+                    spec_fn["Layers"] = attached
+            name = spec_fn["FunctionName"]
+            backend.create_function(spec_fn)
             created += 1
-    return created
-
+            for number in range(1, versions + 1):
+                change: dict[str, Any] = {"Description": f"version {number}"}
+                if runtime != "image":
+                    change["Runtime"] = version_runtimes[(number - 1) % len(version_runtimes)]
+                backend.update_function_configuration(name, None, change)
+                backend.publish_version(name, "")
+                published += 1
+            if versions:
+                backend.update_function_configuration(name, None, {"Description": "", **(
+                    {"Runtime": runtime} if runtime != "image" else {})})
+            extension.record(account, region, name)
+            for alias in aliases:
+                weights = alias.get("AdditionalVersionWeights")
+                backend.create_alias(alias["Name"], name, str(alias["FunctionVersion"]), alias.get("Description", ""),
+                                     {"AdditionalVersionWeights": weights} if weights else None)
+                extension.record_alias(account, region, name, alias["Name"])
+                aliased += 1
+    return {"Created": created, "Versions": published, "Aliases": aliased, "LayerVersions": published_layers}
