@@ -214,8 +214,13 @@ def _max_items(query: dict[str, list[str]], default: int | None) -> int | None:
         value = int(raw)
     except ValueError:
         value = 0
+    # MaxItems is 1-10,000 in the API reference (e.g. https://docs.aws.amazon.com/lambda/latest/api/API_ListVersionsByFunction.html#lambda-ListVersionsByFunction-request-MaxItems);
+    # a value outside it fails the model's constraint, which Lambda answers with ValidationException in the
+    # model's words. Within it, a list operation still returns at most its page size (50).
     if not 1 <= value <= 10000:
-        raise AwsError("InvalidParameterValueException", "MaxItems must be between 1 and 10000")
+        bound = "greater than or equal to 1" if value < 1 else "less than or equal to 10000"
+        raise AwsError("ValidationException", f"1 validation error detected: Value '{raw}' at 'maxItems' failed to "
+                       f"satisfy constraint: Member must have value {bound}")
     return value
 
 
@@ -645,6 +650,8 @@ def _org_condition_met(statement: dict[str, Any], caller: str) -> dict[str, Any]
     statements unchanged."""
     condition = statement.get("Condition")
     org_id = (condition or {}).get("StringEquals", {}).get("aws:PrincipalOrgID") if isinstance(condition, dict) else None
+    if statement.get("OrganizationId"):  # moto keeps AddLayerVersionPermission's OrganizationId as given
+        org_id, condition = statement["OrganizationId"], {"StringEquals": {"aws:PrincipalOrgID": statement["OrganizationId"]}}
     if not org_id or len(condition) != 1 or len(condition["StringEquals"]) != 1:
         return statement
     try:
@@ -655,7 +662,7 @@ def _org_condition_met(statement: dict[str, Any], caller: str) -> dict[str, Any]
         member = org is not None and org.id == org_id
     except Exception:
         member = False
-    return {k: v for k, v in statement.items() if k != "Condition"} if member else None
+    return {k: v for k, v in statement.items() if k not in ("Condition", "OrganizationId")} if member else None
 
 
 def zip_of(text: str) -> str:
