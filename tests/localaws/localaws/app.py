@@ -294,6 +294,9 @@ class LocalAws:
         if call.service == "lambda" and call.operation in ("GetLayerVersion", "GetLayerVersionByArn"):
             return rest_json_response(self.lambdas.layer_version(call.operation, call.account, call.region, call.access_key,
                                                                  call.path_params, call.query))
+        if call.service == "lambda" and call.operation == "ListLayerVersions":
+            return rest_json_response(self.lambdas.list_layer_versions(call.account, call.region, call.access_key,
+                                                                       call.path_params, call.query))
         if call.service == "lambda" and call.operation in ("CreateFunction", "UpdateFunctionConfiguration"):
             self.lambdas.check_layers(call.account, call.owner, call.region, call.access_key, call.body)
             return None

@@ -421,6 +421,36 @@ class LambdaExtension:
             number = path_params.get("VersionNumber", "")
         return self.readable_layer_version(caller, region, access_key, owner, layer_region, name, number, operation).get_layer_version()
 
+    def list_layer_versions(self, caller: str, region: str, access_key: str, path_params: dict[str, str],
+                            query: dict[str, list[str]]) -> dict[str, Any]:
+        """ListLayerVersions (https://docs.aws.amazon.com/lambda/latest/api/API_ListLayerVersions.html): newest first;
+        `CompatibleRuntime` / `CompatibleArchitecture` keep the versions that list that runtime / architecture;
+        `MaxItems` 1-50 (outside it, the model's ValidationException), `Marker` -> `NextMarker`. moto ignores the
+        filters and paging. Another account's layer: a layer version policy grants only lambda:GetLayerVersion
+        (API_AddLayerVersionPermission, Action), so listing its versions is AccessDeniedException."""
+        raw = path_params.get("LayerName", "")
+        match = _LAYER_ARN.match(raw)
+        owner, name = (match["account"], match["name"]) if match else (caller, raw)
+        if match and match["region"] != region:
+            raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        if owner != caller:
+            self._deny("ListLayerVersions", caller, access_key, region, f"arn:aws:lambda:{region}:{owner}:layer:{name}")
+        raw_max = (query.get("MaxItems") or [None])[0]
+        if raw_max is not None and not (raw_max.isdigit() and 1 <= int(raw_max) <= 50):
+            raise AwsError("ValidationException", f"1 validation error detected: Value '{raw_max}' at 'maxItems' failed "
+                           "to satisfy constraint: Member must have value between 1 and 50")
+        limit = int(raw_max or 50)
+        runtime = (query.get("CompatibleRuntime") or [None])[0]
+        architecture = (query.get("CompatibleArchitecture") or [None])[0]
+        versions = sorted(lambda_backends[owner][region].list_layer_versions(name), key=lambda v: v.version, reverse=True)
+        versions = [v for v in versions if (not runtime or runtime in (v.compatible_runtimes or []))
+                    and (not architecture or architecture in (v.compatible_architectures or []))]
+        start = self._offset(query, len(versions))
+        page = [{k: v for k, v in version.get_layer_version().items() if k not in ("Content", "LayerArn") and v not in (None, "")}
+                for version in versions[start:start + limit]]
+        end = start + len(page)
+        return {"LayerVersions": page, **({"NextMarker": encode_marker(str(end))} if end < len(versions) else {})}
+
     def readable_layer_version(self, caller: str, region: str, access_key: str, owner: str, layer_region: str,
                                name: str, number: str, operation: str = "GetLayerVersion") -> Any:
         """The layer version, if the caller may read it. A layer version of another account is readable only when

@@ -214,6 +214,34 @@ def test_layer_versions_carry_compatible_runtimes_and_functions_list_them(aws):
     assert error_of(lam.get_layer_version, LayerName="nope", VersionNumber=1)[0] == "ResourceNotFoundException"
 
 
+def test_list_layer_versions_filters_by_compatible_runtime_and_pages(aws):
+    # API_ListLayerVersions: newest first, CompatibleRuntime / CompatibleArchitecture filters, MaxItems 1-50.
+    lam = aws.client("lambda")
+    runtimes = [["python3.8"], ["python3.9", "python3.10"], ["python3.12"], ["python3.12", "python3.13"], []]
+    for compatible in runtimes:
+        lam.publish_layer_version(LayerName="deps", Content=LAYER_ZIP, CompatibleRuntimes=compatible,
+                                  CompatibleArchitectures=["arm64"] if "python3.13" in compatible else ["x86_64"])
+    listed = lam.list_layer_versions(LayerName="deps")["LayerVersions"]
+    assert [v["Version"] for v in listed] == [5, 4, 3, 2, 1]
+    assert listed[1]["CompatibleRuntimes"] == ["python3.12", "python3.13"] and "CompatibleRuntimes" not in listed[0]
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName="deps", CompatibleRuntime="python3.12")["LayerVersions"]] == [4, 3]
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=f"arn:aws:lambda:{REGION}:{ADMIN}:layer:deps",
+                                                          CompatibleRuntime="python3.12",
+                                                          CompatibleArchitecture="arm64")["LayerVersions"]] == [4]
+    first = lam.list_layer_versions(LayerName="deps", MaxItems=2)
+    rest = lam.list_layer_versions(LayerName="deps", Marker=first["NextMarker"])
+    assert [v["Version"] for v in first["LayerVersions"] + rest["LayerVersions"]] == [5, 4, 3, 2, 1]
+    assert error_of(aws.client("lambda", validate=False).list_layer_versions, LayerName="deps", MaxItems=51)[0] == \
+        "ValidationException"
+    # Another account's layer: its policy can grant only lambda:GetLayerVersion, never the listing.
+    owner = aws.client("lambda", OTHER)
+    owner.publish_layer_version(LayerName="vendor", Content=LAYER_ZIP, CompatibleRuntimes=["python3.9"])
+    owner.add_layer_version_permission(LayerName="vendor", VersionNumber=1, StatementId="all",
+                                       Action="lambda:GetLayerVersion", Principal="*")
+    assert error_of(lam.list_layer_versions, LayerName=f"arn:aws:lambda:{REGION}:{OTHER}:layer:vendor")[0] == \
+        "AccessDeniedException"
+
+
 def test_a_layer_version_of_another_account_needs_its_layer_version_policy(aws):
     owner = aws.client("lambda", OTHER)
     published = owner.publish_layer_version(LayerName="vendor", Content=LAYER_ZIP, CompatibleRuntimes=["python3.9"])
@@ -281,6 +309,7 @@ def test_faults_throttle_and_deny_the_new_reads(aws):
              "ListAliases": lambda: lam.list_aliases(FunctionName="fn-0000"),
              "GetLayerVersion": lambda: lam.get_layer_version(LayerName="deps", VersionNumber=1),
              "GetLayerVersionByArn": lambda: lam.get_layer_version_by_arn(Arn=layer),
+             "ListLayerVersions": lambda: lam.list_layer_versions(LayerName="deps"),
              "GetFunctionConfiguration": lambda: lam.get_function_configuration(FunctionName="fn-0000", Qualifier="1")}
     aws.control("POST", "/_localaws/faults", {"Rules": [{"Service": "lambda", "Operation": op, "Throttle": 1.0}
                                                         for op in reads]})
