@@ -289,6 +289,8 @@ class LambdaExtension:
         try:
             return backend.get_function(name, qualifier)
         except Exception:
+            # A function, version or alias that does not exist: ResourceNotFoundException 404
+            # (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunctionConfiguration.html#API_GetFunctionConfiguration_Errors).
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}" + (f":{qualifier}" if qualifier else "")
             raise AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404)
 
@@ -566,7 +568,9 @@ class LambdaExtension:
 
     def list_versions(self, account: str, region: str, name: str, query: dict[str, list[str]]) -> dict[str, Any]:
         """https://docs.aws.amazon.com/lambda/latest/api/API_ListVersionsByFunction.html: $LATEST and every published
-        version with its own configuration, at most 50 a page."""
+        version with its own configuration (a version is the copy of $LATEST made at PublishVersion,
+        https://docs.aws.amazon.com/lambda/latest/dg/configuration-versions.html), $LATEST first then the versions
+        in ascending order, at most 50 a page."""
         fn = self._function(account, region, function_name(name))
         backend = lambda_backends[account][region]
         versions = list(backend.list_versions_by_function(fn.function_name))
@@ -586,7 +590,9 @@ class LambdaExtension:
 
     def list_aliases(self, account: str, region: str, name: str, query: dict[str, list[str]]) -> dict[str, Any]:
         """https://docs.aws.amazon.com/lambda/latest/api/API_ListAliases.html: `FunctionVersion` keeps the aliases
-        that point at that version; `MaxItems` limits the page."""
+        that point at that version; `MaxItems` limits the page. Each alias as API_AliasConfiguration: `AliasArn`,
+        `Name`, `FunctionVersion`, `Description`, `RevisionId` and, when it routes to a second version,
+        `RoutingConfig.AdditionalVersionWeights` (https://docs.aws.amazon.com/lambda/latest/api/API_AliasRoutingConfiguration.html)."""
         fn = self._function(account, region, function_name(name))
         aliases = [a.to_json() for a in lambda_backends[account][region].list_aliases(fn.function_name)]
         version = (query.get("FunctionVersion") or [None])[0]
