@@ -18,11 +18,13 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 
 from . import lambda_ext
 from .automation import AutomationEngine
+from .cloudwatch import CloudWatch
 from .config import ConfigState
 from .eventbridge import EventBridge
 from .faults import FaultInjector
 from .lambda_ext import LambdaExtension
-from .protocol import AwsError, Response, error_response, json_response, rest_json_response, validate_input
+from .protocol import (AwsError, Response, cbor_decode, cbor_encode, error_response, json_response, request_id,
+                       rest_json_response, validate_input)
 from .runtime_api import RuntimeApi
 from .synthetic_org import SyntheticOrg
 
@@ -60,12 +62,17 @@ class Call:
         # A Lambda request's function, as Lambda resolves its name or ARN (set by LocalAws.locate_function).
         self.function: lambda_ext.FunctionRef | None = None
         target = self.headers.get("x-amz-target")
-        if target:
-            self.protocol, self.operation = "json", target.rsplit(".", 1)[-1]
+        if self.headers.get("smithy-protocol") == "rpc-v2-cbor" and self.path.startswith("/service/"):
+            # Smithy RPC v2 CBOR: POST /service/{service}/operation/{operation}
+            self.protocol, self.operation = "cbor", self.path.rstrip("/").rsplit("/", 1)[-1]
+        elif target:
+            # CloudWatch's JSON is awsQueryCompatible: its errors also carry the query protocol's code.
+            self.protocol = "json-qc" if self.service == "monitoring" else "json"
+            self.operation = target.rsplit(".", 1)[-1]
         elif self.service == "lambda":
             self.protocol = "rest-json"
             self.operation, self.path_params = lambda_ext.route(self.method, self.path, self.query)
-        elif self.service in ("sts", "iam"):
+        elif self.service in ("sts", "iam", "monitoring"):
             self.protocol = "query"
             self.form = urllib.parse.parse_qs(body.decode(errors="replace")) if body else dict(self.query)
             self.operation = (self.form.get("Action") or self.query.get("Action") or ["Unknown"])[0]
@@ -142,6 +149,7 @@ class LocalAws:
         self.lambdas = LambdaExtension(self.config, self.runtime)
         self.faults = FaultInjector()
         self.synthetic = SyntheticOrg()  # opt-in, POST /_localaws/synthetic-org
+        self.cloudwatch = CloudWatch()  # GetMetricData over seeded Lambda invocations
         self.reset_lock = threading.Lock()
         self.calls: dict[str, int] = {}
         self.calls_lock = threading.Lock()
@@ -158,6 +166,7 @@ class LocalAws:
             self.events.reset()
             self.faults.configure({})
             self.synthetic.configure(None)
+            self.cloudwatch.reset()
             with self.calls_lock:
                 self.calls = {}
 
@@ -217,7 +226,8 @@ class LocalAws:
         if call.service == "lambda" and "name" in call.path_params:
             data = self.lambdas.fidelity.rewrite(call.operation, call.owner, call.region, call.path_params["name"],
                                                  call.qualifier(), status, data)
-        if 200 <= status < 300 and call.service == "lambda" and call.operation in lambda_ext.MUTATIONS:
+        if 200 <= status < 300 and call.service == "lambda" and (
+                call.operation in lambda_ext.MUTATIONS or call.operation in lambda_ext.ALIAS_MUTATIONS):
             self.lambdas.after_mutation(call.operation, call.owner, call.region, call.path_params, call.body, data)
         if 200 <= status < 300 and call.service == "lambda" and call.operation == "PublishVersion":
             self.lambdas.after_publish(call.owner, call.region, call.path_params["name"], data)
@@ -267,6 +277,11 @@ class LocalAws:
             else:
                 result = self.config.handle(call.operation, call.account, call.region, params)
             return None if result is NotImplemented else json_response(result)
+        if call.service == "monitoring" and call.operation == "GetMetricData":
+            return self.get_metric_data(call)
+        if call.service == "monitoring" and call.protocol == "cbor":  # moto speaks JSON and query only
+            raise AwsError("InternalFailure", f"localaws: CloudWatch {call.operation} over rpc-v2-cbor is not emulated "
+                           "(only GetMetricData is)", 501, sender=False)
         if call.service == "events" and call.operation == "TestEventPattern":  # moto lacks it
             return json_response(_test_event_pattern(call.json_params()))
         if call.service == "ssm" and call.operation == "PutParameter":
@@ -276,8 +291,17 @@ class LocalAws:
             params = call.json_params()
             validate_input("ssm", call.operation, params)
             return json_response(self.automation.handle(call.operation, call.account, call.region, params))
+        if call.service == "lambda" and call.operation in ("GetLayerVersion", "GetLayerVersionByArn"):
+            return rest_json_response(self.lambdas.layer_version(call.operation, call.account, call.region, call.access_key,
+                                                                 call.path_params, call.query))
+        if call.service == "lambda" and call.operation == "ListLayerVersions":
+            return rest_json_response(self.lambdas.list_layer_versions(call.account, call.region, call.access_key,
+                                                                       call.path_params, call.query))
+        if call.service == "lambda" and call.operation in ("CreateFunction", "UpdateFunctionConfiguration"):
+            self.lambdas.check_layers(call.account, call.owner, call.region, call.access_key, call.body)
+            return None
         if call.service == "lambda" and call.operation in (
-            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke", "GetLayerVersionByArn",
+            "ListFunctions", "GetRuntimeManagementConfig", "PutRuntimeManagementConfig", "Invoke",
             "ListVersionsByFunction", "ListAliases",
         ):
             result = self.lambdas.handle(call.operation, call.owner, call.region, call.path_params, call.query,
@@ -287,6 +311,23 @@ class LocalAws:
                 return Response(status, payload, [("Content-Type", "application/json"), *headers.items()])
             return rest_json_response(result)
         return None
+
+    def get_metric_data(self, call: Call) -> Response:
+        """CloudWatch GetMetricData on the protocol the request came in (localaws/cloudwatch.py)."""
+        if call.protocol == "cbor":
+            params = cbor_decode(call.body)
+        elif call.protocol == "query":
+            params = _query_params(call.form)
+        else:
+            params = call.json_params()
+        result = self.cloudwatch.get_metric_data(call.account, call.region, params)
+        if call.protocol == "cbor":
+            return Response(200, cbor_encode(result), [("Content-Type", "application/cbor"),
+                                                       ("smithy-protocol", "rpc-v2-cbor"),
+                                                       ("x-amzn-RequestId", request_id())])
+        if call.protocol == "query":
+            return Response(200, _metric_data_xml(result), [("Content-Type", "text/xml")])
+        return json_response(result, content_type="application/x-amz-json-1.0")
 
     # ---------------------------------------------------------------- control
 
@@ -342,10 +383,12 @@ class LocalAws:
         if route == ("POST", "/_localaws/config/periodic"):
             sent = self.config.fire_periodic(params.get("AccountId"), params.get("Region"))
             return json_response({"Sent": sent}, content_type="application/json")
+        if route == ("POST", "/_localaws/cloudwatch/invocations"):
+            return json_response(self.cloudwatch.seed_invocations(params), content_type="application/json")
         if route == ("POST", "/_localaws/seed/lambda"):
-            created = lambda_ext.seed_functions(self.lambdas, params["Accounts"], params.get("Region", "us-east-1"),
-                                                int(params.get("FunctionsPerAccount", 1)), params.get("Runtimes") or [])
-            return json_response({"Created": created}, content_type="application/json")
+            seeded = lambda_ext.seed_functions(self.lambdas, params["Accounts"], params.get("Region", "us-east-1"),
+                                               int(params.get("FunctionsPerAccount", 1)), params.get("Runtimes") or [], params)
+            return json_response(seeded, content_type="application/json")
         raise AwsError("NotFound", f"no control endpoint {method} {path}", 404)
 
 
@@ -386,6 +429,55 @@ def _check_parameter_size(params: dict[str, Any]) -> None:
         else:
             message = f"Advanced tier parameters support a maximum parameter value of {limit} characters."
         raise AwsError("ValidationException", message)
+
+
+def _query_params(form: dict[str, list[str]]) -> dict[str, Any]:
+    """The query protocol's flattened parameters (`MetricDataQueries.member.1.MetricStat.Period=86400`) as the
+    nested structure the JSON protocols send."""
+    root: dict[str, Any] = {}
+    for key, values in form.items():
+        if key in ("Action", "Version"):
+            continue
+        parts = key.split(".")
+        node: Any = root
+        for position, part in enumerate(parts):
+            leaf = position == len(parts) - 1
+            if part == "member":
+                continue
+            if isinstance(node, list):
+                index = int(part) - 1
+                while len(node) <= index:
+                    node.append({})
+                if leaf:
+                    node[index] = values[0]
+                node = node[index]
+                continue
+            following = parts[position + 1] if not leaf else None
+            if leaf:
+                node[part] = {"true": True, "false": False}.get(values[0], values[0])
+            else:
+                node = node.setdefault(part, [] if following == "member" else {})
+    return root
+
+
+def _metric_data_xml(result: dict[str, Any]) -> bytes:
+    """GetMetricData's answer in the query protocol (XML, timestamps ISO 8601)."""
+    from xml.sax.saxutils import escape
+
+    def stamp(value: Any) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    members = []
+    for r in result["MetricDataResults"]:
+        stamps = "".join(f"<member>{stamp(t)}</member>" for t in r["Timestamps"])
+        values = "".join(f"<member>{v!r}</member>" for v in r["Values"])
+        members.append(f"<member><Id>{escape(r['Id'])}</Id><Label>{escape(r['Label'])}</Label>"
+                       f"<Timestamps>{stamps}</Timestamps><Values>{values}</Values>"
+                       f"<StatusCode>{r['StatusCode']}</StatusCode><Messages/></member>")
+    token = f"<NextToken>{escape(result['NextToken'])}</NextToken>" if result.get("NextToken") else ""
+    return (f'<GetMetricDataResponse xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"><GetMetricDataResult>'
+            f"<MetricDataResults>{''.join(members)}</MetricDataResults>{token}<Messages/></GetMetricDataResult>"
+            f"<ResponseMetadata><RequestId>{request_id()}</RequestId></ResponseMetadata></GetMetricDataResponse>").encode()
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

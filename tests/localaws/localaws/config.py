@@ -33,6 +33,11 @@ from .protocol import AwsError, now, parse_timestamp, validate_input
 config_rule_source.install()
 
 LAMBDA_TYPE = "AWS::Lambda::Function"
+# Lambda aliases, recorded with the properties of the Config resource schema
+# (awslabs/aws-config-resource-schema, config/properties/resource-types/AWS::Lambda::Alias.properties.json:
+# configuration.aliasArn, .description, .functionVersion, .name; relationships.*; tags.*).
+ALIAS_TYPE = "AWS::Lambda::Alias"
+RECORDED_TYPES = (LAMBDA_TYPE, ALIAS_TYPE)
 CHANGE = "ConfigurationItemChangeNotification"
 OVERSIZED = "OversizedConfigurationItemChangeNotification"
 SCHEDULED = "ScheduledNotification"
@@ -220,10 +225,37 @@ class ConfigState:
     def record_lambda(self, account: str, region: str, name: str, configuration: dict[str, Any] | None,
                       tags: dict[str, str], arn: str) -> None:
         """Records a change of a Lambda function (configuration None: deleted) and notifies the rules."""
+        relationships = [] if configuration is None else [
+            {"resourceType": "AWS::IAM::Role", "resourceName": configuration.get("role", "").rsplit("/", 1)[-1],
+             "relationshipName": "Is associated with "}]
+        self._record(account, region, LAMBDA_TYPE, name, name, arn, configuration, tags, relationships, notify=True)
+
+    def record_alias(self, account: str, region: str, function: str, alias: str, configuration: dict[str, Any] | None,
+                     arn: str) -> None:
+        """Records a change of a Lambda alias (configuration None: deleted). The resource id is the alias ARN (its
+        CloudFormation primary identifier; an assumption: Config's documentation does not say), the resource name
+        the alias name, and the relationship names the function. Rules are not notified of aliases (no rule of this
+        project is scoped to them)."""
+        relationships = [{"resourceType": LAMBDA_TYPE, "resourceName": function, "resourceId": function,
+                          "relationshipName": "Is associated with "}] if configuration is not None else []
+        self._record(account, region, ALIAS_TYPE, arn, alias, arn, configuration, {}, relationships, notify=False)
+
+    def forget_aliases(self, account: str, region: str, function: str) -> None:
+        """The function was deleted: so were its aliases."""
+        prefix = f"arn:aws:lambda:{region}:{account}:function:{function}:"
         with self.lock:
-            if self._recording(account, region, LAMBDA_TYPE) is None:
+            live = list(self.live_ids.get((account, region, ALIAS_TYPE), SortedKeys()).after(None))
+        for arn in live:
+            if arn.startswith(prefix):
+                self._record(account, region, ALIAS_TYPE, arn, arn[len(prefix):], arn, None, {}, [], notify=False)
+
+    def _record(self, account: str, region: str, resource_type: str, resource_id: str, resource_name: str, arn: str,
+                configuration: dict[str, Any] | None, tags: dict[str, str], relationships: list[dict[str, str]],
+                notify: bool) -> None:
+        with self.lock:
+            if self._recording(account, region, resource_type) is None:
                 return
-            key = (account, region, LAMBDA_TYPE, name)
+            key = (account, region, resource_type, resource_id)
             history = self.items.setdefault(key, [])
             previous = history[-1] if history else None
             moment = now()
@@ -237,32 +269,31 @@ class ConfigState:
                 "awsAccountId": account,
                 "configurationItemStatus": "ResourceDeleted" if configuration is None
                 else ("ResourceDiscovered" if previous is None or previous["configuration"] is None else "OK"),
-                "resourceType": LAMBDA_TYPE,
-                "resourceId": name,
-                "resourceName": name,
+                "resourceType": resource_type,
+                "resourceId": resource_id,
+                "resourceName": resource_name,
                 "ARN": arn,
                 "awsRegion": region,
                 "availabilityZone": "Not Applicable",
                 "resourceCreationTime": previous["resourceCreationTime"] if previous and previous["configuration"] else iso(moment),
                 "tags": dict(tags) if configuration is not None else {},
                 "relatedEvents": [],
-                "relationships": [] if configuration is None else [
-                    {"resourceType": "AWS::IAM::Role", "resourceName": configuration.get("role", "").rsplit("/", 1)[-1],
-                     "relationshipName": "Is associated with "}
-                ],
+                "relationships": relationships,
                 "configuration": configuration,
                 "supplementaryConfiguration": {},
             }
             item["configurationItemMD5Hash"] = hashlib.md5(json.dumps(item, sort_keys=True).encode()).hexdigest()
             history.append(item)
-            kind = (account, region, LAMBDA_TYPE)
-            self.recorded_ids.setdefault(kind, SortedKeys()).add(name)
+            kind = (account, region, resource_type)
+            self.recorded_ids.setdefault(kind, SortedKeys()).add(resource_id)
             live = self.live_ids.setdefault(kind, SortedKeys())
             if configuration is None:
-                live.discard(name)
+                live.discard(resource_id)
             else:
-                live.add(name)
+                live.add(resource_id)
             self.known_regions.add(region)
+            if not notify:
+                return
             change_type = "DELETE" if configuration is None else ("CREATE" if item["configurationItemStatus"] == "ResourceDiscovered" else "UPDATE")
             for rule in self._rules_with_trigger(account, region, (CHANGE, OVERSIZED)):
                 self._notify_change(account, region, rule, item, previous, change_type)
@@ -748,12 +779,13 @@ class ConfigState:
         return out
 
     def op_GetResourceConfigHistory(self, account: str, region: str, params: dict[str, Any]) -> Any:
-        if params.get("resourceType") != LAMBDA_TYPE:
+        resource_type = params.get("resourceType")
+        if resource_type not in RECORDED_TYPES:
             return NotImplemented
-        history = self.items.get((account, region, LAMBDA_TYPE, params["resourceId"]))
+        history = self.items.get((account, region, resource_type, params["resourceId"]))
         if not history:
             raise AwsError("ResourceNotDiscoveredException",
-                           f"Resource {params['resourceId']} of resourceType:{LAMBDA_TYPE} is unknown or has not been discovered")
+                           f"Resource {params['resourceId']} of resourceType:{resource_type} is unknown or has not been discovered")
         # The history is chronological (append-only): the time window is a slice found by bisection, and the
         # token names the position of the next item, so a page costs O(page + log N).
         captured = lambda i: parse_timestamp(i["configurationItemCaptureTime"])  # noqa: E731
@@ -776,17 +808,21 @@ class ConfigState:
         return {"configurationItems": items, **({"nextToken": token} if token else {})}
 
     def op_ListDiscoveredResources(self, account: str, region: str, params: dict[str, Any]) -> Any:
-        if params.get("resourceType") != LAMBDA_TYPE:
+        resource_type = params.get("resourceType")
+        if resource_type not in RECORDED_TYPES:
             return NotImplemented
-        kind = (account, region, LAMBDA_TYPE)
+        kind = (account, region, resource_type)
         index = self.recorded_ids if params.get("includeDeletedResources") else self.live_ids
         known = index.get(kind, SortedKeys())
         after = token_key(params.get("nextToken"), 1)
         after_id = after[0] if after else None
         # A function's resource name is its resource id, so both filters pick at most that id.
         chosen = set(params.get("resourceIds") or [])
-        if params.get("resourceName"):
+        if params.get("resourceName") and resource_type == LAMBDA_TYPE:
             chosen = {params["resourceName"]} & chosen if chosen else {params["resourceName"]}
+        if params.get("resourceName") and resource_type != LAMBDA_TYPE:  # an alias is named by its name, not its id
+            chosen = {i for i in (chosen or known.after(None))
+                      if self.items[(*kind, i)][-1]["resourceName"] == params["resourceName"]}
         if params.get("resourceIds") or params.get("resourceName"):
             ids: Iterator[str] = (i for i in sorted(chosen) if i in known and (after_id is None or i > after_id))
         else:
@@ -796,7 +832,7 @@ class ConfigState:
         rows = []
         for resource_id in page:
             item = self.items[(*kind, resource_id)][-1]
-            row = {"resourceType": LAMBDA_TYPE, "resourceId": item["resourceId"], "resourceName": item["resourceName"]}
+            row = {"resourceType": resource_type, "resourceId": item["resourceId"], "resourceName": item["resourceName"]}
             if item["configuration"] is None:
                 row["resourceDeletionTime"] = parse_timestamp(item["configurationItemCaptureTime"]).timestamp()
             rows.append(row)
@@ -804,17 +840,18 @@ class ConfigState:
 
     def op_BatchGetResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> Any:
         keys = params["resourceKeys"]
-        if any(k["resourceType"] != LAMBDA_TYPE for k in keys):
+        if any(k["resourceType"] not in RECORDED_TYPES for k in keys):
             return NotImplemented
         found = []
         for key in keys:
-            history = self.items.get((account, region, LAMBDA_TYPE, key["resourceId"]))
+            history = self.items.get((account, region, key["resourceType"], key["resourceId"]))
             if history and history[-1]["configuration"] is not None:
                 found.append(self.api_item(history[-1], with_tags=False))
         return {"baseConfigurationItems": found, "unprocessedResourceKeys": []}
 
     def op_SelectResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
-        return self._select(params["Expression"], lambda: self._latest(account, region, LAMBDA_TYPE), params)
+        return self._select(params["Expression"], lambda: (item for resource_type in RECORDED_TYPES
+                                                           for item in self._latest(account, region, resource_type)), params)
 
     # Query results kept for NextToken; a result set is dropped once its last page is read.
     SELECT_RESULTS_KEPT = 256
@@ -1075,7 +1112,8 @@ class ConfigState:
 
     def _aggregate_items(self, sources: set[tuple[str, str]]) -> Iterator[dict[str, Any]]:
         for acct, reg in sorted(sources):
-            yield from self._latest(acct, reg, LAMBDA_TYPE)
+            for resource_type in RECORDED_TYPES:
+                yield from self._latest(acct, reg, resource_type)
 
     def op_ListAggregateDiscoveredResources(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])

@@ -21,12 +21,18 @@ THROTTLE = {
     "s3": ("SlowDown", 503),
     "sts": ("Throttling", 400),
     "iam": ("Throttling", 400),
+    # CloudWatch (signing name `monitoring`): the query protocol's Throttling 400, also over JSON and CBOR through
+    # x-amzn-query-error (the common errors, https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CommonErrors.html).
+    "monitoring": ("Throttling", 400),
 }
+# Services known by another name than their signing name (the credential scope): a rule may use either.
+SERVICE_ALIASES = {"cloudwatch": "monitoring"}
 SERVER_ERROR = {
     "lambda": ("ServiceException", 500),
     "s3": ("InternalError", 500),
     "sts": ("InternalFailure", 500),
     "iam": ("ServiceFailure", 500),
+    "monitoring": ("InternalServiceError", 500),  # botocore's InternalServiceFault
 }
 DENIED = {
     "lambda": ("AccessDeniedException", 403),
@@ -109,7 +115,7 @@ class FaultRule:
     failed_evaluations: float = 0.0
 
     def applies(self, service: str, operation: str, account: str) -> bool:
-        return (self.service in ("*", service) and self.operation in ("*", operation)
+        return (SERVICE_ALIASES.get(self.service, self.service) in ("*", service) and self.operation in ("*", operation)
                 and self.account in ("*", account))
 
 

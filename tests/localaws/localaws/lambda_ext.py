@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from moto.awslambda.models import lambda_backends
+from moto.awslambda.models import LambdaFunction, lambda_backends
 
 from .config import ConfigState
 from .lambda_fidelity import LambdaFidelity
@@ -25,6 +25,8 @@ from .runtime_api import RuntimeApi
 
 MUTATIONS = {"CreateFunction", "DeleteFunction", "UpdateFunctionConfiguration", "UpdateFunctionCode",
              "TagResource", "UntagResource"}
+# Alias changes are recorded into Config as AWS::Lambda::Alias items.
+ALIAS_MUTATIONS = {"CreateAlias", "UpdateAlias", "DeleteAlias"}
 # Lambda returns at most 50 functions a page, whatever MaxItems asks for
 # (https://docs.aws.amazon.com/lambda/latest/api/API_ListFunctions.html#lambda-ListFunctions-request-MaxItems);
 # ListVersionsByFunction likewise ("returns a maximum of 50 items in each response, even if you set the number
@@ -120,6 +122,32 @@ IAM_ACTIONS = {"Invoke": "InvokeFunction", "InvokeWithResponseStream": "InvokeFu
                "ListVersionsByFunction": "ListVersionsByFunction", "GetLayerVersionByArn": "GetLayerVersion"}
 
 
+# A layer or layer version ARN (https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html#lambda-GetLayerVersionByArn-request-Arn).
+_LAYER_ARN = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+                        r"layer:(?P<name>[a-zA-Z0-9-_]+)(?::(?P<version>[0-9]+))?$")
+
+
+def _layers_data(self: Any, layer_version_arns: list[str]) -> list[dict[str, Any]]:
+    """moto looks a function's layers up in the function's own account whatever account the ARN names; Lambda
+    uses the layer version the ARN names, in its account ("You can use layers from other accounts", with that
+    layer version's permission: https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html). Permission is
+    checked before moto (LambdaExtension.check_layers)."""
+    from moto.awslambda.exceptions import UnknownLayerVersionException
+
+    found = []
+    for arn in layer_version_arns:
+        match = _LAYER_ARN.match(arn)
+        account = match["account"] if match else self.account_id
+        version = lambda_backends[account][self.region].layers_versions_by_arn(arn)
+        if version is None:
+            raise UnknownLayerVersionException(layer_version_arns)
+        found.append({"Arn": version.arn, "CodeSize": version.code_size})
+    return found
+
+
+LambdaFunction._get_layers_data = _layers_data
+
+
 def iam_action(operation: str) -> str:
     return "lambda:" + IAM_ACTIONS.get(operation, operation)
 
@@ -186,8 +214,13 @@ def _max_items(query: dict[str, list[str]], default: int | None) -> int | None:
         value = int(raw)
     except ValueError:
         value = 0
+    # MaxItems is 1-10,000 in the API reference (e.g. https://docs.aws.amazon.com/lambda/latest/api/API_ListVersionsByFunction.html#lambda-ListVersionsByFunction-request-MaxItems);
+    # a value outside it fails the model's constraint, which Lambda answers with ValidationException in the
+    # model's words. Within it, a list operation still returns at most its page size (50).
     if not 1 <= value <= 10000:
-        raise AwsError("InvalidParameterValueException", "MaxItems must be between 1 and 10000")
+        bound = "greater than or equal to 1" if value < 1 else "less than or equal to 10000"
+        raise AwsError("ValidationException", f"1 validation error detected: Value '{raw}' at 'maxItems' failed to "
+                       f"satisfy constraint: Member must have value {bound}")
     return value
 
 
@@ -256,6 +289,8 @@ class LambdaExtension:
         try:
             return backend.get_function(name, qualifier)
         except Exception:
+            # A function, version or alias that does not exist: ResourceNotFoundException 404
+            # (https://docs.aws.amazon.com/lambda/latest/api/API_GetFunctionConfiguration.html#API_GetFunctionConfiguration_Errors).
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}" + (f":{qualifier}" if qualifier else "")
             raise AwsError("ResourceNotFoundException", f"Function not found: {arn}", 404)
 
@@ -364,18 +399,97 @@ class LambdaExtension:
             return {**setting, "FunctionArn": fn.function_arn}
         if operation == "Invoke":
             return self.invoke(account, region, path_params["name"], body, headers)
-        if operation == "GetLayerVersionByArn":  # moto lacks it
-            # https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html
-            arn = (query.get("Arn") or [""])[0]
-            parts = arn.split(":")
-            try:
-                version = lambda_backends[account][region].get_layer_version(parts[6], parts[7])
-            except Exception:
-                version = None
-            if version is None:
-                raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
-            return version.get_layer_version()
         return NotImplemented
+
+    # ------------------------------------------------------------ layers
+
+    def layer_version(self, operation: str, caller: str, region: str, access_key: str, path_params: dict[str, str],
+                      query: dict[str, list[str]]) -> dict[str, Any]:
+        """GetLayerVersion (`LayerName` a name or a layer ARN, `VersionNumber`) and GetLayerVersionByArn (moto lacks
+        it), with the layer version's CompatibleRuntimes and CompatibleArchitectures as published
+        (https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersion.html,
+        https://docs.aws.amazon.com/lambda/latest/api/API_GetLayerVersionByArn.html)."""
+        if operation == "GetLayerVersionByArn":
+            match = _LAYER_ARN.match((query.get("Arn") or [""])[0])
+            if not match or not match["version"]:
+                raise AwsError("ValidationException", "1 validation error detected: Value at 'arn' failed to satisfy "
+                               "constraint: Member must satisfy regular expression pattern: "
+                               "arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+")
+            owner, layer_region, name, number = match["account"], match["region"], match["name"], match["version"]
+        else:
+            raw = path_params.get("LayerName", "")
+            match = _LAYER_ARN.match(raw)
+            owner, layer_region, name = (match["account"], match["region"], match["name"]) if match else (caller, region, raw)
+            number = path_params.get("VersionNumber", "")
+        return self.readable_layer_version(caller, region, access_key, owner, layer_region, name, number, operation).get_layer_version()
+
+    def list_layer_versions(self, caller: str, region: str, access_key: str, path_params: dict[str, str],
+                            query: dict[str, list[str]]) -> dict[str, Any]:
+        """ListLayerVersions (https://docs.aws.amazon.com/lambda/latest/api/API_ListLayerVersions.html): newest first;
+        `CompatibleRuntime` / `CompatibleArchitecture` keep the versions that list that runtime / architecture;
+        `MaxItems` 1-50 (outside it, the model's ValidationException), `Marker` -> `NextMarker`. moto ignores the
+        filters and paging. Another account's layer: a layer version policy grants only lambda:GetLayerVersion
+        (API_AddLayerVersionPermission, Action), so listing its versions is AccessDeniedException."""
+        raw = path_params.get("LayerName", "")
+        match = _LAYER_ARN.match(raw)
+        owner, name = (match["account"], match["name"]) if match else (caller, raw)
+        if match and match["region"] != region:
+            raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        if owner != caller:
+            self._deny("ListLayerVersions", caller, access_key, region, f"arn:aws:lambda:{region}:{owner}:layer:{name}")
+        raw_max = (query.get("MaxItems") or [None])[0]
+        if raw_max is not None and not (raw_max.isdigit() and 1 <= int(raw_max) <= 50):
+            raise AwsError("ValidationException", f"1 validation error detected: Value '{raw_max}' at 'maxItems' failed "
+                           "to satisfy constraint: Member must have value between 1 and 50")
+        limit = int(raw_max or 50)
+        runtime = (query.get("CompatibleRuntime") or [None])[0]
+        architecture = (query.get("CompatibleArchitecture") or [None])[0]
+        versions = sorted(lambda_backends[owner][region].list_layer_versions(name), key=lambda v: v.version, reverse=True)
+        versions = [v for v in versions if (not runtime or runtime in (v.compatible_runtimes or []))
+                    and (not architecture or architecture in (v.compatible_architectures or []))]
+        start = self._offset(query, len(versions))
+        page = [{k: v for k, v in version.get_layer_version().items() if k not in ("Content", "LayerArn") and v not in (None, "")}
+                for version in versions[start:start + limit]]
+        end = start + len(page)
+        return {"LayerVersions": page, **({"NextMarker": encode_marker(str(end))} if end < len(versions) else {})}
+
+    def readable_layer_version(self, caller: str, region: str, access_key: str, owner: str, layer_region: str,
+                               name: str, number: str, operation: str = "GetLayerVersion") -> Any:
+        """The layer version, if the caller may read it. A layer version of another account is readable only when
+        its layer version policy (AddLayerVersionPermission) allows the caller's account, or `*`, the
+        `lambda:GetLayerVersion` action ("Layer permissions": https://docs.aws.amazon.com/lambda/latest/dg/permissions-layer-cross-account.html,
+        https://docs.aws.amazon.com/lambda/latest/api/API_AddLayerVersionPermission.html); otherwise, or when there
+        is no such version, AccessDeniedException 403 as for functions (see `locate`). A statement with an
+        `OrganizationId` (a `aws:PrincipalOrgID` condition) allows the accounts of that organization. Layers are
+        Regional: another Region's ARN is ResourceNotFoundException."""
+        arn = f"arn:aws:lambda:{layer_region}:{owner}:layer:{name}:{number}"
+        if layer_region != region:
+            raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        try:
+            version = lambda_backends[owner][region].get_layer_version(name, number)
+        except Exception:
+            version = None
+        if owner != caller:
+            statements = [_org_condition_met(s, caller) for s in (version.policy.statements if version else [])]
+            if not policy_allows([s for s in statements if s], "lambda:GetLayerVersion", arn, caller,
+                                 caller_arn(caller, access_key, region)):
+                self._deny(operation, caller, access_key, region, arn)
+        if version is None:
+            raise AwsError("ResourceNotFoundException", "The resource you requested does not exist.", 404)
+        return version
+
+    def check_layers(self, caller: str, owner: str, region: str, access_key: str, body: bytes) -> None:
+        """CreateFunction / UpdateFunctionConfiguration naming layer versions of other accounts: each must be
+        readable by the caller (https://docs.aws.amazon.com/lambda/latest/dg/adding-layers.html)."""
+        try:
+            layers = json.loads(body or b"{}").get("Layers") or []
+        except ValueError:
+            return
+        for arn in layers:
+            match = _LAYER_ARN.match(arn) if isinstance(arn, str) else None
+            if match and match["version"] and match["account"] != owner:
+                self.readable_layer_version(caller, region, access_key, match["account"], match["region"],
+                                            match["name"], match["version"], "GetLayerVersion")
 
     def _version_key(self, account: str, region: str, name: str, ref: FunctionRef | None) -> tuple[Any, tuple[str, str, str]]:
         """The function version a runtime management request names and its settings key. The configuration is a
@@ -454,7 +568,9 @@ class LambdaExtension:
 
     def list_versions(self, account: str, region: str, name: str, query: dict[str, list[str]]) -> dict[str, Any]:
         """https://docs.aws.amazon.com/lambda/latest/api/API_ListVersionsByFunction.html: $LATEST and every published
-        version with its own configuration, at most 50 a page."""
+        version with its own configuration (a version is the copy of $LATEST made at PublishVersion,
+        https://docs.aws.amazon.com/lambda/latest/dg/configuration-versions.html), $LATEST first then the versions
+        in ascending order, at most 50 a page."""
         fn = self._function(account, region, function_name(name))
         backend = lambda_backends[account][region]
         versions = list(backend.list_versions_by_function(fn.function_name))
@@ -474,7 +590,9 @@ class LambdaExtension:
 
     def list_aliases(self, account: str, region: str, name: str, query: dict[str, list[str]]) -> dict[str, Any]:
         """https://docs.aws.amazon.com/lambda/latest/api/API_ListAliases.html: `FunctionVersion` keeps the aliases
-        that point at that version; `MaxItems` limits the page."""
+        that point at that version; `MaxItems` limits the page. Each alias as API_AliasConfiguration: `AliasArn`,
+        `Name`, `FunctionVersion`, `Description`, `RevisionId` and, when it routes to a second version,
+        `RoutingConfig.AdditionalVersionWeights` (https://docs.aws.amazon.com/lambda/latest/api/API_AliasRoutingConfiguration.html)."""
         fn = self._function(account, region, function_name(name))
         aliases = [a.to_json() for a in lambda_backends[account][region].list_aliases(fn.function_name)]
         version = (query.get("FunctionVersion") or [None])[0]
@@ -515,7 +633,12 @@ class LambdaExtension:
 
     def after_mutation(self, operation: str, account: str, region: str, path_params: dict[str, str],
                        request_body: bytes, response_body: bytes) -> None:
-        """Records the function as it now is (or its deletion) into Config."""
+        """Records the function (or alias) as it now is, or its deletion, into Config."""
+        if operation in ALIAS_MUTATIONS:
+            alias = path_params.get("Name") or json.loads(request_body or b"{}").get("Name")
+            if alias:
+                self.record_alias(account, region, function_name(path_params.get("name", "")), alias)
+            return
         if operation == "CreateFunction":
             name = json.loads(response_body or b"{}").get("FunctionName") or json.loads(request_body or b"{}").get("FunctionName")
         elif operation in ("TagResource", "UntagResource"):
@@ -538,9 +661,44 @@ class LambdaExtension:
             self.fidelity.forget(account, region, name)
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
             self.config.record_lambda(account, region, name, None, {}, arn)
+            self.config.forget_aliases(account, region, name)
             return
         self.config.record_lambda(account, region, name, config_item_configuration(fn.get_configuration()),
                                   dict(fn.tags or {}), fn.function_arn)
+
+
+    def record_alias(self, account: str, region: str, function: str, alias: str) -> None:
+        """An alias's configuration item: GetAlias's answer in camelCase (aliasArn, description, functionVersion,
+        name, routingConfig.additionalVersionWeights, revisionId), or its deletion."""
+        arn = f"arn:aws:lambda:{region}:{account}:function:{function}:{alias}"
+        try:
+            found = lambda_backends[account][region].get_alias(alias, function)
+        except Exception:
+            self.config.record_alias(account, region, function, alias, None, arn)
+            return
+        configuration = _camel({k: v for k, v in found.to_json().items() if v is not None})
+        self.config.record_alias(account, region, function, alias, configuration, arn)
+
+
+def _org_condition_met(statement: dict[str, Any], caller: str) -> dict[str, Any] | None:
+    """A layer permission given with `OrganizationId` carries the condition aws:PrincipalOrgID = that id: the
+    statement without it when the caller's account belongs to that organization, None when it does not; other
+    statements unchanged."""
+    condition = statement.get("Condition")
+    org_id = (condition or {}).get("StringEquals", {}).get("aws:PrincipalOrgID") if isinstance(condition, dict) else None
+    if statement.get("OrganizationId"):  # moto keeps AddLayerVersionPermission's OrganizationId as given
+        org_id, condition = statement["OrganizationId"], {"StringEquals": {"aws:PrincipalOrgID": statement["OrganizationId"]}}
+    if not org_id or len(condition) != 1 or len(condition["StringEquals"]) != 1:
+        return statement
+    try:
+        from moto.organizations.models import organizations_backends
+
+        management, partition = organizations_backends.master_accounts.get(caller, (caller, "aws"))
+        org = organizations_backends[management][partition].org
+        member = org is not None and org.id == org_id
+    except Exception:
+        member = False
+    return {k: v for k, v in statement.items() if k not in ("Condition", "OrganizationId")} if member else None
 
 
 def zip_of(text: str) -> str:
@@ -555,13 +713,47 @@ def zip_of(text: str) -> str:
 
 
 def seed_functions(extension: LambdaExtension, accounts: list[str], region: str, per_account: int,
-                   runtimes: list[str]) -> int:
-    """Creates `per_account` functions in each account directly in moto's backend (fast bulk set-up
-    for tests and the demo), recording each into Config like any other create."""
+                   runtimes: list[str], spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Creates `per_account` functions `fn-0000`, `fn-0001`, ... in each account directly in moto's backend (fast
+    bulk set-up for tests and the demo), recording each function and alias into Config like the API would.
+
+    `spec` (the rest of the seed request, every key optional):
+    - `Layers`: [{"LayerName", "CompatibleRuntimes"?, "CompatibleArchitectures"?, "Account"?, "EveryNth"?}]: a
+      layer version published in each seeded account (or once, in `Account`, shared with every seeded account
+      through AddLayerVersionPermission) and attached to every `EveryNth`-th function (default 1: all) when it is
+      created, so published versions carry it too.
+    - `VersionsPerFunction` V: V versions published per function, version i (1-based) on
+      `VersionRuntimes`[(i-1) mod len] (default `Runtimes`); `$LATEST` then goes back to the function's own runtime.
+      Image functions publish versions without a runtime.
+    - `AliasesPerFunction` A: aliases `alias-0` ... `alias-(A-1)`, alias j pointing at version (j mod V) + 1; or
+      `Aliases`: [{"Name", "FunctionVersion", "AdditionalVersionWeights"?}] given for every function."""
     from moto.iam.models import iam_backends
 
+    spec = spec or {}
     code = zip_of("def handler(event, context):\n    return event\n")
-    created = 0
+    versions = int(spec.get("VersionsPerFunction") or 0)
+    version_runtimes = spec.get("VersionRuntimes") or runtimes or ["python3.12"]
+    aliases = list(spec.get("Aliases") or [])
+    for j in range(int(spec.get("AliasesPerFunction") or 0)):
+        if not versions:
+            raise AwsError("InvalidParameterValueException", "AliasesPerFunction needs VersionsPerFunction")
+        aliases.append({"Name": f"alias-{j}", "FunctionVersion": str(j % versions + 1)})
+    layer_zip = base64.b64decode(zip_of("# layer\n"))
+    layers: dict[str, list[tuple[str, int]]] = {account: [] for account in accounts}
+    published_layers: list[str] = []
+    for layer in spec.get("Layers") or []:
+        owners = [layer["Account"]] if layer.get("Account") else accounts
+        for owner in owners:
+            version = lambda_backends[owner][region].publish_layer_version({
+                "LayerName": layer["LayerName"], "Content": {"ZipFile": base64.b64encode(layer_zip).decode()},
+                **{k: layer[k] for k in ("CompatibleRuntimes", "CompatibleArchitectures", "Description") if k in layer}})
+            published_layers.append(version.arn)
+            for account in (accounts if layer.get("Account") else [owner]):
+                if account != owner:
+                    version.policy.add_statement(json.dumps({
+                        "StatementId": f"seed-{account}", "Action": "lambda:GetLayerVersion", "Principal": account}))
+                layers[account].append((version.arn, max(1, int(layer.get("EveryNth") or 1))))
+    created = published = aliased = 0
     for account in accounts:
         iam = iam_backends[account]["aws"]
         try:
@@ -572,15 +764,35 @@ def seed_functions(extension: LambdaExtension, accounts: list[str], region: str,
         backend = lambda_backends[account][region]
         for index in range(per_account):
             runtime = runtimes[index % len(runtimes)] if runtimes else "python3.12"
-            spec = {"FunctionName": f"fn-{index:04d}", "Runtime": runtime, "Role": role.arn, "Handler": "index.handler",
-                    "Code": {"ZipFile": code}, "Tags": {"team": f"team-{index % 5}"}}
+            spec_fn = {"FunctionName": f"fn-{index:04d}", "Runtime": runtime, "Role": role.arn, "Handler": "index.handler",
+                       "Code": {"ZipFile": code}, "Tags": {"team": f"team-{index % 5}"}}
             if runtime == "image":
-                spec.pop("Runtime")
-                spec.pop("Handler")
-                spec["PackageType"] = "Image"
-                spec["Code"] = {"ImageUri": f"{account}.dkr.ecr.{region}.amazonaws.com/app:latest"}
-            backend.create_function(spec)
-            extension.record(account, region, spec["FunctionName"])
+                spec_fn.pop("Runtime")
+                spec_fn.pop("Handler")
+                spec_fn["PackageType"] = "Image"
+                spec_fn["Code"] = {"ImageUri": f"{account}.dkr.ecr.{region}.amazonaws.com/app:latest"}
+            else:
+                attached = [arn for arn, nth in layers[account] if index % nth == 0]
+                if attached:
+                    spec_fn["Layers"] = attached
+            name = spec_fn["FunctionName"]
+            backend.create_function(spec_fn)
             created += 1
-    return created
-
+            for number in range(1, versions + 1):
+                change: dict[str, Any] = {"Description": f"version {number}"}
+                if runtime != "image":
+                    change["Runtime"] = version_runtimes[(number - 1) % len(version_runtimes)]
+                backend.update_function_configuration(name, None, change)
+                backend.publish_version(name, "")
+                published += 1
+            if versions:
+                backend.update_function_configuration(name, None, {"Description": "", **(
+                    {"Runtime": runtime} if runtime != "image" else {})})
+            extension.record(account, region, name)
+            for alias in aliases:
+                weights = alias.get("AdditionalVersionWeights")
+                backend.create_alias(alias["Name"], name, str(alias["FunctionVersion"]), alias.get("Description", ""),
+                                     {"AdditionalVersionWeights": weights} if weights else None)
+                extension.record_alias(account, region, name, alias["Name"])
+                aliased += 1
+    return {"Created": created, "Versions": published, "Aliases": aliased, "LayerVersions": published_layers}

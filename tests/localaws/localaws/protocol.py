@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import struct
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,8 +71,83 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(value)}")
 
 
+def cbor_encode(value: Any) -> bytes:
+    """Smithy RPC v2 CBOR (RFC 8949) for the values a response holds: maps, lists, text, integers, floats (64-bit),
+    booleans, null, and timestamps as tag 1 with epoch seconds (https://smithy.io/2.0/additional-specs/protocols/smithy-rpc-v2.html)."""
+    out = bytearray()
+
+    def head(major: int, length: int) -> None:
+        if length < 24:
+            out.append(major << 5 | length)
+        elif length < 1 << 8:
+            out.extend((major << 5 | 24, length))
+        elif length < 1 << 16:
+            out.append(major << 5 | 25)
+            out.extend(length.to_bytes(2, "big"))
+        elif length < 1 << 32:
+            out.append(major << 5 | 26)
+            out.extend(length.to_bytes(4, "big"))
+        else:
+            out.append(major << 5 | 27)
+            out.extend(length.to_bytes(8, "big"))
+
+    def item(v: Any) -> None:
+        if v is None:
+            out.append(0xF6)
+        elif v is True or v is False:
+            out.append(0xF5 if v else 0xF4)
+        elif isinstance(v, int):
+            head(0, v) if v >= 0 else head(1, -1 - v)
+        elif isinstance(v, float):
+            out.append(0xFB)
+            out.extend(struct.pack(">d", v))
+        elif isinstance(v, dt.datetime):
+            out.append(0xC1)  # tag 1
+            item(v.timestamp())
+        elif isinstance(v, str):
+            data = v.encode()
+            head(3, len(data))
+            out.extend(data)
+        elif isinstance(v, (bytes, bytearray)):
+            head(2, len(v))
+            out.extend(v)
+        elif isinstance(v, (list, tuple)):
+            head(4, len(v))
+            for x in v:
+                item(x)
+        elif isinstance(v, dict):
+            head(5, len(v))
+            for k, x in v.items():
+                item(str(k))
+                item(x)
+        else:
+            raise TypeError(f"not CBOR serializable: {type(v)}")
+
+    item(value)
+    return bytes(out)
+
+
+def cbor_decode(data: bytes) -> Any:
+    """A CBOR request body, decoded by botocore's own RPC v2 CBOR parser (tag 1 timestamps become datetimes)."""
+    from botocore.parsers import RpcV2CBORParser
+
+    parser = RpcV2CBORParser()
+    return parser.parse_data_item(parser.get_peekable_stream_from_bytes(data)) if data else {}
+
+
 def error_response(protocol: str, error: AwsError) -> Response:
     rid = request_id()
+    if protocol in ("json-qc", "cbor"):
+        # awsQueryCompatible services (CloudWatch) also name the query protocol's error code and fault in
+        # `x-amzn-query-error`, which the SDKs read first (https://smithy.io/2.0/aws/protocols/aws-query-protocol.html#aws-protocols-awsquerycompatible-trait).
+        headers = [("x-amzn-RequestId", rid), ("x-amzn-ErrorType", error.code),
+                   ("x-amzn-query-error", f"{error.code};{'Sender' if error.sender else 'Receiver'}")]
+        payload_qc = {"__type": error.code, "message": error.message}
+        if protocol == "cbor":
+            return Response(error.status, cbor_encode(payload_qc),
+                            [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor"), *headers])
+        return Response(error.status, json.dumps(payload_qc).encode(),
+                        [("Content-Type", "application/x-amz-json-1.0"), *headers])
     if protocol == "json":
         payload_json: dict[str, Any] = {"__type": error.code, "message": error.message}
         if error.reason:  # e.g. Organizations' InvalidInputException `Reason`
