@@ -78,6 +78,15 @@ pub struct Row {
     pub collected_at: Timestamp,
 }
 
+/// A function's row as recomputed for [`RunContext::compliant_row`].
+#[derive(Debug)]
+pub enum Recomputed {
+    Row(Box<Row>),
+    NotApplicable,
+    /// The rule's verdict today fails it, yet Config listed no NON_COMPLIANT result for it.
+    Fails,
+}
+
 /// Everything a run shares.
 pub struct RunContext<'c> {
     pub catalog: &'c Catalog,
@@ -108,17 +117,17 @@ impl<'c> RunContext<'c> {
     /// The row of a function Config holds no NON_COMPLIANT result for, in a triple with results:
     /// COMPLIANT, its annotation recomputed with the rule's own verdict (catalog, policy, snapshot
     /// date; the runtime update mode counts as passing — a failing mode is a NON_COMPLIANT result,
-    /// read from Config). None when the rule does not judge the function (NOT_APPLICABLE: the
-    /// aggregate APIs return no such results either). When the recomputed verdict fails it (the rule
-    /// has not evaluated it since a date boundary passed) the row stays COMPLIANT, as Config says,
-    /// without an annotation.
+    /// read from Config). [`Recomputed::NotApplicable`] when the rule does not judge the function (the
+    /// aggregate APIs return no such results either). [`Recomputed::Fails`] when the recomputed verdict
+    /// fails it: Config may hold it COMPLIANT (a catalog overlay, or a date passed since the rule's last
+    /// run) or hold nothing (not evaluated yet) — the caller asks Config rather than guess.
     pub fn compliant_row(
         &self,
         (account_id, region, rule_name): (&str, &str, &str),
         resource_id: &str,
         function: &FunctionDetails,
         account: Option<&AccountDetails>,
-    ) -> Option<Row> {
+    ) -> Recomputed {
         let snapshot = FunctionSnapshot {
             name: resource_id.to_string(),
             package_type: match function.package_type.as_deref() {
@@ -133,23 +142,24 @@ impl<'c> RunContext<'c> {
             runtime_update_mode: Observed::NotNeeded,
         };
         let verdict = evaluate(&snapshot, self.policy, self.catalog, self.snapshot_date);
-        let annotation = match verdict.compliance {
-            ComplianceType::NotApplicable => return None,
-            ComplianceType::Compliant => Some(verdict.annotation),
-            ComplianceType::NonCompliant => None,
-        };
-        let record = EvaluationRecord {
-            account_id: account_id.to_string(),
-            region: region.to_string(),
-            rule_name: rule_name.to_string(),
-            resource_type: lifecycle::event::LAMBDA_FUNCTION.to_string(),
-            resource_id: resource_id.to_string(),
-            compliance_type: ComplianceType::Compliant.as_str().to_string(),
-            annotation,
-            result_recorded_time: None,
-            config_rule_invoked_time: None,
-        };
-        Some(self.row(&record, Some(function), account))
+        match verdict.compliance {
+            ComplianceType::NotApplicable => Recomputed::NotApplicable,
+            ComplianceType::NonCompliant => Recomputed::Fails,
+            ComplianceType::Compliant => {
+                let record = EvaluationRecord {
+                    account_id: account_id.to_string(),
+                    region: region.to_string(),
+                    rule_name: rule_name.to_string(),
+                    resource_type: lifecycle::event::LAMBDA_FUNCTION.to_string(),
+                    resource_id: resource_id.to_string(),
+                    compliance_type: ComplianceType::Compliant.as_str().to_string(),
+                    annotation: Some(verdict.annotation),
+                    result_recorded_time: None,
+                    config_rule_invoked_time: None,
+                };
+                Recomputed::Row(Box::new(self.row(&record, Some(function), account)))
+            }
+        }
     }
 
     pub fn row(
@@ -271,9 +281,10 @@ mod tests {
             "eu-west-1",
             "OrgConfigRule-lambda-runtime-lifecycle-abc",
         );
-        let supported = run
-            .compliant_row(key, "fresh", &function(Some("nodejs24.x")), None)
-            .expect("judged");
+        let Recomputed::Row(supported) = run.compliant_row(key, "fresh", &function(Some("nodejs24.x")), None)
+        else {
+            panic!("judged COMPLIANT")
+        };
         assert_eq!(supported.compliance_type, "COMPLIANT");
         assert_eq!(supported.phase, Some(Phase::Supported));
         assert!(supported.annotation.is_some_and(|a| a.contains("nodejs24.x")));
@@ -281,19 +292,18 @@ mod tests {
             package_type: Some("Image".into()),
             ..FunctionDetails::default()
         };
-        assert_eq!(
-            run.compliant_row(key, "model", &image, None),
-            None,
+        assert!(
+            matches!(
+                run.compliant_row(key, "model", &image, None),
+                Recomputed::NotApplicable
+            ),
             "not judged: no row"
         );
-        let stale = run
-            .compliant_row(key, "old", &function(Some("python3.8")), None)
-            .expect("a row");
-        assert_eq!(
-            (stale.compliance_type.as_str(), stale.annotation, stale.phase),
-            ("COMPLIANT", None, Some(Phase::Deprecated)),
-            "Config's word, without an annotation that would contradict it"
-        );
+        // Failing today while Config listed no NON_COMPLIANT result: the caller asks Config.
+        assert!(matches!(
+            run.compliant_row(key, "old", &function(Some("python3.8")), None),
+            Recomputed::Fails
+        ));
         let unknown = later.row(&record("odd"), None, None);
         assert_eq!(unknown.runtime, None);
         assert_eq!(unknown.account_name, None);

@@ -15,7 +15,7 @@
 //! snapshot is published, and put back as it was if publishing fails, so a snapshot never stands
 //! beside another run's summary.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
@@ -33,7 +33,7 @@ use crate::gather::{
 };
 use crate::organization::{Cache, CacheReport, Organization};
 use crate::output::{Output, PART_BYTES, Upload};
-use crate::row::{Row, RunContext};
+use crate::row::{EvaluationRecord, Recomputed, Row, RunContext};
 use crate::sink::Encoder;
 
 /// Inventory shards (a region × up to ~240 accounts) gathered at once: each holds its functions'
@@ -139,6 +139,10 @@ pub struct Summary {
     pub triples_failed: usize,
     /// Rows whose function Config's advanced query did not return (deleted since, or not recorded).
     pub rows_without_function_details: usize,
+    /// Functions of the inventory, in an (account, region) with the rule's results, that the catalog fails
+    /// today and Config holds no result for (not evaluated yet, e.g. created since the rule last ran): no
+    /// row, since Config has not decided them.
+    pub functions_not_evaluated: usize,
     /// Accounts of the organization that are not ACTIVE (suspended, closing): Config cannot
     /// aggregate them, so they have no rows.
     pub inactive_accounts: Vec<AccountNote>,
@@ -247,6 +251,8 @@ struct Group {
     rows: Vec<Row>,
     gaps: Vec<Gap>,
     triples_failed: usize,
+    /// Functions in a triple with results that Config holds no result for (not evaluated yet).
+    not_evaluated: usize,
 }
 
 /// The policy the lifecycle columns use: the explicit override, else the deployed rule's parameters
@@ -312,6 +318,9 @@ pub async fn run(
     let gatherer = &services.gatherer;
     let (policy, rule_parameters, hints) = rule_policy(gatherer, request).await?;
     count_s3(services, &request.output, "s3:GetObject");
+    // A cache that could not be read (S3 unreachable, denied) is not replaced by this run's mostly
+    // empty one: a week of slices would be lost. One that is not this version's is read afresh.
+    let mut keep_stored_cache = false;
     let loaded = match request.output.get_cache(services.s3.as_ref()).await {
         Ok(None) => Ok(None),
         Ok(Some(text)) => match Cache::parse(&text) {
@@ -320,6 +329,7 @@ pub async fn run(
         },
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "account cache unavailable: read afresh");
+            keep_stored_cache = true;
             Err(format!(
                 "the account cache could not be read ({error:#}): read afresh"
             ))
@@ -437,6 +447,7 @@ pub async fn run(
         triples: triples.len(),
         triples_failed: tally.triples_failed,
         rows_without_function_details: tally.without_details,
+        functions_not_evaluated: tally.not_evaluated,
         inactive_accounts: Vec::new(),
         accounts_without_results: Vec::new(),
         complete: false,
@@ -475,6 +486,7 @@ pub async fn run(
     summary.complete = summary.gaps.is_empty();
     publish(services, request, upload, &mut summary, started).await?;
     if summary.publication.published
+        && !keep_stored_cache
         && let Err(error) = request
             .output
             .put_cache(services.s3.as_ref(), &cache.to_json())
@@ -611,6 +623,7 @@ struct Tally {
     regions: BTreeSet<String>,
     without_details: usize,
     triples_failed: usize,
+    not_evaluated: usize,
     gaps: Vec<Gap>,
 }
 
@@ -638,6 +651,7 @@ async fn write_shards(
     .buffer_unordered(concurrency);
     while let Some(group) = gathered.next().await {
         tally.triples_failed += group.triples_failed;
+        tally.not_evaluated += group.not_evaluated;
         tally.gaps.extend(group.gaps);
         for row in group.rows {
             tally.rows += 1;
@@ -678,6 +692,7 @@ async fn gather_shard(
         rows: Vec::new(),
         gaps: Vec::new(),
         triples_failed: 0,
+        not_evaluated: 0,
     };
     let inventory = gatherer.inventory(&shard).await;
     let region = &shard.region;
@@ -737,18 +752,60 @@ async fn gather_shard(
                     account_details,
                 )
             }));
-            if let Some(recorded) = recorded {
-                let mut ids: Vec<&String> =
-                    recorded.keys().filter(|id| !read.contains(id.as_str())).collect();
-                ids.sort();
-                group.rows.extend(ids.into_iter().filter_map(|id| {
-                    context.compliant_row(
-                        (account, region, &triple.rule_name),
-                        id,
-                        &recorded[id],
-                        account_details,
-                    )
-                }));
+            let Some(recorded) = recorded else { continue };
+            let mut ids: Vec<&String> = recorded.keys().filter(|id| !read.contains(id.as_str())).collect();
+            ids.sort();
+            let mut disagreeing = Vec::new();
+            for id in ids {
+                match context.compliant_row(
+                    (account, region, &triple.rule_name),
+                    id,
+                    &recorded[id],
+                    account_details,
+                ) {
+                    Recomputed::Row(row) => group.rows.push(*row),
+                    Recomputed::NotApplicable => {}
+                    Recomputed::Fails => disagreeing.push(id),
+                }
+            }
+            if disagreeing.is_empty() {
+                continue;
+            }
+            // Config listed no NON_COMPLIANT result for these, yet the rule's verdict today fails them:
+            // ask Config what it holds (this triple's COMPLIANT results, once) rather than guess. Held
+            // COMPLIANT (a catalog overlay, or a date passed since the rule's last run): Config's row,
+            // with its annotation. Held nothing (not evaluated yet): no row, counted in the summary —
+            // never a COMPLIANT nobody decided.
+            match gatherer
+                .evaluations(triple, Some(aws_sdk_config::types::ComplianceType::Compliant))
+                .await
+            {
+                Ok(compliant) => {
+                    let held: HashMap<&str, &EvaluationRecord> =
+                        compliant.iter().map(|r| (r.resource_id.as_str(), r)).collect();
+                    for id in disagreeing {
+                        match held.get(id.as_str()) {
+                            Some(record) => {
+                                group
+                                    .rows
+                                    .push(context.row(record, Some(&recorded[id]), account_details))
+                            }
+                            None => group.not_evaluated += 1,
+                        }
+                    }
+                }
+                // A gap, not a failed triple: the triple's NON_COMPLIANT rows were read (a run whose
+                // every triple failed is abandoned, and this one has rows).
+                Err(reason) => group.gaps.push(Gap {
+                    kind: "triple",
+                    rule_name: Some(triple.rule_name.clone()),
+                    account_id: Some(account.clone()),
+                    region: Some(region.clone()),
+                    reason: format!(
+                        "the COMPLIANT results of {} function(s) the catalog fails today: {reason}",
+                        disagreeing.len()
+                    ),
+                }),
             }
         }
     }

@@ -873,7 +873,7 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             format!("{PREFIX}/evaluations/dt={yesterday}/_summary.json"),
             format!("{PREFIX}/evaluations/dt={yesterday}/part-00000.parquet"),
             summary_key,
-            part,
+            part.clone(),
         ]
     );
     let (yesterdays, backfill_ids) = snapshot(
@@ -900,6 +900,30 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
         "COMPLIANT".to_string(),
     );
     assert_eq!(verdicts(&yesterdays), with_new);
+
+    // A function the catalog fails today that the rule has not evaluated yet (created after the last
+    // sweep; the rule is periodic): Config has not decided it, so it gets no row, and the summary counts it —
+    // never a COMPLIANT nobody decided.
+    let member = &organization.members[0];
+    let keys = aws
+        .assume_role(member, "OrganizationAccountAccessRole")
+        .await
+        .expect("keys");
+    let in_member = in_region(aws.sdk_config(Some(keys), 3).await, REGION).await;
+    create_function(&in_member, "not-yet-judged", Runtime::Python38).await;
+    let (code, stdout, stderr) = run_aggregator_args(
+        aws,
+        &[],
+        &["--output", &format!("s3://{BUCKET}/{PREFIX}"), "--replace-worse"],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let latest = summary(&stdout);
+    assert_eq!(latest["functions_not_evaluated"], 1, "{latest:#}");
+    let (rows, _) = snapshot(&s3, &part).await;
+    assert!(
+        !rows.contains_key(&(member.clone(), REGION.to_string(), "not-yet-judged".to_string())),
+        "no row for a function Config has not decided"
+    );
 }
 
 /// The NON_COMPLIANT triples of the rule — the only ones whose results a run reads — as (account,

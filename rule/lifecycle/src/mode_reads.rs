@@ -8,10 +8,11 @@
 //!
 //! 1. functions whose mode cannot change their compliance are not read at all;
 //! 2. functions for which Config holds no result that some mode explains (new, changed, or last read
-//!    failed) are read first;
+//!    failed) are read first — those it holds nothing for before the others, each group from a point
+//!    that moves daily;
 //! 3. functions whose stored result is exactly the verdict of one mode are judged with that mode (so
-//!    nothing is put for them) and re-read in turns, a slice of them a day, so that a mode change is seen
-//!    within ⌈those functions / the budget left⌉ days;
+//!    nothing is put for them) and re-read on their day: one of ⌈such functions ÷ budget⌉ day-slots, by a
+//!    hash of the name, so that a mode change is seen in about that many days;
 //! 4. first-read functions over the budget are deferred: no evaluation this sweep, so Config keeps what
 //!    it holds, and the next sweep reads them first. Never a verdict on a mode nobody read.
 
@@ -64,17 +65,32 @@ pub fn plan_mode_reads<F: Borrow<FunctionSnapshot>>(
             }
         })
         .collect();
-    let mut left = budget;
-    for decision in plan.iter_mut().filter(|d| **d == ModeRead::Read) {
-        if left == 0 {
-            *decision = ModeRead::Deferred;
-        } else {
-            left -= 1;
+    let days = days_since_epoch(context.today);
+    let name = |i: usize| functions[i].borrow().name.as_str();
+
+    // First reads: functions Config holds nothing for before those whose stored result no mode explains
+    // (a failed read, say), each group in name order started at a point that moves every day, so that
+    // reads failing day after day cannot keep the same functions waiting.
+    let mut first: Vec<usize> = (0..plan.len()).filter(|&i| plan[i] == ModeRead::Read).collect();
+    first.sort_by(|&a, &b| {
+        (stored.contains_key(name(a)), name(a)).cmp(&(stored.contains_key(name(b)), name(b)))
+    });
+    let held_from = first.partition_point(|&i| !stored.contains_key(name(i)));
+    let (never_held, unexplained) = first.split_at_mut(held_from);
+    rotate_by_day(never_held, days, budget);
+    rotate_by_day(unexplained, days, budget);
+    for (k, &i) in first.iter().enumerate() {
+        if k >= budget {
+            plan[i] = ModeRead::Deferred;
         }
     }
-    // The rest of the budget re-reads carried modes, a different slice each day, in name order (stable
-    // from one sweep to the next whatever order ListFunctions answers in).
-    let mut carried: Vec<usize> = (0..plan.len())
+    let left = budget.saturating_sub(first.len());
+
+    // The rest of the budget re-reads carried modes: each function belongs to one of P day-slots by a hash
+    // of its name (P = ⌈carried ÷ budget⌉, so a slot holds about a budget's worth), today's slot is read, so a
+    // function's turn comes every P days whatever else is added or removed; a slot larger than what is left
+    // today is read from a point that moves every P days.
+    let carried: Vec<usize> = (0..plan.len())
         .filter(|&i| matches!(plan[i], ModeRead::Carried(_)))
         .collect();
     if left >= carried.len() {
@@ -83,22 +99,44 @@ pub fn plan_mode_reads<F: Borrow<FunctionSnapshot>>(
         }
         return plan;
     }
-    carried.sort_by(|&a, &b| functions[a].borrow().name.cmp(&functions[b].borrow().name));
-    let start = rotation_start(context.today, left, carried.len());
-    for k in 0..left {
-        plan[carried[(start + k) % carried.len()]] = ModeRead::Read;
+    let slots = carried.len().div_ceil(budget.max(1));
+    let today_slot = days % slots;
+    let mut slot: Vec<usize> = carried
+        .into_iter()
+        .filter(|&i| stable_hash(name(i)) % slots as u64 == today_slot as u64)
+        .collect();
+    slot.sort_by(|&a, &b| name(a).cmp(name(b)));
+    rotate_by_day(&mut slot, days / slots, left);
+    for &i in slot.iter().take(left) {
+        plan[i] = ModeRead::Read;
     }
     plan
 }
 
-/// Where today's slice of `count` carried functions starts, `slice` a day.
-fn rotation_start(today: Date, slice: usize, count: usize) -> usize {
+/// Days from 1970-01-01 to `today` (0 before it).
+fn days_since_epoch(today: Date) -> usize {
     let days = today
         .since(Date::constant(1970, 1, 1))
         .map(|span| span.get_days())
         .unwrap_or(0);
-    let days = usize::try_from(days).unwrap_or(0);
-    days.wrapping_mul(slice) % count
+    usize::try_from(days).unwrap_or(0)
+}
+
+/// Rotates `items` left by `step` places per `period`, so that a prefix of `step` items covers them all
+/// over ⌈len ÷ step⌉ periods.
+fn rotate_by_day(items: &mut [usize], period: usize, step: usize) {
+    if !items.is_empty() {
+        let by = period.wrapping_mul(step.max(1)) % items.len();
+        items.rotate_left(by);
+    }
+}
+
+/// FNV-1a over the name: the same slot for a function on every sweep and in every container (the
+/// standard library's hasher is randomly keyed per process).
+fn stable_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The mode whose verdict Config holds for `function`, if one does.
@@ -227,6 +265,44 @@ mod tests {
         let plan = plan_mode_reads(&judge, &functions, &BTreeMap::new(), 3);
         assert_eq!(count_of(&plan, &ModeRead::Read), 3);
         assert_eq!(count_of(&plan, &ModeRead::Deferred), 7);
+    }
+
+    #[test]
+    fn every_carried_function_gets_its_turn_and_others_keep_theirs() {
+        let catalog = Catalog::builtin().expect("catalog");
+        let today = Date::constant(2026, 11, 26);
+        let judge = context(&catalog, today);
+        let functions: Vec<FunctionSnapshot> = (0..100)
+            .map(|i| function(&format!("app-{i:03}"), "nodejs22.x"))
+            .collect();
+        let stored: BTreeMap<String, StoredResult> = functions
+            .iter()
+            .map(|f| (f.name.clone(), stored_as(&judge, f, UpdateMode::Auto)))
+            .collect();
+        let reads_on = |day: i64, functions: &[FunctionSnapshot]| -> BTreeSet<String> {
+            let later = context(
+                &catalog,
+                today.checked_add(jiff::Span::new().days(day)).expect("date"),
+            );
+            let plan = plan_mode_reads(&later, functions, &stored, 40);
+            assert!(count_of(&plan, &ModeRead::Read) <= 40);
+            functions
+                .iter()
+                .zip(&plan)
+                .filter(|(_, d)| **d == ModeRead::Read)
+                .map(|(f, _)| f.name.clone())
+                .collect()
+        };
+        // 100 carried, 40 a sweep: 3 slots of about 33; every function within two rounds of them.
+        let seen: BTreeSet<String> = (0..6).flat_map(|day| reads_on(day, &functions)).collect();
+        assert_eq!(seen.len(), 100);
+        // A function added or removed moves no other function to another day.
+        let fewer = &functions[1..];
+        for day in 0..3 {
+            let mut before = reads_on(day, &functions);
+            before.remove("app-000");
+            assert_eq!(before, reads_on(day, fewer), "day {day}");
+        }
     }
 
     fn count_of(plan: &[ModeRead], wanted: &ModeRead) -> usize {
