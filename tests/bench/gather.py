@@ -104,7 +104,7 @@ def main() -> int:
     print(f"==> scale: {json.dumps(scale_spec)}", file=sys.stderr)
     # Counted unthrottled: the aggregator's own limits raised too (they would make it a rate run).
     scale, minimum = scenario(args.aggregator_bin, scale_spec, None,
-                              ["--config-calls-per-second", "100000", "--organizations-calls-per-second", "100000"])
+                              ["--config-calls-per-second", "1000", "--organizations-calls-per-second", "1000"])
     print(f"==> rate: {json.dumps(rate_spec)} under ConfigReadQuota {args.config_rps}/s", file=sys.stderr)
     # The aggregator's default limits (10 Config and 2 Organizations calls a second) under the server's own.
     rate, rate_minimum = scenario(args.aggregator_bin, rate_spec, args.config_rps, [])

@@ -554,3 +554,26 @@ def test_the_reference_replay_makes_exactly_the_minimum(aws, recorded):
              if k.startswith(("config:", "organizations:"))}
     assert calls == minimum["by_operation"]
     assert minimum["steps"]["compliance_via"] == ("ResourceCompliance" if recorded else "NonCompliantDetails")
+
+
+def test_the_rule_compliance_summary_counts_every_triple_by_group(aws):
+    """GetAggregateConfigRuleComplianceSummary (API_GetAggregateConfigRuleComplianceSummary): compliant and
+    noncompliant rules per Region (or account), the triples without results in neither; paged by Limit."""
+    synthetic(aws)
+    config = aws.client("config")
+    rows, _ = describe_all(config)
+    by_region: dict[str, list[int]] = {}
+    for row in rows:
+        counts = by_region.setdefault(row["AwsRegion"], [0, 0])
+        counts[row["Compliance"]["ComplianceType"] == "NON_COMPLIANT"] += 1
+    answer = config.get_aggregate_config_rule_compliance_summary(ConfigurationAggregatorName=AGG, GroupByKey="AWS_REGION")
+    found = {c["GroupName"]: [c["ComplianceSummary"]["CompliantResourceCount"]["CappedCount"],
+                              c["ComplianceSummary"]["NonCompliantResourceCount"]["CappedCount"]]
+             for c in answer["AggregateComplianceCounts"]}
+    assert found == by_region and len(found) == 3
+    first = config.get_aggregate_config_rule_compliance_summary(ConfigurationAggregatorName=AGG, GroupByKey="AWS_REGION",
+                                                                Limit=2)
+    rest = config.get_aggregate_config_rule_compliance_summary(ConfigurationAggregatorName=AGG, GroupByKey="AWS_REGION",
+                                                               NextToken=first["NextToken"])
+    assert [c["GroupName"] for c in first["AggregateComplianceCounts"] + rest["AggregateComplianceCounts"]] == sorted(found)
+    assert "NextToken" not in rest
