@@ -16,7 +16,8 @@ use arrow_array::builder::{
     Date32Builder, Int32Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
     TimestampMillisecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -32,9 +33,11 @@ pub const BATCH_ROWS: usize = 16_384;
 /// Rows per Parquet row group: large enough for Athena to skip by statistics, small enough to stream.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// Days since 1970-01-01 (Arrow's Date32). `duration_since` counts civil days of 24 hours without
+/// building and balancing a calendar `Span` (`Date::until`), three times per row.
 fn epoch_days(date: Date) -> i32 {
-    let days = lifecycle::dates::days_between(jiff::civil::date(1970, 1, 1), date);
-    i32::try_from(days).unwrap_or(i32::MAX)
+    let seconds = date.duration_since(jiff::civil::date(1970, 1, 1)).as_secs();
+    i32::try_from(seconds.div_euclid(86_400)).unwrap_or(if seconds < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// One row's value for one column, as the row holds it.
@@ -96,22 +99,31 @@ enum Column {
 }
 
 impl Column {
-    /// The builder for a field of the schema; an error for a type the rows cannot fill.
-    fn for_field(field: &Field) -> anyhow::Result<Column> {
+    /// The builder for a field of the schema; an error for a type the rows cannot fill. Sized like
+    /// `previous`, the column's last batch when there is one: builders start over empty after a
+    /// batch, and growing them by doubling again would copy each buffer about twice.
+    fn for_field(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Column> {
         let text = |f: &Field| f.data_type() == &DataType::Utf8;
+        let rows = previous.map_or(0, |array| array.len());
+        // A string array's value bytes (a finished array holds exactly its own).
+        let bytes = |array: &ArrayRef| array.as_string_opt::<i32>().map_or(0, |a| a.value_data().len());
+        let strings = |array: Option<&ArrayRef>| {
+            StringBuilder::with_capacity(array.map_or(0, |a| a.len()), array.map_or(0, bytes))
+        };
         Ok(match field.data_type() {
-            DataType::Utf8 => Column::Text(StringBuilder::new()),
+            DataType::Utf8 => Column::Text(strings(previous)),
             DataType::Timestamp(TimeUnit::Millisecond, zone) => {
-                let builder = TimestampMillisecondBuilder::new();
+                let builder = TimestampMillisecondBuilder::with_capacity(rows);
                 Column::Time(match zone {
                     Some(zone) => builder.with_timezone(zone.as_ref()),
                     None => builder,
                 })
             }
-            DataType::Date32 => Column::Date(Date32Builder::new()),
-            DataType::Int32 => Column::Int(Int32Builder::new()),
+            DataType::Date32 => Column::Date(Date32Builder::with_capacity(rows)),
+            DataType::Int32 => Column::Int(Int32Builder::with_capacity(rows)),
             DataType::List(item) if text(item) => {
-                Column::List(ListBuilder::new(StringBuilder::new()).with_field(item.clone()))
+                let items = previous.and_then(|a| a.as_list_opt::<i32>()).map(|l| l.values());
+                Column::List(ListBuilder::with_capacity(strings(items), rows).with_field(item.clone()))
             }
             DataType::Map(entries, false) => match entries.data_type() {
                 // MapBuilder::finish panics unless the key field is a non-null string: checked here.
@@ -126,8 +138,10 @@ impl Column {
                         key: fields[0].name().clone(),
                         value: fields[1].name().clone(),
                     };
+                    let map = previous.and_then(|a| a.as_map_opt());
+                    let (keys, values) = (map.map(|m| m.keys()), map.map(|m| m.values()));
                     Column::Map(
-                        MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
+                        MapBuilder::with_capacity(Some(names), strings(keys), strings(values), rows)
                             .with_keys_field(fields[0].clone())
                             .with_values_field(fields[1].clone()),
                     )
@@ -201,7 +215,7 @@ impl Columns {
             .fields()
             .iter()
             .zip(COLUMNS)
-            .map(|(field, (name, get))| Ok((name, get, Column::for_field(field)?)))
+            .map(|(field, (name, get))| Ok((name, get, Column::for_field(field, None)?)))
             .collect::<anyhow::Result<_>>()?;
         Ok(Columns {
             schema,
@@ -222,9 +236,14 @@ impl Columns {
         Ok(())
     }
 
-    /// The rows so far as a record batch; the builders start over empty.
+    /// The rows so far as a record batch; the builders start over empty, sized for another such.
     fn finish(&mut self) -> anyhow::Result<RecordBatch> {
-        let arrays = self.columns.iter_mut().map(|(_, _, c)| c.finish()).collect();
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        for (field, (_, _, column)) in self.schema.fields().iter().zip(&mut self.columns) {
+            let array = column.finish();
+            *column = Column::for_field(field, Some(&array))?;
+            arrays.push(array);
+        }
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
             .context("building a record batch of the dataset schema")
