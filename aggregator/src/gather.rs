@@ -101,6 +101,8 @@ fn timestamp(value: Option<&aws_smithy_types::DateTime>) -> Option<Timestamp> {
 pub struct Gatherer {
     pub config: ConfigClient,
     pub organizations: OrganizationsClient,
+    /// For the catalog overlay the rule reads (`catalogSsmParameter`), in this account and region.
+    pub ssm: aws_sdk_ssm::Client,
     pub aggregator: String,
     /// The rate limits and call counts of the run.
     pub api: Arc<Api>,
@@ -110,7 +112,11 @@ pub struct Gatherer {
 }
 
 /// Every AWS action the aggregator calls, with its reason (`cdk/contracts/iam.json`).
-pub const ACTIONS: [Action; 15] = [
+pub const ACTIONS: [Action; 16] = [
+    Action {
+        action: "ssm:GetParameter",
+        why: "the catalog overlay the rule's catalogSsmParameter names, so that the lifecycle columns match the rule's verdicts",
+    },
     Action {
         action: "config:DescribeAggregateComplianceByConfigRules",
         why: "the (rule, account, region) triples of the named rules and their compliance, filtered by the rule's name as deployed",
@@ -258,6 +264,25 @@ impl Discovery {
 }
 
 impl Gatherer {
+    /// The catalog overlay the rule reads (`catalogSsmParameter`): the same SSM parameter, so that the
+    /// lifecycle columns are computed from the catalog the rule judged with.
+    pub async fn catalog_overlay(&self, name: &str) -> Result<String, String> {
+        self.api.count("ssm:GetParameter");
+        let answer = self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| format!("SSM parameter {name}: {}", error_text(&e)))?;
+        answer
+            .parameter()
+            .and_then(|p| p.value())
+            .map(str::to_string)
+            .ok_or_else(|| format!("SSM parameter {name} has no value"))
+    }
+
     /// The parameters of `rule` as deployed in this account and region: an organization rule
     /// (DescribeOrganizationConfigRules, answered in the management or delegated administrator
     /// account), else a Config rule of that name (DescribeConfigRules). A rule found in neither is an

@@ -254,6 +254,7 @@ async fn services(config_aggregator: &str, rate_limits: RateLimits, describe_lim
         gatherer: Gatherer {
             config: aws_sdk_config::Client::new(&sdk),
             organizations: aws_sdk_organizations::Client::new(&sdk),
+            ssm: aws_sdk_ssm::Client::new(&sdk),
             aggregator: config_aggregator.to_string(),
             api: std::sync::Arc::new(Api::new(rate_limits)),
             describe_limit,

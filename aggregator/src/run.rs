@@ -151,6 +151,11 @@ pub struct Summary {
     pub accounts_without_results: Vec<AccountNote>,
     /// The rule parameters the lifecycle columns were computed with, and where they came from.
     pub rule_parameters: DeployedParameters,
+    /// The catalog the lifecycle columns come from: its `updated_at`, and the SSM overlay applied (the
+    /// rule's catalogSsmParameter), if any.
+    pub catalog_updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog_overlay: Option<String>,
     pub gaps: Vec<Gap>,
     /// True when nothing was missing: no gaps.
     pub complete: bool,
@@ -317,6 +322,34 @@ pub async fn run(
     let run_id = request.labelled_run_id();
     let gatherer = &services.gatherer;
     let (policy, rule_parameters, hints) = rule_policy(gatherer, request).await?;
+    // The catalog the rule judged with: this one with the overlay its catalogSsmParameter names, read as
+    // the rule reads it, so that Athena's lifecycle columns and Config's verdicts agree. Unreadable or
+    // invalid: a `catalog` gap (the columns then come from the catalog without the overlay).
+    let overlaid;
+    let mut catalog_gap = None;
+    let catalog = match &policy.catalog_ssm_parameter {
+        None => catalog,
+        Some(name) => match gatherer.catalog_overlay(name).await.and_then(|text| {
+            catalog
+                .with_overlay(&text)
+                .map_err(|e| format!("SSM parameter {name}: {e}"))
+        }) {
+            Ok(merged) => {
+                overlaid = merged;
+                &overlaid
+            }
+            Err(reason) => {
+                catalog_gap = Some(Gap {
+                    kind: "catalog",
+                    rule_name: None,
+                    account_id: None,
+                    region: None,
+                    reason,
+                });
+                catalog
+            }
+        },
+    };
     count_s3(services, &request.output, "s3:GetObject");
     // A cache that could not be read (S3 unreachable, denied) is not replaced by this run's mostly
     // empty one: a week of slices would be lost. One that is not this version's is read afresh.
@@ -413,6 +446,8 @@ pub async fn run(
 
     let triples: Vec<&Triple> = listed.iter().map(|l| &l.triple).collect();
     let mut gaps = organization.gaps.clone();
+    let catalog_gap_absent = catalog_gap.is_none();
+    gaps.extend(catalog_gap);
     gaps.extend(tally.gaps);
     if tally.rows == 0 {
         // The rule is deployed (there are triples) but nothing came back: not a complete picture of
@@ -452,6 +487,11 @@ pub async fn run(
         accounts_without_results: Vec::new(),
         complete: false,
         rule_parameters,
+        catalog_updated_at: catalog.updated_at().to_string(),
+        catalog_overlay: policy
+            .catalog_ssm_parameter
+            .clone()
+            .filter(|_| catalog_gap_absent),
         gaps,
         backfill: request.backfill,
         publication: Publication {

@@ -924,6 +924,75 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
         !rows.contains_key(&(member.clone(), REGION.to_string(), "not-yet-judged".to_string())),
         "no row for a function Config has not decided"
     );
+
+    // The rule's catalog overlay (catalogSsmParameter: python3.13 deprecated early) is applied to the
+    // lifecycle columns as the rule would apply it; an overlay that cannot be read is a `catalog` gap.
+    let python313 = (member.clone(), REGION.to_string(), "fn-0001".to_string());
+    assert_eq!(rows[&python313].phase.as_deref(), Some("supported"));
+    aws_sdk_ssm::Client::new(&admin)
+        .put_parameter()
+        .name("/runtime-guard/catalog")
+        .value(
+            r#"{"schema_version":1,"updated_at":"2026-11-20","runtimes":[{"runtime":"python3.13","family":"python","os":"AL2023","packaging":"zip","deprecation_date":"2026-01-01","block_create_date":"2029-07-31","block_update_date":"2029-08-31","successor":"python3.14","latest":"python3.14"}]}"#,
+        )
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("parameter");
+    let with_overlay = |name: &str| {
+        let mut parameters: serde_json::Map<String, Value> =
+            serde_json::from_str(RULE_PARAMETERS).expect("parameters");
+        parameters.insert("catalogSsmParameter".into(), json!(name));
+        Value::Object(parameters).to_string()
+    };
+    let output = format!("s3://{BUCKET}/{PREFIX}");
+    let overlaid = with_overlay("/runtime-guard/catalog");
+    let (code, stdout, stderr) = run_aggregator_deployed(
+        aws,
+        &[],
+        &[
+            "--rule-parameters",
+            &overlaid,
+            "--output",
+            &output,
+            "--replace-worse",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    let overlay_run = summary(&stdout);
+    assert_eq!(
+        overlay_run["catalog_overlay"], "/runtime-guard/catalog",
+        "{overlay_run:#}"
+    );
+    assert_eq!(overlay_run["catalog_updated_at"], "2026-11-20", "{overlay_run:#}");
+    assert_eq!(
+        overlay_run["api_calls_by_operation"]["ssm:GetParameter"], 1,
+        "{overlay_run:#}"
+    );
+    let (rows, _) = snapshot(&s3, &part).await;
+    assert_eq!(
+        rows[&python313].phase.as_deref(),
+        Some("deprecated"),
+        "{:?}",
+        rows[&python313]
+    );
+    let missing = with_overlay("/runtime-guard/missing");
+    let (code, stdout, stderr) =
+        run_aggregator_deployed(aws, &[], &["--rule-parameters", &missing, "--output", &output]);
+    assert_eq!(
+        code, 3,
+        "a snapshot with a gap does not replace one without: {stderr}\n{stdout}"
+    );
+    let unreadable = summary(&stdout);
+    let gaps = unreadable["gaps"].as_array().expect("gaps");
+    assert!(
+        gaps.iter().any(|g| g["kind"] == "catalog"
+            && g["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("/runtime-guard/missing"))),
+        "{unreadable:#}"
+    );
+    assert!(unreadable.get("catalog_overlay").is_none(), "{unreadable:#}");
 }
 
 /// The NON_COMPLIANT triples of the rule — the only ones whose results a run reads — as (account,

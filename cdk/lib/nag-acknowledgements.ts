@@ -155,6 +155,9 @@ export function acknowledge(built: LambdaRuntimeGuard): void {
   const r = built.reporting;
   ack(r.role, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
   ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.function.logGroup)}:*]`, reason.logStreams);
+  if (!s.ruleParameters.catalogSsmParameter) {
+    ack(r.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${ruleSsmPrefix()}/*]`, reason.catalogParameter);
+  }
   ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.bucket)}/${s.reportsPrefix ? `${s.reportsPrefix}/` : ''}${evaluationsPrefix()}*]`, reason.evaluationObjects);
   const aggregatorRole = r.node.tryFindChild('ConfigAggregatorRole');
   if (!aggregatorRole) {

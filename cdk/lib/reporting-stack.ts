@@ -14,6 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { catalogParameterArn } from './org-rule-stack';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { dataset, environmentName, iamActions, partitionKeys, queries } from './contracts';
@@ -130,6 +131,8 @@ export class ReportingStack extends Stack {
       if (action.startsWith('s3:')) return [evaluationObjects];
       // the aggregate reads name the aggregator; other Config reads (the rules' own definitions) have no such resource
       if (/^config:\w*Aggregate/.test(action)) return [aggregatorArn];
+      // the catalog overlay the rule reads (catalogSsmParameter), the same parameter as the rule's role
+      if (action === 'ssm:GetParameter') return [catalogParameterArn(s)];
       return ['*'];
     };
     this.role = new iam.Role(this, 'AggregatorRole', {
