@@ -51,7 +51,10 @@ DEFAULT_REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-centr
                    "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
                    "ap-northeast-3", "ap-southeast-1", "ap-southeast-2", "sa-east-1"]
 DEPRECATED_RUNTIMES = ["python3.7", "python3.8", "nodejs14.x", "nodejs16.x", "java8", "go1.x", "ruby2.7", "dotnet6"]
-SUPPORTED_RUNTIMES = ["python3.12", "python3.13", "nodejs20.x", "nodejs22.x", "java21", "provided.al2023", "image"]
+# Supported well past today under the rule's default parameters (deprecated from 2028 on), so that a function's
+# runtime agrees with its pair's compliance, as the rule's verdicts would: the aggregator recomputes COMPLIANT rows
+# and asks Config about any the catalog fails. (nodejs20.x was deprecated on 2026-04-30.)
+SUPPORTED_RUNTIMES = ["python3.12", "python3.13", "nodejs24.x", "java21", "provided.al2023", "image"]
 # "Maximum number of accounts in an aggregator: 10,000. Not adjustable." (Config quotas,
 # https://docs.aws.amazon.com/general/latest/gr/awsconfig.html).
 MAX_ACCOUNTS = 10_000
