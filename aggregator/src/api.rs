@@ -68,15 +68,15 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The token bucket for `per_second`: one token every 1/rate seconds, bursts of up to the rate
-/// (at least 1, so a fractional rate sends one call at a time).
+/// The token bucket for `per_second`: one token every 1/rate seconds and no burst, so that no
+/// one-second window holds more than the rate (a burst of the rate on top of it would put twice the
+/// rate into one second — over a quota of the same rate, throttled).
 fn quota(per_second: f64) -> Quota {
     let per_second = per_second.clamp(f64::MIN_POSITIVE, MAX_PER_SECOND);
     let period = Duration::from_secs_f64(1.0 / per_second).max(Duration::from_nanos(1));
-    let burst = NonZeroU32::new(per_second.floor() as u32).unwrap_or(NonZeroU32::MIN);
     Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(burst)
+        .allow_burst(NonZeroU32::MIN)
 }
 
 /// The limits and the counts of one run.
@@ -149,7 +149,7 @@ mod tests {
     #[test]
     fn buckets_hold_the_rate() {
         let ten = quota(10.0);
-        assert_eq!(ten.burst_size().get(), 10);
+        assert_eq!(ten.burst_size().get(), 1);
         assert_eq!(ten.replenish_interval(), Duration::from_millis(100));
         let half = quota(0.5);
         assert_eq!(half.burst_size().get(), 1);
@@ -163,12 +163,12 @@ mod tests {
             organizations: 1000.0,
         });
         let started = std::time::Instant::now();
-        // A burst of 20, then 10 more at 20/s: at least 0.45 s.
+        // 30 calls at 20/s, evenly spaced: at least 29 intervals of 50 ms.
         for _ in 0..30 {
             api.call(Family::Config, "config:Describe").await;
         }
         assert!(
-            started.elapsed() >= Duration::from_millis(450),
+            started.elapsed() >= Duration::from_millis(1400),
             "{:?}",
             started.elapsed()
         );
