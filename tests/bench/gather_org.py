@@ -72,7 +72,7 @@ from localaws.synthetic_org import OU_FANOUT, Spec  # noqa: E402
 # The research's R1 scenario, the one issue 13's acceptance names.
 R1 = {"Accounts": 5000, "Regions": 17, "Functions": 1_000_000, "OtherRules": 100, "OrganizationalUnits": 300,
       "NonCompliantShare": 0.3, "ResourceComplianceRecorded": True, "Seed": 1}
-# The inventory query the aggregator runs (aggregator/src/gather.rs `function_query`), without its predicates.
+# The inventory query the aggregator runs (aggregator/src/gather.rs `inventory_query`), without its predicates.
 FUNCTION_QUERY = ("SELECT resourceId, arn, accountId, awsRegion, configuration.runtime, configuration.packageType, "
                   "configuration.architectures, configuration.lastModified, tags "
                   "WHERE resourceType = 'AWS::Lambda::Function'")
