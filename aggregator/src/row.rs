@@ -74,6 +74,18 @@ pub struct Row {
     pub days_to_fail: Option<i32>,
     pub successor: Option<String>,
     pub latest_runtime: Option<String>,
+    /// The last day of an exemption honoured on the snapshot date (the rule's exemption tag).
+    pub exempt_until: Option<Date>,
+    /// A published version's number, on `AWS::Lambda::Version` rows.
+    pub qualifier: Option<String>,
+    /// The aliases that point at this version (`AWS::Lambda::Version` rows).
+    pub aliases: Vec<String>,
+    /// Layer versions the function uses whose CompatibleRuntimes exclude the successor runtime.
+    pub blocking_layers: Vec<String>,
+    /// Invocations in the 30 days before the snapshot (CloudWatch AWS/Lambda Invocations), where read.
+    pub invocations_30d: Option<i64>,
+    /// The last day with an invocation in those 30 days.
+    pub last_invoked_date: Option<Date>,
     pub run_id: String,
     pub collected_at: Timestamp,
 }
@@ -179,6 +191,8 @@ impl<'c> RunContext<'c> {
                 .map(|e| e.family.clone())
         });
         let status = entry.map(|e| lifecycle_status(e, self.policy, self.snapshot_date));
+        let exempt_until =
+            lifecycle::verdict::honoured_exemption(&function.tags, self.policy, self.snapshot_date);
         Row {
             account_id: record.account_id.clone(),
             account_name: account.name,
@@ -208,6 +222,12 @@ impl<'c> RunContext<'c> {
                 .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX })),
             successor: entry.and_then(|e| e.successor.clone()),
             latest_runtime: entry.and_then(|e| e.latest.clone()),
+            exempt_until,
+            qualifier: None,
+            aliases: Vec::new(),
+            blocking_layers: Vec::new(),
+            invocations_30d: None,
+            last_invoked_date: None,
             run_id: self.run_id.clone(),
             collected_at: self.collected_at,
         }

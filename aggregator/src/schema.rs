@@ -36,11 +36,7 @@ pub fn schema() -> Arc<Schema> {
                 text("runtime", true),
                 text("runtime_family", true),
                 text("package_type", true),
-                Field::new(
-                    "architectures",
-                    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-                    true,
-                ),
+                string_list("architectures"),
                 time("code_last_modified", true),
                 string_map("function_tags"),
                 text("phase", true),
@@ -50,11 +46,26 @@ pub fn schema() -> Arc<Schema> {
                 Field::new("days_to_fail", DataType::Int32, true),
                 text("successor", true),
                 text("latest_runtime", true),
+                date("exempt_until"),
+                text("qualifier", true),
+                string_list("aliases"),
+                string_list("blocking_layers"),
+                Field::new("invocations_30d", DataType::Int64, true),
+                date("last_invoked_date"),
                 text("run_id", false),
                 time("collected_at", false),
             ]))
         })
         .clone()
+}
+
+/// array<string>.
+fn string_list(name: &str) -> Field {
+    Field::new(
+        name,
+        DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        true,
+    )
 }
 
 /// map<string,string> as Parquet writers and Athena expect it (entries of non-null keys).
@@ -78,6 +89,7 @@ pub fn athena_type(data_type: &DataType) -> Option<String> {
     Some(match data_type {
         DataType::Utf8 => "string".into(),
         DataType::Int32 => "int".into(),
+        DataType::Int64 => "bigint".into(),
         DataType::Date32 => "date".into(),
         DataType::Timestamp(_, _) => "timestamp".into(),
         DataType::List(item) => format!("array<{}>", athena_type(item.data_type())?),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use arrow_array::builder::{
-    Date32Builder, Int32Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
+    Date32Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
     TimestampMillisecondBuilder,
 };
 use arrow_array::cast::AsArray;
@@ -46,6 +46,7 @@ enum Value<'r> {
     Time(Option<Timestamp>),
     Date(Option<Date>),
     Int(Option<i32>),
+    Long(Option<i64>),
     List(&'r [String]),
     Map(&'r BTreeMap<String, String>),
 }
@@ -55,7 +56,7 @@ type Getter = for<'r> fn(&'r Row) -> Value<'r>;
 
 /// Where each column of [`schema`] comes from in a [`Row`], in the schema's order. The column
 /// types and builders come from the schema; [`Encoder::new`] checks these names against it.
-const COLUMNS: [(&str, Getter); 28] = [
+const COLUMNS: [(&str, Getter); 34] = [
     ("account_id", |r| Value::Text(Some(&r.account_id))),
     ("account_name", |r| Value::Text(r.account_name.as_deref())),
     ("ou_path", |r| Value::Text(r.ou_path.as_deref())),
@@ -84,6 +85,12 @@ const COLUMNS: [(&str, Getter); 28] = [
     ("days_to_fail", |r| Value::Int(r.days_to_fail)),
     ("successor", |r| Value::Text(r.successor.as_deref())),
     ("latest_runtime", |r| Value::Text(r.latest_runtime.as_deref())),
+    ("exempt_until", |r| Value::Date(r.exempt_until)),
+    ("qualifier", |r| Value::Text(r.qualifier.as_deref())),
+    ("aliases", |r| Value::List(&r.aliases)),
+    ("blocking_layers", |r| Value::List(&r.blocking_layers)),
+    ("invocations_30d", |r| Value::Long(r.invocations_30d)),
+    ("last_invoked_date", |r| Value::Date(r.last_invoked_date)),
     ("run_id", |r| Value::Text(Some(&r.run_id))),
     ("collected_at", |r| Value::Time(Some(r.collected_at))),
 ];
@@ -94,6 +101,7 @@ enum Column {
     Time(TimestampMillisecondBuilder),
     Date(Date32Builder),
     Int(Int32Builder),
+    Long(Int64Builder),
     List(ListBuilder<StringBuilder>),
     Map(MapBuilder<StringBuilder, StringBuilder>),
 }
@@ -121,6 +129,7 @@ impl Column {
             }
             DataType::Date32 => Column::Date(Date32Builder::with_capacity(rows)),
             DataType::Int32 => Column::Int(Int32Builder::with_capacity(rows)),
+            DataType::Int64 => Column::Long(Int64Builder::with_capacity(rows)),
             DataType::List(item) if text(item) => {
                 let items = previous.and_then(|a| a.as_list_opt::<i32>()).map(|l| l.values());
                 Column::List(ListBuilder::with_capacity(strings(items), rows).with_field(item.clone()))
@@ -164,6 +173,7 @@ impl Column {
             }
             (Column::Date(builder), Value::Date(date)) => builder.append_option(date.map(epoch_days)),
             (Column::Int(builder), Value::Int(int)) => builder.append_option(int),
+            (Column::Long(builder), Value::Long(long)) => builder.append_option(long),
             (Column::List(builder), Value::List(items)) => {
                 for item in items {
                     builder.values().append_value(item);
@@ -190,6 +200,7 @@ impl Column {
             Column::Time(builder) => Arc::new(builder.finish()),
             Column::Date(builder) => Arc::new(builder.finish()),
             Column::Int(builder) => Arc::new(builder.finish()),
+            Column::Long(builder) => Arc::new(builder.finish()),
             Column::List(builder) => Arc::new(builder.finish()),
             Column::Map(builder) => Arc::new(builder.finish()),
         }

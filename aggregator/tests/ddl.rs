@@ -65,6 +65,12 @@ fn ddl_columns_match_the_schema() {
         ("days_to_fail", "int"),
         ("successor", "string"),
         ("latest_runtime", "string"),
+        ("exempt_until", "date"),
+        ("qualifier", "string"),
+        ("aliases", "array<string>"),
+        ("blocking_layers", "array<string>"),
+        ("invocations_30d", "bigint"),
+        ("last_invoked_date", "date"),
         ("run_id", "string"),
         ("collected_at", "timestamp"),
     ];

@@ -392,6 +392,12 @@ fn check_update_mode(
     }
 }
 
+/// The last day of the exemption the function's tags hold, when it is honoured on `today` (the
+/// dataset's `exempt_until`): the same reading as [`evaluate`]'s.
+pub fn honoured_exemption(tags: &BTreeMap<String, String>, policy: &Policy, today: Date) -> Option<Date> {
+    check_exemption(&mut Findings::default(), tags, policy, today)
+}
+
 /// Returns the exemption's last day when the function is exempt on `today`.
 fn check_exemption(
     findings: &mut Findings,
