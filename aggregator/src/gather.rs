@@ -6,9 +6,13 @@
 //! 2. **Inventory** — the functions, from one organization-wide advanced query
 //!    (SelectAggregateResourceConfig) sharded by region × batches of account ids ([`plan_shards`]),
 //!    the shards read concurrently.
-//! 3. **Details** — GetAggregateComplianceDetailsByConfigRule only for NON_COMPLIANT triples, and only
-//!    their NON_COMPLIANT results (ComplianceType filter); the inventory's other functions of those
-//!    triples, and every function of a COMPLIANT triple, are COMPLIANT rows (see `crate::run`).
+//! 3. **Non-compliant functions** — where it takes fewer calls, one advanced query per shard over the
+//!    `AWS::Config::ResourceCompliance` items of its NON_COMPLIANT functions
+//!    ([`Gatherer::noncompliant_functions`], checked triple by triple against the listing's counts);
+//!    otherwise, and for every triple that check fails, GetAggregateComplianceDetailsByConfigRule for
+//!    the NON_COMPLIANT triples, only their NON_COMPLIANT results (ComplianceType filter). The
+//!    inventory's other functions of those triples, and every function of a COMPLIANT triple, are
+//!    COMPLIANT rows (see `crate::run`).
 //!
 //! Every call waits for its API family's token and is counted ([`crate::api`]); the SDK's standard
 //! retries (backoff on throttling) come on top. What still fails becomes a [`Gap`], never a silent drop.
@@ -109,6 +113,10 @@ pub struct Gatherer {
     /// DescribeAggregateComplianceByConfigRules page size ([`DESCRIBE_PAGE_LIMIT`]; smaller only in
     /// tests, to exercise the filtered listing on a small organization).
     pub describe_limit: i32,
+    /// Set once a ResourceCompliance query found nothing where the listing counts NON_COMPLIANT
+    /// functions: the recorders do not record `AWS::Config::ResourceCompliance` (AWS's cost guidance
+    /// suggests excluding it), so later shards read the details directly.
+    pub resource_compliance_unrecorded: std::sync::atomic::AtomicBool,
 }
 
 /// Every AWS action the aggregator calls, with its reason (`cdk/contracts/iam.json`).
@@ -131,7 +139,7 @@ pub const ACTIONS: [Action; 16] = [
     },
     Action {
         action: "config:SelectAggregateResourceConfig",
-        why: "runtime, package type, architectures, last modified and tags of the functions (advanced query by region and account batch)",
+        why: "runtime, package type, architectures, last modified and tags of the functions, and the NON_COMPLIANT functions' ResourceCompliance items (advanced queries by region and account batch)",
     },
     Action {
         action: "config:DescribeOrganizationConfigRules",
@@ -658,6 +666,47 @@ impl Gatherer {
         }
     }
 
+    /// The functions Config's ResourceCompliance items list as NON_COMPLIANT for one of `rules`, in
+    /// one region and a batch of accounts ([`noncompliant_queries`]): by (account, rule), the
+    /// function names. ⌈items / 100⌉ calls a query, at least one. The items carry no annotation and
+    /// no result time; the caller checks the counts against the triple listing before using them.
+    pub async fn noncompliant_functions(
+        &self,
+        region: &str,
+        accounts: &[String],
+        rules: &BTreeSet<String>,
+    ) -> Result<NonCompliant, String> {
+        let mut found = NonCompliant::new();
+        for expression in noncompliant_queries(region, accounts, rules, EXPRESSION_LIMIT)? {
+            let mut token = None;
+            loop {
+                self.api
+                    .call(Family::Config, "config:SelectAggregateResourceConfig")
+                    .await;
+                let page = self
+                    .config
+                    .select_aggregate_resource_config()
+                    .configuration_aggregator_name(&self.aggregator)
+                    .expression(&expression)
+                    .limit(PAGE_LIMIT)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| error_text(&e))?;
+                for text in page.results() {
+                    for (account, rule, function) in parse_noncompliant(text, rules)? {
+                        found.entry((account, rule)).or_default().insert(function);
+                    }
+                }
+                match page.next_token() {
+                    Some(next) => token = Some(next.to_string()),
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// The organizations client with the run's limits, for [`crate::organization`].
     pub fn organizations(&self) -> (&OrganizationsClient, &Api) {
         (&self.organizations, &self.api)
@@ -709,6 +758,99 @@ pub fn inventory_query(region: &str, accounts: &[String]) -> Result<String, Stri
     ))
 }
 
+/// NON_COMPLIANT functions by (account, rule name): [`Gatherer::noncompliant_functions`].
+pub type NonCompliant = HashMap<(String, String), BTreeSet<String>>;
+
+const NONCOMPLIANT_SELECT: &str = "SELECT accountId, configuration.targetResourceId, configuration.configRuleList \
+     WHERE resourceType = 'AWS::Config::ResourceCompliance' \
+     AND configuration.targetResourceType = 'AWS::Lambda::Function' \
+     AND configuration.configRuleList.complianceType = 'NON_COMPLIANT'";
+
+/// A Config rule name fit for a query: Config allows almost any character (`.*\S.*`, 1–128), so
+/// only the characters of names this tool deploys and Config derives (`OrgConfigRule-<name>-<suffix>`)
+/// go into SQL; another name is read through the details API instead.
+fn queryable_rule_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The advanced queries for the ResourceCompliance items of the NON_COMPLIANT functions of `rules` in
+/// `region` and `accounts`: as few as fit within `limit` characters each (usually one). The array
+/// conditions match element by element independently ("Multiple properties within an array",
+/// querying-AWS-resources): an item NON_COMPLIANT for another rule and COMPLIANT for ours matches
+/// too, so [`parse_noncompliant`] keeps only the elements that are ours and NON_COMPLIANT.
+pub fn noncompliant_queries(
+    region: &str,
+    accounts: &[String],
+    rules: &BTreeSet<String>,
+    limit: usize,
+) -> Result<Vec<String>, String> {
+    valid_region(region)?;
+    if accounts.is_empty() || rules.is_empty() {
+        return Err("a ResourceCompliance query without accounts or rules".into());
+    }
+    for account in accounts {
+        valid_account(account)?;
+    }
+    if let Some(name) = rules.iter().find(|name| !queryable_rule_name(name)) {
+        return Err(format!(
+            "the rule name {name:?} is not one this tool puts into a query"
+        ));
+    }
+    let names: Vec<String> = rules.iter().map(|r| format!("'{r}'")).collect();
+    let base = format!(
+        "{NONCOMPLIANT_SELECT} AND configuration.configRuleList.configRuleName IN ({}) AND awsRegion = '{region}' \
+         AND accountId IN (",
+        names.join(", ")
+    );
+    // n ids: 14·n characters and 2·(n − 1) of separators, then the closing parenthesis.
+    let most = (limit.saturating_sub(base.len() + 1) + 2) / 16;
+    if most == 0 {
+        return Err("the rule names leave no room for account ids in a query".into());
+    }
+    Ok(accounts
+        .chunks(most)
+        .map(|batch| {
+            let ids: Vec<String> = batch.iter().map(|a| format!("'{a}'")).collect();
+            format!("{base}{})", ids.join(", "))
+        })
+        .collect())
+}
+
+/// One result of [`noncompliant_queries`]: `{"accountId":…, "configuration":{"targetResourceId":…,
+/// "configRuleList":[{"configRuleName":…, "complianceType":…}, …]}}` → (account, rule, function) for
+/// each of `rules` the item lists NON_COMPLIANT.
+pub fn parse_noncompliant(
+    text: &str,
+    rules: &BTreeSet<String>,
+) -> Result<Vec<(String, String, String)>, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("a ResourceCompliance item is not JSON ({e})"))?;
+    let account = value
+        .get("accountId")
+        .and_then(Value::as_str)
+        .ok_or("a ResourceCompliance item without accountId")?;
+    let configuration = value.get("configuration");
+    let function = configuration
+        .and_then(|c| c.get("targetResourceId"))
+        .and_then(Value::as_str)
+        .ok_or("a ResourceCompliance item without configuration.targetResourceId")?;
+    let list = configuration
+        .and_then(|c| c.get("configRuleList"))
+        .and_then(Value::as_array)
+        .ok_or("a ResourceCompliance item without configuration.configRuleList")?;
+    Ok(list
+        .iter()
+        .filter(|rule| rule.get("complianceType").and_then(Value::as_str) == Some("NON_COMPLIANT"))
+        .filter_map(|rule| rule.get("configRuleName").and_then(Value::as_str))
+        .filter(|name| rules.contains(*name))
+        .map(|name| (account.to_string(), name.to_string(), function.to_string()))
+        .collect())
+}
+
 /// The most accounts one shard's expression holds in `region` within `limit` characters: each id
 /// adds `'123456789012'` and a `, ` separator.
 pub fn accounts_per_shard(region: &str, limit: usize) -> usize {
@@ -754,8 +896,10 @@ pub struct Scale {
     pub functions_per_pair: usize,
     /// Non-compliant functions in each NON_COMPLIANT (account, region).
     pub noncompliant_per_pair: usize,
-    /// (account, region) pairs whose triple is NON_COMPLIANT.
+    /// (account, region) pairs whose triple is NON_COMPLIANT, spread evenly.
     pub noncompliant_pairs: usize,
+    /// Whether the recorders record `AWS::Config::ResourceCompliance`.
+    pub resource_compliance_recorded: bool,
 }
 
 /// The Config calls gather v2 plans for one organization rule deployed everywhere in an organization of
@@ -779,16 +923,27 @@ pub fn planned_calls(scale: Scale) -> Vec<(&'static str, usize)> {
     let by_region: BTreeMap<String, BTreeSet<String>> = (0..scale.regions)
         .map(|r| (format!("region-{r:02}"), accounts.clone()))
         .collect();
-    let select = plan_shards(&by_region, EXPRESSION_LIMIT)
-        .iter()
-        .map(|shard| {
-            pages(
-                shard.accounts.len() * scale.functions_per_pair,
-                PAGE_LIMIT as usize,
-            )
-        })
-        .sum();
-    let details = scale.noncompliant_pairs * pages(scale.noncompliant_per_pair, PAGE_LIMIT as usize);
+    let pairs = scale.accounts * scale.regions;
+    let (mut select, mut details) = (0, 0);
+    for shard in plan_shards(&by_region, EXPRESSION_LIMIT) {
+        select += pages(
+            shard.accounts.len() * scale.functions_per_pair,
+            PAGE_LIMIT as usize,
+        );
+        // Per shard the cheaper of one ResourceCompliance query and a details read per NON_COMPLIANT
+        // triple (the run's choice, `crate::run`).
+        let noncompliant = (scale.noncompliant_pairs * shard.accounts.len()).div_ceil(pairs.max(1));
+        if noncompliant == 0 {
+            continue;
+        }
+        let by_details = noncompliant * pages(scale.noncompliant_per_pair, PAGE_LIMIT as usize);
+        let by_items = pages(noncompliant * scale.noncompliant_per_pair, PAGE_LIMIT as usize);
+        if scale.resource_compliance_recorded && by_items < by_details {
+            select += by_items;
+        } else {
+            details += by_details;
+        }
+    }
     vec![
         ("config:DescribeOrganizationConfigRules", 1),
         ("config:DescribeAggregateComplianceByConfigRules", describe),
@@ -992,16 +1147,16 @@ mod tests {
     fn the_plan_for_five_thousand_accounts_in_seventeen_regions() {
         // Issue 13's organization: 1 M functions over 85,000 pairs (~12 each), 100 other rules, 30 % of
         // the triples NON_COMPLIANT with a few non-compliant functions each.
-        let plan: BTreeMap<&str, usize> = planned_calls(Scale {
+        let r1 = Scale {
             accounts: 5_000,
             regions: 17,
             rules_per_pair: 101,
             functions_per_pair: 12,
             noncompliant_per_pair: 3,
             noncompliant_pairs: 25_500,
-        })
-        .into_iter()
-        .collect();
+            resource_compliance_recorded: false,
+        };
+        let plan: BTreeMap<&str, usize> = planned_calls(r1).into_iter().collect();
         assert_eq!(
             plan["config:DescribeAggregateComplianceByConfigRules"],
             1 + 5 + 2 + 16 * 5
@@ -1010,11 +1165,31 @@ mod tests {
         assert_eq!(plan["config:GetAggregateConfigRuleComplianceSummary"], 1);
         // 357 shards of ~238 accounts × 12 functions = 2,856 → 29 pages each.
         assert_eq!(plan["config:SelectAggregateResourceConfig"], 17 * 21 * 29);
-        assert_eq!(plan["config:GetAggregateComplianceDetailsByConfigRule"], 25_500);
+        // ~72 NON_COMPLIANT triples a shard, one details read each.
+        assert_eq!(
+            plan["config:GetAggregateComplianceDetailsByConfigRule"],
+            17 * 21 * 72
+        );
         let total: usize = plan.values().sum();
         assert!((35_000..37_000).contains(&total), "{total}");
         // Before: 8,500 unfiltered pages, one query and one details read per pair.
         assert!(total * 4 < 8_500 + 85_000 + 85_000, "{total}");
+
+        // With ResourceCompliance recorded: one query a shard for its 72 × 3 non-compliant functions
+        // (3 pages) instead of 72 details reads.
+        let recorded: BTreeMap<&str, usize> = planned_calls(Scale {
+            resource_compliance_recorded: true,
+            ..r1
+        })
+        .into_iter()
+        .collect();
+        assert_eq!(
+            recorded["config:SelectAggregateResourceConfig"],
+            17 * 21 * (29 + 3)
+        );
+        assert_eq!(recorded["config:GetAggregateComplianceDetailsByConfigRule"], 0);
+        let total: usize = recorded.values().sum();
+        assert!((11_000..12_000).contains(&total), "{total}");
 
         // A small organization: the whole listing in one page, one shard a region.
         let small: BTreeMap<&str, usize> = planned_calls(Scale {
@@ -1024,13 +1199,15 @@ mod tests {
             functions_per_pair: 40,
             noncompliant_per_pair: 14,
             noncompliant_pairs: 6,
+            resource_compliance_recorded: true,
         })
         .into_iter()
         .collect();
         assert_eq!(small["config:DescribeAggregateComplianceByConfigRules"], 1);
         assert_eq!(small["config:GetAggregateConfigRuleComplianceSummary"], 0);
-        assert_eq!(small["config:SelectAggregateResourceConfig"], 2 * 2);
-        assert_eq!(small["config:GetAggregateComplianceDetailsByConfigRule"], 6);
+        // Two pages of functions and one of non-compliant ones a region, instead of three details reads.
+        assert_eq!(small["config:SelectAggregateResourceConfig"], 2 * 2 + 2);
+        assert_eq!(small["config:GetAggregateComplianceDetailsByConfigRule"], 0);
     }
 
     #[test]
@@ -1063,6 +1240,53 @@ mod tests {
         assert_eq!(discovery.missing_in(&rules, "us-east-1"), [0]);
         assert_eq!(discovery.missing_in(&rules, "ap-south-1"), [0, 1]);
         assert_eq!(discovery.names.len(), 2);
+    }
+
+    #[test]
+    fn resource_compliance_queries_fit_the_limit_and_only_our_failures_count() {
+        let rules: BTreeSet<String> = ["OrgConfigRule-lambda-runtime-lifecycle-ab12cd34".to_string()].into();
+        let accounts: Vec<String> = (0..240).map(account).collect();
+        let queries =
+            noncompliant_queries("eu-west-1", &accounts, &rules, EXPRESSION_LIMIT).expect("queries");
+        assert_eq!(
+            queries.len(),
+            2,
+            "240 ids do not fit one expression beside the rule names"
+        );
+        assert!(queries.iter().all(|q| q.len() <= EXPRESSION_LIMIT));
+        let listed: usize = queries.iter().map(|q| q.matches("'1000").count()).sum();
+        assert_eq!(listed, 240, "every account once");
+        assert!(queries[0].contains("configuration.configRuleList.configRuleName IN ('OrgConfigRule-lambda-runtime-lifecycle-ab12cd34')"));
+        let few = noncompliant_queries("eu-west-1", &accounts[..3], &rules, EXPRESSION_LIMIT).expect("one");
+        assert_eq!(few.len(), 1);
+        // Names and ids that are not what they claim never reach the expression.
+        let quoted: BTreeSet<String> = ["x') OR (1=1".to_string()].into();
+        assert!(noncompliant_queries("eu-west-1", &accounts[..1], &quoted, EXPRESSION_LIMIT).is_err());
+        assert!(noncompliant_queries("eu-west-1", &["12".to_string()], &rules, EXPRESSION_LIMIT).is_err());
+        assert!(noncompliant_queries("eu-west-1", &[], &rules, EXPRESSION_LIMIT).is_err());
+
+        // The array conditions match element by element independently: an item NON_COMPLIANT for
+        // another rule and COMPLIANT for ours comes back too, and is not ours.
+        let ours = rules.iter().next().expect("a rule").clone();
+        let item = |list: &str| {
+            format!(
+                r#"{{"accountId":"111122223333","configuration":{{"targetResourceId":"orders","configRuleList":{list}}}}}"#
+            )
+        };
+        let other_failing = item(&format!(
+            r#"[{{"configRuleName":"securityhub-x","complianceType":"NON_COMPLIANT"}},{{"configRuleName":"{ours}","complianceType":"COMPLIANT"}}]"#
+        ));
+        assert_eq!(parse_noncompliant(&other_failing, &rules), Ok(vec![]));
+        let failing = item(&format!(
+            r#"[{{"configRuleName":"{ours}","complianceType":"NON_COMPLIANT","configRuleArn":"arn"}}]"#
+        ));
+        assert_eq!(
+            parse_noncompliant(&failing, &rules),
+            Ok(vec![("111122223333".into(), ours.clone(), "orders".into())])
+        );
+        assert!(parse_noncompliant("{}", &rules).is_err_and(|e| e.contains("accountId")));
+        assert!(parse_noncompliant(r#"{"accountId":"1","configuration":{}}"#, &rules).is_err());
+        assert!(parse_noncompliant("not json", &rules).is_err());
     }
 
     #[test]

@@ -258,6 +258,7 @@ async fn services(config_aggregator: &str, rate_limits: RateLimits, describe_lim
             aggregator: config_aggregator.to_string(),
             api: std::sync::Arc::new(Api::new(rate_limits)),
             describe_limit,
+            resource_compliance_unrecorded: Default::default(),
         },
         s3: Some(aws_sdk_s3::Client::from_conf(s3)),
     }

@@ -93,11 +93,15 @@ pub struct Row {
 /// A function's row as recomputed for [`RunContext::compliant_row`].
 #[derive(Debug)]
 pub enum Recomputed {
+    /// COMPLIANT, NOT_APPLICABLE or INSUFFICIENT_DATA.
     Row(Box<Row>),
-    NotApplicable,
     /// The rule's verdict today fails it, yet Config listed no NON_COMPLIANT result for it.
     Fails,
 }
+
+/// The annotation of a function the rule holds no result for (compliance `INSUFFICIENT_DATA`, Config's
+/// word for "no result").
+pub const NOT_EVALUATED: &str = "Not evaluated by the rule yet: Config holds no result for this function.";
 
 /// Everything a run shares.
 pub struct RunContext<'c> {
@@ -126,20 +130,92 @@ impl<'c> RunContext<'c> {
         }
     }
 
-    /// The row of a function Config holds no NON_COMPLIANT result for, in a triple with results:
-    /// COMPLIANT, its annotation recomputed with the rule's own verdict (catalog, policy, snapshot
-    /// date; the runtime update mode counts as passing — a failing mode is a NON_COMPLIANT result,
-    /// read from Config). [`Recomputed::NotApplicable`] when the rule does not judge the function (the
-    /// aggregate APIs return no such results either). [`Recomputed::Fails`] when the recomputed verdict
-    /// fails it: Config may hold it COMPLIANT (a catalog overlay, or a date passed since the rule's last
-    /// run) or hold nothing (not evaluated yet) — the caller asks Config rather than guess.
+    /// The row of a recorded function Config listed no NON_COMPLIANT result for, so that every function
+    /// has a row. In a triple with results (`with_results`): COMPLIANT, its annotation recomputed with
+    /// the rule's own verdict (catalog, policy, snapshot date; the runtime update mode counts as passing
+    /// — a failing mode is a NON_COMPLIANT result, read from Config). NOT_APPLICABLE, with the verdict's
+    /// reason, when the rule does not judge the function (the aggregate APIs return no such results).
+    /// In a triple without results (INSUFFICIENT_DATA): INSUFFICIENT_DATA ([`NOT_EVALUATED`]), never a
+    /// verdict nobody decided. [`Recomputed::Fails`] when the recomputed verdict fails a function of a
+    /// triple with results: Config may hold it COMPLIANT (a catalog overlay, or a date passed since the
+    /// rule's last run) or hold nothing (not evaluated yet) — the caller asks Config rather than guess.
     pub fn compliant_row(
         &self,
-        (account_id, region, rule_name): (&str, &str, &str),
+        key: (&str, &str, &str),
         resource_id: &str,
         function: &FunctionDetails,
         account: Option<&AccountDetails>,
+        with_results: bool,
     ) -> Recomputed {
+        let verdict = self.recompute(resource_id, function);
+        let (compliance, annotation) = match verdict.compliance {
+            ComplianceType::NotApplicable => (ComplianceType::NotApplicable.as_str(), verdict.annotation),
+            _ if !with_results => ("INSUFFICIENT_DATA", NOT_EVALUATED.to_string()),
+            ComplianceType::NonCompliant => return Recomputed::Fails,
+            ComplianceType::Compliant => (ComplianceType::Compliant.as_str(), verdict.annotation),
+        };
+        let record = self.record(key, resource_id, compliance, annotation);
+        Recomputed::Row(Box::new(self.row(&record, Some(function), account)))
+    }
+
+    /// The row of a function the recomputed verdict fails that Config holds no result for.
+    pub fn unevaluated_row(
+        &self,
+        key: (&str, &str, &str),
+        resource_id: &str,
+        function: &FunctionDetails,
+        account: Option<&AccountDetails>,
+    ) -> Row {
+        let record = self.record(key, resource_id, "INSUFFICIENT_DATA", NOT_EVALUATED.to_string());
+        self.row(&record, Some(function), account)
+    }
+
+    /// A record this run derived (no result time: Config's result was not read).
+    fn record(
+        &self,
+        (account_id, region, rule_name): (&str, &str, &str),
+        resource_id: &str,
+        compliance: &str,
+        annotation: String,
+    ) -> EvaluationRecord {
+        EvaluationRecord {
+            account_id: account_id.to_string(),
+            region: region.to_string(),
+            rule_name: rule_name.to_string(),
+            resource_type: lifecycle::event::LAMBDA_FUNCTION.to_string(),
+            resource_id: resource_id.to_string(),
+            compliance_type: compliance.to_string(),
+            annotation: Some(annotation),
+            result_recorded_time: None,
+            config_rule_invoked_time: None,
+        }
+    }
+
+    /// The record of a function Config lists NON_COMPLIANT without an annotation (a ResourceCompliance
+    /// item): the rule's verdict recomputed, when it fails the function too — its annotation is then
+    /// the rule's own (same catalog, policy and date; annotations carry dates, not day counts). None
+    /// when the recomputed verdict passes it (it failed for what a configuration item does not hold,
+    /// such as the runtime update mode): the caller reads Config's result instead.
+    pub fn noncompliant_record(
+        &self,
+        key: (&str, &str, &str),
+        resource_id: &str,
+        function: &FunctionDetails,
+    ) -> Option<EvaluationRecord> {
+        let verdict = self.recompute(resource_id, function);
+        (verdict.compliance == ComplianceType::NonCompliant).then(|| {
+            self.record(
+                key,
+                resource_id,
+                ComplianceType::NonCompliant.as_str(),
+                verdict.annotation,
+            )
+        })
+    }
+
+    /// The rule's verdict on a recorded function as of the snapshot date, the runtime update mode
+    /// counted as passing (a configuration item does not hold it).
+    fn recompute(&self, resource_id: &str, function: &FunctionDetails) -> lifecycle::Verdict {
         let snapshot = FunctionSnapshot {
             name: resource_id.to_string(),
             package_type: match function.package_type.as_deref() {
@@ -153,25 +229,7 @@ impl<'c> RunContext<'c> {
             tags: function.tags.clone(),
             runtime_update_mode: Observed::NotNeeded,
         };
-        let verdict = evaluate(&snapshot, self.policy, self.catalog, self.snapshot_date);
-        match verdict.compliance {
-            ComplianceType::NotApplicable => Recomputed::NotApplicable,
-            ComplianceType::NonCompliant => Recomputed::Fails,
-            ComplianceType::Compliant => {
-                let record = EvaluationRecord {
-                    account_id: account_id.to_string(),
-                    region: region.to_string(),
-                    rule_name: rule_name.to_string(),
-                    resource_type: lifecycle::event::LAMBDA_FUNCTION.to_string(),
-                    resource_id: resource_id.to_string(),
-                    compliance_type: ComplianceType::Compliant.as_str().to_string(),
-                    annotation: Some(verdict.annotation),
-                    result_recorded_time: None,
-                    config_rule_invoked_time: None,
-                };
-                Recomputed::Row(Box::new(self.row(&record, Some(function), account)))
-            }
-        }
+        evaluate(&snapshot, self.policy, self.catalog, self.snapshot_date)
     }
 
     pub fn row(
@@ -301,7 +359,8 @@ mod tests {
             "eu-west-1",
             "OrgConfigRule-lambda-runtime-lifecycle-abc",
         );
-        let Recomputed::Row(supported) = run.compliant_row(key, "fresh", &function(Some("nodejs24.x")), None)
+        let Recomputed::Row(supported) =
+            run.compliant_row(key, "fresh", &function(Some("nodejs24.x")), None, true)
         else {
             panic!("judged COMPLIANT")
         };
@@ -312,18 +371,32 @@ mod tests {
             package_type: Some("Image".into()),
             ..FunctionDetails::default()
         };
+        let Recomputed::Row(not_judged) = run.compliant_row(key, "model", &image, None, true) else {
+            panic!("a row for a function the rule does not judge")
+        };
+        assert_eq!(not_judged.compliance_type, "NOT_APPLICABLE");
         assert!(
-            matches!(
-                run.compliant_row(key, "model", &image, None),
-                Recomputed::NotApplicable
-            ),
-            "not judged: no row"
+            not_judged.annotation.is_some_and(|a| !a.is_empty()),
+            "with its reason"
         );
         // Failing today while Config listed no NON_COMPLIANT result: the caller asks Config.
         assert!(matches!(
-            run.compliant_row(key, "old", &function(Some("python3.8")), None),
+            run.compliant_row(key, "old", &function(Some("python3.8")), None, true),
             Recomputed::Fails
         ));
+        // In a triple without results nothing was decided: INSUFFICIENT_DATA, passing or failing.
+        for runtime in ["python3.8", "nodejs24.x"] {
+            let Recomputed::Row(row) = run.compliant_row(key, "new", &function(Some(runtime)), None, false)
+            else {
+                panic!("a row for every function")
+            };
+            assert_eq!(
+                (row.compliance_type.as_str(), row.annotation.as_deref()),
+                ("INSUFFICIENT_DATA", Some(NOT_EVALUATED))
+            );
+        }
+        let image_there = run.compliant_row(key, "model", &image, None, false);
+        assert!(matches!(image_there, Recomputed::Row(row) if row.compliance_type == "NOT_APPLICABLE"));
         let unknown = later.row(&record("odd"), None, None);
         assert_eq!(unknown.runtime, None);
         assert_eq!(unknown.account_name, None);

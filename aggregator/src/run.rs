@@ -29,11 +29,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::RateLimits;
 use crate::gather::{
-    DeployedParameters, EXPRESSION_LIMIT, Gap, Gatherer, Listed, Shard, Triple, plan_shards,
+    DeployedParameters, EXPRESSION_LIMIT, Gap, Gatherer, Listed, NonCompliant, Shard, Triple,
+    noncompliant_queries, plan_shards,
 };
 use crate::organization::{Cache, CacheReport, Organization};
 use crate::output::{Output, PART_BYTES, Upload};
-use crate::row::{EvaluationRecord, Recomputed, Row, RunContext};
+use crate::row::{EvaluationRecord, FunctionDetails, Recomputed, Row, RunContext};
 use crate::sink::Encoder;
 
 /// Inventory shards (a region × up to ~240 accounts) gathered at once: each holds its functions'
@@ -140,9 +141,18 @@ pub struct Summary {
     /// Rows whose function Config's advanced query did not return (deleted since, or not recorded).
     pub rows_without_function_details: usize,
     /// Functions of the inventory, in an (account, region) with the rule's results, that the catalog fails
-    /// today and Config holds no result for (not evaluated yet, e.g. created since the rule last ran): no
-    /// row, since Config has not decided them.
+    /// today and Config holds no result for (not evaluated yet, e.g. created since the rule last ran):
+    /// INSUFFICIENT_DATA rows, since Config has not decided them.
     pub functions_not_evaluated: usize,
+    /// NON_COMPLIANT triples whose non-compliant functions came from Config's ResourceCompliance items
+    /// (one query per shard) rather than a details read per triple; their rows carry the rule's
+    /// recomputed annotation and no result time.
+    pub triples_from_resource_compliance: usize,
+    /// Whether that path was taken: `not needed` (no shard reads fewer calls that way), `recorded`, or
+    /// `not recorded` when a probe found no item where the listing counts NON_COMPLIANT functions (the
+    /// recorders exclude AWS::Config::ResourceCompliance) — every NON_COMPLIANT triple was then read
+    /// through the details API.
+    pub resource_compliance: &'static str,
     /// Accounts of the organization that are not ACTIVE (suspended, closing): Config cannot
     /// aggregate them, so they have no rows.
     pub inactive_accounts: Vec<AccountNote>,
@@ -258,6 +268,8 @@ struct Group {
     triples_failed: usize,
     /// Functions in a triple with results that Config holds no result for (not evaluated yet).
     not_evaluated: usize,
+    /// NON_COMPLIANT triples read from ResourceCompliance items.
+    from_resource_compliance: usize,
 }
 
 /// The policy the lifecycle columns use: the explicit override, else the deployed rule's parameters
@@ -387,10 +399,11 @@ pub async fn run(
         ..RunContext::new(catalog, &policy, request.snapshot_date, &run_id)
     };
 
-    // Only triples with results are read; the others (INSUFFICIENT_DATA) have nothing to read.
+    // Every listed triple's functions get rows; only triples with results are read (the others,
+    // INSUFFICIENT_DATA, have nothing to read: their functions are INSUFFICIENT_DATA or NOT_APPLICABLE).
     let mut by_pair: BTreeMap<(String, String), Vec<Listed>> = BTreeMap::new();
     let mut accounts_by_region: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for entry in listed.iter().filter(|l| l.has_results()) {
+    for entry in &listed {
         let (account, region) = (&entry.triple.account_id, &entry.triple.region);
         by_pair
             .entry((account.clone(), region.clone()))
@@ -401,8 +414,9 @@ pub async fn run(
             .or_default()
             .insert(account.clone());
     }
-    let with_results = by_pair.values().map(Vec::len).sum::<usize>();
+    let with_results = listed.iter().filter(|l| l.has_results()).count();
     let shards = plan_shards(&accounts_by_region, EXPRESSION_LIMIT);
+    let resource_compliance = probe_resource_compliance(gatherer, &shards, &by_pair).await;
     progress.set_length(with_results as u64);
 
     count_s3(services, &request.output, "s3:CreateMultipartUpload");
@@ -449,9 +463,14 @@ pub async fn run(
     let catalog_gap_absent = catalog_gap.is_none();
     gaps.extend(catalog_gap);
     gaps.extend(tally.gaps);
-    if tally.rows == 0 {
-        // The rule is deployed (there are triples) but nothing came back: not a complete picture of
-        // an organization without functions, but a gap (results not yet delivered, or not readable).
+    let decided = ["COMPLIANT", "NON_COMPLIANT"]
+        .iter()
+        .filter_map(|c| tally.compliance.get(*c))
+        .sum::<usize>();
+    if decided == 0 {
+        // The rule is deployed (there are triples) but no verdict came back (rows, if any, are
+        // INSUFFICIENT_DATA or NOT_APPLICABLE): not a complete picture of an organization without
+        // functions, but a gap (results not yet delivered, or not readable).
         gaps.push(Gap {
             kind: "no_results",
             rule_name: None,
@@ -483,6 +502,8 @@ pub async fn run(
         triples_failed: tally.triples_failed,
         rows_without_function_details: tally.without_details,
         functions_not_evaluated: tally.not_evaluated,
+        triples_from_resource_compliance: tally.from_resource_compliance,
+        resource_compliance,
         inactive_accounts: Vec::new(),
         accounts_without_results: Vec::new(),
         complete: false,
@@ -664,6 +685,7 @@ struct Tally {
     without_details: usize,
     triples_failed: usize,
     not_evaluated: usize,
+    from_resource_compliance: usize,
     gaps: Vec<Gap>,
 }
 
@@ -692,6 +714,7 @@ async fn write_shards(
     while let Some(group) = gathered.next().await {
         tally.triples_failed += group.triples_failed;
         tally.not_evaluated += group.not_evaluated;
+        tally.from_resource_compliance += group.from_resource_compliance;
         tally.gaps.extend(group.gaps);
         for row in group.rows {
             tally.rows += 1;
@@ -716,10 +739,12 @@ async fn write_shards(
 }
 
 /// One shard: its inventory (one advanced-query chain), then per (account, region) of it the
-/// NON_COMPLIANT results of its NON_COMPLIANT triples; every other function the inventory has in a
-/// triple with results is a COMPLIANT row ([`RunContext::compliant_row`]). When the inventory cannot
-/// be read, each of its (account, region) is a `functions` gap and its triples are read whole, as
-/// rows without function details.
+/// NON_COMPLIANT functions of its NON_COMPLIANT triples — from the shard's ResourceCompliance items
+/// where that takes fewer calls ([`noncompliant_from_items`]), else (and for every triple whose
+/// items do not match the listing) from the triple's NON_COMPLIANT results; every other function the
+/// inventory has in a triple with results is a COMPLIANT row ([`RunContext::compliant_row`]). When
+/// the inventory cannot be read, each of its (account, region) is a `functions` gap and its triples
+/// are read whole, as rows without function details.
 async fn gather_shard(
     gatherer: &Gatherer,
     organization: &Organization,
@@ -733,8 +758,13 @@ async fn gather_shard(
         gaps: Vec::new(),
         triples_failed: 0,
         not_evaluated: 0,
+        from_resource_compliance: 0,
     };
     let inventory = gatherer.inventory(&shard).await;
+    let items = match &inventory {
+        Ok(_) => resource_compliance_items(gatherer, &shard, by_pair).await,
+        Err(_) => None,
+    };
     let region = &shard.region;
     for account in &shard.accounts {
         let Some(listed) = by_pair.get(&(account.clone(), region.clone())) else {
@@ -757,16 +787,29 @@ async fn gather_shard(
         for entry in listed {
             let triple = &entry.triple;
             let read = match functions {
+                // Nothing to read: the rule has no results there.
+                None if !entry.has_results() => continue,
                 // Only what is not COMPLIANT needs reading, and only in NON_COMPLIANT triples.
                 Some(_) if entry.compliance != "NON_COMPLIANT" => Ok(Vec::new()),
-                Some(_) => {
-                    gatherer
-                        .evaluations(triple, Some(aws_sdk_config::types::ComplianceType::NonCompliant))
-                        .await
-                }
+                Some(recorded) => match items
+                    .as_ref()
+                    .and_then(|items| noncompliant_from_items(items, entry, recorded, context))
+                {
+                    Some(records) => {
+                        group.from_resource_compliance += 1;
+                        Ok(records)
+                    }
+                    None => {
+                        gatherer
+                            .evaluations(triple, Some(aws_sdk_config::types::ComplianceType::NonCompliant))
+                            .await
+                    }
+                },
                 None => gatherer.evaluations(triple, None).await,
             };
-            progress.inc(1);
+            if entry.has_results() {
+                progress.inc(1);
+            }
             let records = match read {
                 Ok(records) => records,
                 Err(reason) => {
@@ -802,9 +845,9 @@ async fn gather_shard(
                     id,
                     &recorded[id],
                     account_details,
+                    entry.has_results(),
                 ) {
                     Recomputed::Row(row) => group.rows.push(*row),
-                    Recomputed::NotApplicable => {}
                     Recomputed::Fails => disagreeing.push(id),
                 }
             }
@@ -814,8 +857,8 @@ async fn gather_shard(
             // Config listed no NON_COMPLIANT result for these, yet the rule's verdict today fails them:
             // ask Config what it holds (this triple's COMPLIANT results, once) rather than guess. Held
             // COMPLIANT (a catalog overlay, or a date passed since the rule's last run): Config's row,
-            // with its annotation. Held nothing (not evaluated yet): no row, counted in the summary —
-            // never a COMPLIANT nobody decided.
+            // with its annotation. Held nothing (not evaluated yet): INSUFFICIENT_DATA, counted in the
+            // summary — never a COMPLIANT nobody decided.
             match gatherer
                 .evaluations(triple, Some(aws_sdk_config::types::ComplianceType::Compliant))
                 .await
@@ -830,7 +873,15 @@ async fn gather_shard(
                                     .rows
                                     .push(context.row(record, Some(&recorded[id]), account_details))
                             }
-                            None => group.not_evaluated += 1,
+                            None => {
+                                group.not_evaluated += 1;
+                                group.rows.push(context.unevaluated_row(
+                                    (account, region, &triple.rule_name),
+                                    id,
+                                    &recorded[id],
+                                    account_details,
+                                ));
+                            }
                         }
                     }
                 }
@@ -850,6 +901,154 @@ async fn gather_shard(
         }
     }
     group
+}
+
+/// Whether one ResourceCompliance query chain reads a shard's NON_COMPLIANT functions in fewer calls
+/// than a details read per NON_COMPLIANT triple (several NON_COMPLIANT triples with few functions
+/// each: the usual case in a large organization): the accounts and rule names to query, or None.
+fn resource_compliance_plan(
+    shard: &Shard,
+    by_pair: &BTreeMap<(String, String), Vec<Listed>>,
+) -> Option<(Vec<String>, BTreeSet<String>)> {
+    let (mut accounts, mut rules) = (Vec::new(), BTreeSet::new());
+    let (mut details_calls, mut listed_functions) = (0usize, 0usize);
+    for account in &shard.accounts {
+        let Some(listed) = by_pair.get(&(account.clone(), shard.region.clone())) else {
+            continue;
+        };
+        let mut any = false;
+        for entry in listed.iter().filter(|e| e.compliance == "NON_COMPLIANT") {
+            let (count, exceeded) = entry.noncompliant.unwrap_or((1, false));
+            let count = usize::try_from(count).unwrap_or(0).max(1);
+            // A details read pages 100 results a call; past the cap, at least two pages.
+            details_calls += if exceeded { 2 } else { count.div_ceil(100) };
+            listed_functions += count;
+            rules.insert(entry.triple.rule_name.clone());
+            any = true;
+        }
+        if any {
+            accounts.push(account.clone());
+        }
+    }
+    if accounts.is_empty() {
+        return None;
+    }
+    let queries = noncompliant_queries(&shard.region, &accounts, &rules, EXPRESSION_LIMIT).ok()?;
+    (queries.len().max(listed_functions.div_ceil(100)) < details_calls).then_some((accounts, rules))
+}
+
+/// Before the shards, when some shard would read ResourceCompliance items: whether the recorders record
+/// `AWS::Config::ResourceCompliance` (AWS's cost guidance suggests excluding it), asked once — the
+/// items of one NON_COMPLIANT triple, whose listing counts at least one. Found none: the run reads
+/// every NON_COMPLIANT triple's results instead ([`Gatherer::resource_compliance_unrecorded`]).
+/// Returns what the summary says of it (`resource_compliance`).
+async fn probe_resource_compliance(
+    gatherer: &Gatherer,
+    shards: &[Shard],
+    by_pair: &BTreeMap<(String, String), Vec<Listed>>,
+) -> &'static str {
+    const NOT_NEEDED: &str = "not needed";
+    if !shards
+        .iter()
+        .any(|shard| resource_compliance_plan(shard, by_pair).is_some())
+    {
+        return NOT_NEEDED;
+    }
+    let Some(entry) = by_pair
+        .values()
+        .flatten()
+        .find(|e| e.compliance == "NON_COMPLIANT")
+    else {
+        return NOT_NEEDED;
+    };
+    let triple = &entry.triple;
+    let recorded = match gatherer
+        .noncompliant_functions(
+            &triple.region,
+            std::slice::from_ref(&triple.account_id),
+            &BTreeSet::from([triple.rule_name.clone()]),
+        )
+        .await
+    {
+        Ok(found) => !found.is_empty(),
+        Err(reason) => {
+            tracing::warn!(%reason, "ResourceCompliance query failed: reading NON_COMPLIANT results per triple");
+            false
+        }
+    };
+    if recorded {
+        return "recorded";
+    }
+    tracing::info!(
+        "no AWS::Config::ResourceCompliance item where Config lists NON_COMPLIANT functions: the \
+         recorders do not record the type; reading NON_COMPLIANT results per triple"
+    );
+    gatherer
+        .resource_compliance_unrecorded
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    "not recorded"
+}
+
+/// The shard's NON_COMPLIANT functions from Config's ResourceCompliance items, when
+/// [`resource_compliance_plan`] says so and the recorders record them. None otherwise, or when the
+/// query fails: the details are read instead, so nothing is lost either way.
+async fn resource_compliance_items(
+    gatherer: &Gatherer,
+    shard: &Shard,
+    by_pair: &BTreeMap<(String, String), Vec<Listed>>,
+) -> Option<NonCompliant> {
+    if gatherer
+        .resource_compliance_unrecorded
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return None;
+    }
+    let (accounts, rules) = resource_compliance_plan(shard, by_pair)?;
+    match gatherer
+        .noncompliant_functions(&shard.region, &accounts, &rules)
+        .await
+    {
+        Ok(found) => Some(found),
+        Err(reason) => {
+            tracing::warn!(shard = %shard.describe(), %reason, "ResourceCompliance query failed: reading details");
+            None
+        }
+    }
+}
+
+/// A NON_COMPLIANT triple's records from the shard's ResourceCompliance items, when they can stand in
+/// for Config's results: as many functions as the listing counts (over its cap of 100 when the cap
+/// was exceeded), each in the inventory and failed by the rule's recomputed verdict too (whose
+/// annotation is then the rule's). Otherwise None, and the caller reads the triple's results: the
+/// items may lag Config's results (they change only on a compliance transition), a failure may come
+/// from what a configuration item does not hold (the runtime update mode), or the listing gave no
+/// count to check against.
+fn noncompliant_from_items(
+    items: &NonCompliant,
+    entry: &Listed,
+    recorded: Option<&HashMap<String, FunctionDetails>>,
+    context: &RunContext<'_>,
+) -> Option<Vec<EvaluationRecord>> {
+    let triple = &entry.triple;
+    let (count, exceeded) = entry.noncompliant?;
+    let ids = items.get(&(triple.account_id.clone(), triple.rule_name.clone()))?;
+    let agrees = if exceeded {
+        ids.len() > 100
+    } else {
+        usize::try_from(count).is_ok_and(|count| count == ids.len())
+    };
+    if !agrees {
+        return None;
+    }
+    let recorded = recorded?;
+    let key = (
+        triple.account_id.as_str(),
+        triple.region.as_str(),
+        triple.rule_name.as_str(),
+    );
+    ids.iter()
+        .map(|id| context.noncompliant_record(key, id, recorded.get(id)?))
+        .collect()
 }
 
 #[cfg(test)]

@@ -516,13 +516,16 @@ def test_the_minimum_for_r1_follows_the_research_arithmetic():
     assert minimum["by_operation"] == {
         "config:DescribeOrganizationConfigRules": 1,
         "config:DescribeAggregateComplianceByConfigRules": 85,  # 85,000 triples of the rule, 1,000 a page
-        "config:SelectAggregateResourceConfig": 2 * 10_007,  # inventory + ResourceCompliance, 21 shards of 240 accounts
+        # inventory, 21 shards of 240 accounts, + the NON_COMPLIANT ResourceCompliance items, ~7,300 a shard
+        "config:SelectAggregateResourceConfig": 10_007 + 1_537,
         "organizations:ListRoots": 1,
         "organizations:ListOrganizationalUnitsForParent": 301,  # the root and 300 OUs, at most 20 children each
         "organizations:ListAccountsForParent": 301,  # about 17 accounts under each
         "organizations:ListTagsForResource": 5000,
     }
-    assert minimum["total"] == 25_703 and minimum["config"] == 20_100
+    assert minimum["total"] == 17_233 and minimum["config"] == 11_630
+    assert minimum["steps"]["compliance_via"] == "NonCompliantResourceCompliance"
+    assert minimum["alternatives"]["compliance_resource_compliance"] == 10_007  # every item: 1 M functions
     assert minimum["alternatives"]["inventory_unsharded"] == 10_000
     assert minimum["alternatives"]["describe_unfiltered"] == 8_585  # (85,000 + 85,000 * 100) / 1,000
     assert minimum["alternatives"]["compliance_noncompliant_details"] > 20_000  # ~30 % of 85,000 triples
@@ -553,7 +556,7 @@ def test_the_reference_replay_makes_exactly_the_minimum(aws, recorded):
     calls = {k: v for k, v in aws.control("GET", "/_localaws/stats")["Calls"].items()
              if k.startswith(("config:", "organizations:"))}
     assert calls == minimum["by_operation"]
-    assert minimum["steps"]["compliance_via"] == ("ResourceCompliance" if recorded else "NonCompliantDetails")
+    assert minimum["steps"]["compliance_via"] == ("NonCompliantResourceCompliance" if recorded else "NonCompliantDetails")
 
 
 def test_the_rule_compliance_summary_counts_every_triple_by_group(aws):
