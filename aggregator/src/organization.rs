@@ -83,6 +83,10 @@ pub struct CachedAccount {
     pub parent: Option<String>,
     pub tags: BTreeMap<String, String>,
     pub tags_read_at: Option<Timestamp>,
+    /// When it left the OU it was listed in. Once every OU has been listed since and none lists it,
+    /// it has left the organization and is dropped ([`Cache::prune`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orphaned_at: Option<Timestamp>,
 }
 
 /// The cache object.
@@ -206,7 +210,7 @@ impl Cache {
             .map(|(id, _)| id.clone())
             .collect();
         for id in gone {
-            self.drop_subtree(&id);
+            self.drop_subtree(&id, now);
         }
         for (id, name) in units {
             let unit = self.units.entry(id).or_insert_with(|| Unit {
@@ -221,6 +225,7 @@ impl Cache {
         for account in self.accounts.values_mut() {
             if account.parent.as_deref() == Some(parent) {
                 account.parent = None;
+                account.orphaned_at = Some(now);
             }
         }
         for (id, name, state) in accounts {
@@ -230,10 +235,12 @@ impl Cache {
                 parent: None,
                 tags: BTreeMap::new(),
                 tags_read_at: None,
+                orphaned_at: None,
             });
             account.name = name;
             account.state = state;
             account.parent = Some(parent.to_string());
+            account.orphaned_at = None;
         }
         debug_assert!(listed.iter().all(|id| self.accounts.contains_key(id)));
         if let Some(unit) = self.units.get_mut(parent) {
@@ -241,7 +248,7 @@ impl Cache {
         }
     }
 
-    fn drop_subtree(&mut self, id: &str) {
+    fn drop_subtree(&mut self, id: &str, now: Timestamp) {
         let children: Vec<String> = self
             .units
             .iter()
@@ -249,14 +256,36 @@ impl Cache {
             .map(|(child, _)| child.clone())
             .collect();
         for child in children {
-            self.drop_subtree(&child);
+            self.drop_subtree(&child, now);
         }
         self.units.remove(id);
         for account in self.accounts.values_mut() {
             if account.parent.as_deref() == Some(id) {
                 account.parent = None;
+                account.orphaned_at = Some(now);
             }
         }
+    }
+
+    /// Drops the accounts no OU has listed since each one left its OU, once every OU (and the root)
+    /// has been listed since: they have left the organization (an account is always in exactly one
+    /// OU or the root). Without this a removed account would stay among `accounts_without_results`,
+    /// its tags read again, for ever. Returns how many were dropped.
+    pub fn prune(&mut self) -> usize {
+        let Some(oldest) = self
+            .units
+            .values()
+            .map(|u| u.read_at)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|reads| reads.into_iter().min())
+        else {
+            return 0; // an OU not listed yet may still list them
+        };
+        let before = self.accounts.len();
+        // No orphaned_at (a cache written before it existed): orphaned since before any listing.
+        self.accounts
+            .retain(|_, a| a.parent.is_some() || a.orphaned_at.unwrap_or(Timestamp::UNIX_EPOCH) > oldest);
+        before - self.accounts.len()
     }
 
     /// `Root/Workloads/Payments` for an OU, None when its chain is broken.
@@ -525,6 +554,10 @@ pub async fn refresh(
             }
         }
     }
+    let dropped = cache.prune();
+    if dropped > 0 {
+        tracing::info!(dropped, "accounts no OU lists any more dropped from the cache");
+    }
     let report = cache.report(loaded_as, note, (units, accounts));
     (
         Organization {
@@ -674,6 +707,24 @@ mod tests {
         cache.listed_unit("r-root", vec![("ou-1".into(), "OU1".into())], vec![], at(7));
         assert!(!cache.units.contains_key("ou-0"));
         assert_eq!(cache.accounts()[&account_id(1)].details.ou_path, None);
+        // Not every OU listed since it lost its OU: it may still turn up. Once every one has been,
+        // it has left the organization and is dropped; the others stay.
+        assert_eq!(cache.prune(), 0);
+        assert!(cache.accounts.contains_key(&account_id(1)));
+        cache.listed_unit(
+            "ou-1",
+            vec![],
+            vec![
+                (moved.clone(), Some("acct-0".into()), "ACTIVE".into()),
+                (account_id(2), None, "SUSPENDED".into()),
+                (account_id(3), None, "ACTIVE".into()),
+            ],
+            at(8),
+        );
+        assert_eq!(cache.prune(), 1);
+        assert!(!cache.accounts.contains_key(&account_id(1)));
+        assert_eq!(cache.accounts.len(), 3);
+        assert_eq!(cache.prune(), 0);
         // Another organization: the cache starts afresh.
         cache.set_roots(&[("r-other".into(), "Root".into())]);
         assert_eq!(cache.items(), 1);
