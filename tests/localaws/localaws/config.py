@@ -904,7 +904,9 @@ class ConfigState:
         rows = []
         for resource_id in page:
             item = self.items[(*kind, resource_id)][-1]
-            row = {"resourceType": resource_type, "resourceId": item["resourceId"], "resourceName": item["resourceName"]}
+            row = {"resourceType": resource_type, "resourceId": item["resourceId"]}
+            if item.get("resourceName") is not None:  # a ResourceCompliance item has none
+                row["resourceName"] = item["resourceName"]
             if item["configuration"] is None:
                 row["resourceDeletionTime"] = parse_timestamp(item["configurationItemCaptureTime"]).timestamp()
             rows.append(row)

@@ -7,8 +7,8 @@ https://docs.aws.amazon.com/config/latest/developerguide/querying-AWS-resources.
 multiple properties within an array of objects, matches are computed against all the array elements": each
 condition holds when ANY element satisfies it, whichever element satisfies the others. The documented example,
 a resource compliant with rule A and noncompliant with rule B, is returned by `configuration.configRuleList.
-complianceType = 'non_compliant' AND configuration.configRuleList.configRuleName = 'A'`. `IN` likewise holds
-when any element is in the list. Selecting a property inside such an array returns the array, each element
+complianceType = 'non_compliant' AND configuration.configRuleList.configRuleName = 'A'`. `IN` is taken to
+hold likewise when any element is in the list (the guide shows `=` only). Selecting a property inside such an array returns the array, each element
 holding the selected properties (`{"configuration": {"configRuleList": [{"configRuleName": "A"}, ...]}}`)."""
 
 from __future__ import annotations

@@ -162,6 +162,8 @@ def test_a_non_compliant_result_makes_an_item_of_the_documented_shape(aws):
     assert first["configurationItemStatus"] == "ResourceDiscovered"
     assert "arn" not in first and "resourceName" not in first
     assert json.loads(first["configuration"]) == rows[0]["configuration"]
+    listed = aws.client("config").list_discovered_resources(resourceType=RC)["resourceIdentifiers"]
+    assert listed == [{"resourceType": RC, "resourceId": f"{FN}/fn-1"}]
 
 
 def test_each_change_is_a_new_version_and_the_query_reads_the_latest(aws):
