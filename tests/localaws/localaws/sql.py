@@ -8,8 +8,9 @@ multiple properties within an array of objects, matches are computed against all
 condition holds when ANY element satisfies it, whichever element satisfies the others. The documented example,
 a resource compliant with rule A and noncompliant with rule B, is returned by `configuration.configRuleList.
 complianceType = 'non_compliant' AND configuration.configRuleList.configRuleName = 'A'`. `IN` is taken to
-hold likewise when any element is in the list (the guide shows `=` only). Selecting a property inside such an array returns the array, each element
-holding the selected properties (`{"configuration": {"configRuleList": [{"configRuleName": "A"}, ...]}}`)."""
+hold likewise when any element is in the list (the guide shows `=` only). Selecting a property inside such an
+array returns the array, each element holding the selected properties
+(`{"configuration": {"configRuleList": [{"configRuleName": "A"}, ...]}}`)."""
 
 from __future__ import annotations
 

@@ -835,7 +835,6 @@ class SelectPlan:
         self.spec = spec
         self.query = query
         self.empty = False
-        # (name, top-level key of the item, the keys below it) per selected property
         try:
             sql.check_properties(query)
         except sql.SqlError as error:
