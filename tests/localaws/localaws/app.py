@@ -32,7 +32,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_requ
 JSON_SERVICES = {"config", "organizations", "ssm", "glue", "athena", "sts-json"}
 CONFIG_OPERATIONS_WE_OWN = {
     "PutEvaluations", "StartConfigRulesEvaluation", "GetComplianceDetailsByConfigRule",
-    "GetComplianceDetailsByResource", "DescribeComplianceByConfigRule", "DeleteEvaluationResults",
+    "GetComplianceDetailsByResource", "DescribeComplianceByConfigRule", "DeleteEvaluationResults", "DeleteConfigRule",
     "GetResourceConfigHistory", "ListDiscoveredResources", "BatchGetResourceConfig", "SelectResourceConfig",
     "PutOrganizationConfigRule", "DescribeOrganizationConfigRules", "DeleteOrganizationConfigRule",
     "DescribeAggregateComplianceByConfigRules", "GetAggregateComplianceDetailsByConfigRule",

@@ -27,7 +27,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.events.models import events_backends
 from moto.organizations.models import organizations_backends
 
-from . import config_rule_source, sql
+from . import config_rule_source, resource_compliance, sql
 from .protocol import AwsError, now, parse_timestamp, validate_input
 
 config_rule_source.install()
@@ -37,7 +37,9 @@ LAMBDA_TYPE = "AWS::Lambda::Function"
 # (awslabs/aws-config-resource-schema, config/properties/resource-types/AWS::Lambda::Alias.properties.json:
 # configuration.aliasArn, .description, .functionVersion, .name; relationships.*; tags.*).
 ALIAS_TYPE = "AWS::Lambda::Alias"
-RECORDED_TYPES = (LAMBDA_TYPE, ALIAS_TYPE)
+# One item per evaluated resource, recorded as rules' results change (localaws/resource_compliance.py).
+COMPLIANCE_TYPE = resource_compliance.COMPLIANCE_TYPE
+RECORDED_TYPES = (LAMBDA_TYPE, ALIAS_TYPE, COMPLIANCE_TYPE)
 CHANGE = "ConfigurationItemChangeNotification"
 OVERSIZED = "OversizedConfigurationItemChangeNotification"
 SCHEDULED = "ScheduledNotification"
@@ -213,11 +215,21 @@ class ConfigState:
     # ---------------------------------------------------------------- recording
 
     def _recording(self, account: str, region: str, resource_type: str) -> str | None:
-        """The role ARN of a recorder that records `resource_type` in (account, region), or None."""
+        """The role ARN of a running recorder that records `resource_type` in (account, region), or None.
+        The recording group as moto keeps it from PutConfigurationRecorder (RecordingGroup, validated there):
+        allSupported records every supported type; INCLUSION_BY_RESOURCE_TYPES the `resourceTypes` listed;
+        EXCLUSION_BY_RESOURCE_TYPES "all supported resource types, except the resource types that you specify to
+        exclude from being recorded" (https://docs.aws.amazon.com/config/latest/APIReference/API_ExclusionByResourceTypes.html,
+        API_RecordingGroup.html)."""
         backend = config_backends[account][region]
         for recorder in backend.recorders.values():
             group = recorder.recording_group
-            covers = group is None or group.all_supported or resource_type in (group.resource_types or [])
+            if group is None or group.all_supported:
+                covers = True
+            elif (group.recording_strategy or {}).get("useOnly") == "EXCLUSION_BY_RESOURCE_TYPES":
+                covers = resource_type not in ((group.exclusion_by_resource_types or {}).get("resourceTypes") or [])
+            else:
+                covers = resource_type in (group.resource_types or [])
             if recorder.status.recording and covers:
                 return recorder.role_arn
         return None
@@ -249,9 +261,35 @@ class ConfigState:
             if arn.startswith(prefix):
                 self._record(account, region, ALIAS_TYPE, arn, arn[len(prefix):], arn, None, {}, [], notify=False)
 
-    def _record(self, account: str, region: str, resource_type: str, resource_id: str, resource_name: str, arn: str,
-                configuration: dict[str, Any] | None, tags: dict[str, str], relationships: list[dict[str, str]],
-                notify: bool) -> None:
+    def record_compliance(self, account: str, region: str, target_type: str, target_id: str) -> None:
+        """Records the AWS::Config::ResourceCompliance item of a resource from the current results of the rules of
+        (account, region) for it, when the recorder records that type: a new version when the list or a
+        compliance differs from the latest item, a deleted item when no rule has a COMPLIANT or NON_COMPLIANT
+        result any more (localaws/resource_compliance.py has the shape and its sources)."""
+        with self.lock:
+            if self._recording(account, region, COMPLIANCE_TYPE) is None:
+                return
+            rules = config_backends[account][region].config_rules
+            entries = []
+            for name in sorted(rules):
+                store = self.evaluations.get((account, region, name))
+                evaluation = store.get((target_type, target_id)) if store is not None else None
+                if evaluation is not None:
+                    rule = rules[name]
+                    entries.append(resource_compliance.rule_entry(name, evaluation.compliance, rule.config_rule_arn,
+                                                                  rule.config_rule_id))
+            configuration = resource_compliance.configuration(target_type, target_id, entries)
+            history = self.items.get((account, region, COMPLIANCE_TYPE,
+                                      resource_compliance.resource_id(target_type, target_id)))
+            if history and history[-1]["configuration"] == configuration:
+                return  # the same compliance again: no new item
+            self._record(account, region, COMPLIANCE_TYPE, resource_compliance.resource_id(target_type, target_id),
+                         None, None, configuration, {}, resource_compliance.relationships(target_type, target_id),
+                         notify=False)
+
+    def _record(self, account: str, region: str, resource_type: str, resource_id: str, resource_name: str | None,
+                arn: str | None, configuration: dict[str, Any] | None, tags: dict[str, str],
+                relationships: list[dict[str, str]], notify: bool) -> None:
         with self.lock:
             if self._recording(account, region, resource_type) is None:
                 return
@@ -261,28 +299,15 @@ class ConfigState:
             moment = now()
             if configuration is None and (previous is None or previous["configuration"] is None):
                 return  # nothing recorded to delete
-            item = {
-                "version": "1.3",
-                "configurationItemVersion": "1.3",
-                "configurationItemCaptureTime": iso(moment),
-                "configurationStateId": int(moment.timestamp() * 1000),
-                "awsAccountId": account,
-                "configurationItemStatus": "ResourceDeleted" if configuration is None
-                else ("ResourceDiscovered" if previous is None or previous["configuration"] is None else "OK"),
-                "resourceType": resource_type,
-                "resourceId": resource_id,
-                "resourceName": resource_name,
-                "ARN": arn,
-                "awsRegion": region,
-                "availabilityZone": "Not Applicable",
-                "resourceCreationTime": previous["resourceCreationTime"] if previous and previous["configuration"] else iso(moment),
-                "tags": dict(tags) if configuration is not None else {},
-                "relatedEvents": [],
-                "relationships": relationships,
-                "configuration": configuration,
-                "supplementaryConfiguration": {},
-            }
-            item["configurationItemMD5Hash"] = hashlib.md5(json.dumps(item, sort_keys=True).encode()).hexdigest()
+            status = "ResourceDeleted" if configuration is None else (
+                "ResourceDiscovered" if previous is None or previous["configuration"] is None else "OK")
+            if resource_type == COMPLIANCE_TYPE:
+                target_type, _, target_id = resource_id.partition("/")
+                item = resource_compliance.item(account, region, target_type, target_id, configuration, iso(moment),
+                                                str(int(moment.timestamp() * 1000)), status)
+            else:
+                item = self._item(account, region, resource_type, resource_id, resource_name, arn, configuration,
+                                  tags, relationships, previous, moment, status)
             history.append(item)
             kind = (account, region, resource_type)
             self.recorded_ids.setdefault(kind, SortedKeys()).add(resource_id)
@@ -297,6 +322,34 @@ class ConfigState:
             change_type = "DELETE" if configuration is None else ("CREATE" if item["configurationItemStatus"] == "ResourceDiscovered" else "UPDATE")
             for rule in self._rules_with_trigger(account, region, (CHANGE, OVERSIZED)):
                 self._notify_change(account, region, rule, item, previous, change_type)
+
+    @staticmethod
+    def _item(account: str, region: str, resource_type: str, resource_id: str, resource_name: str | None,
+              arn: str | None, configuration: dict[str, Any] | None, tags: dict[str, str],
+              relationships: list[dict[str, str]], previous: dict[str, Any] | None, moment: dt.datetime,
+              status: str) -> dict[str, Any]:
+        item = {
+            "version": "1.3",
+            "configurationItemVersion": "1.3",
+            "configurationItemCaptureTime": iso(moment),
+            "configurationStateId": int(moment.timestamp() * 1000),
+            "awsAccountId": account,
+            "configurationItemStatus": status,
+            "resourceType": resource_type,
+            "resourceId": resource_id,
+            "resourceName": resource_name,
+            "ARN": arn,
+            "awsRegion": region,
+            "availabilityZone": "Not Applicable",
+            "resourceCreationTime": previous["resourceCreationTime"] if previous and previous["configuration"] else iso(moment),
+            "tags": dict(tags) if configuration is not None else {},
+            "relatedEvents": [],
+            "relationships": relationships,
+            "configuration": configuration,
+            "supplementaryConfiguration": {},
+        }
+        item["configurationItemMD5Hash"] = hashlib.md5(json.dumps(item, sort_keys=True).encode()).hexdigest()
+        return item
 
     def _rules_with_trigger(self, account: str, region: str, message_types: tuple[str, ...]) -> list[Any]:
         backend = config_backends[account][region]
@@ -484,6 +537,7 @@ class ConfigState:
             self.recorded[counter] = self.recorded.get(counter, 0) + 1
             if current is None or current.compliance != stored.compliance:
                 self._compliance_changed(account, region, info.rule_name, current, stored)
+                self.record_compliance(account, region, key[0], key[1])
             remediation = self.remediations.get((account, region, info.rule_name))
             if evaluation["ComplianceType"] == "NON_COMPLIANT" and remediation and remediation.get("Automatic"):
                 runs = self.remediation_runs.get((account, region, info.rule_name), {}).get(key, [])
@@ -738,8 +792,23 @@ class ConfigState:
     def op_DeleteEvaluationResults(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         name = params["ConfigRuleName"]
         self._rule_or_error(account, region, name)
-        self.evaluations.pop((account, region, name), None)
+        self._forget_results(account, region, name)
         return {}
+
+    def op_DeleteConfigRule(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        """moto deletes the rule (NoSuchConfigRuleException when there is none); its results go with it, and
+        the ResourceCompliance items of the resources it evaluated change ("Deleting rules creates configuration
+        items (CIs) for AWS::Config::ResourceCompliance", evaluate-config.html, Cost Considerations)."""
+        name = params["ConfigRuleName"]
+        config_backends[account][region].delete_config_rule(name)
+        self._forget_results(account, region, name)
+        return {}
+
+    def _forget_results(self, account: str, region: str, rule_name: str) -> None:
+        """Drops a rule's results and records the ResourceCompliance items of the resources they were about."""
+        store = self.evaluations.pop((account, region, rule_name), None)
+        for resource_type, resource_id in sorted(store.by_key) if store is not None else []:
+            self.record_compliance(account, region, resource_type, resource_id)
 
     # ---- discovery (Lambda items only; other types pass through to moto)
 
@@ -752,19 +821,20 @@ class ConfigState:
     def api_item(item: dict[str, Any], with_tags: bool = True) -> dict[str, Any]:
         """A configuration item as the discovery APIs return it: configuration as a JSON string,
         epoch timestamps, `accountId`/`arn` spellings."""
+        created = item.get("resourceCreationTime")
         out = {
             "version": item["configurationItemVersion"],
             "accountId": item["awsAccountId"],
             "configurationItemCaptureTime": parse_timestamp(item["configurationItemCaptureTime"]).timestamp(),
             "configurationItemStatus": item["configurationItemStatus"],
             "configurationStateId": str(item["configurationStateId"]),
-            "arn": item["ARN"],
+            "arn": item.get("ARN"),
             "resourceType": item["resourceType"],
             "resourceId": item["resourceId"],
-            "resourceName": item["resourceName"],
+            "resourceName": item.get("resourceName"),
             "awsRegion": item["awsRegion"],
-            "availabilityZone": item["availabilityZone"],
-            "resourceCreationTime": parse_timestamp(item["resourceCreationTime"]).timestamp(),
+            "availabilityZone": item.get("availabilityZone"),
+            "resourceCreationTime": parse_timestamp(created).timestamp() if created else None,
             "configuration": json.dumps(item["configuration"]) if item["configuration"] is not None else "null",
             "supplementaryConfiguration": {},
         }
@@ -773,10 +843,12 @@ class ConfigState:
             out["tags"] = item["tags"]
             out["relatedEvents"] = []
             out["relationships"] = [
-                {"resourceType": r["resourceType"], "resourceName": r["resourceName"], "relationshipName": r["relationshipName"]}
+                {k: r[k] for k in ("resourceType", "resourceId", "resourceName", "relationshipName") if r.get(k) is not None}
                 for r in item["relationships"]
             ]
-        return out
+        # A field the item does not have is absent, as in AWS's JSON (a ResourceCompliance item has no
+        # resourceName, arn, availabilityZone or resourceCreationTime).
+        return {k: v for k, v in out.items() if v is not None}
 
     def op_GetResourceConfigHistory(self, account: str, region: str, params: dict[str, Any]) -> Any:
         resource_type = params.get("resourceType")
@@ -832,7 +904,9 @@ class ConfigState:
         rows = []
         for resource_id in page:
             item = self.items[(*kind, resource_id)][-1]
-            row = {"resourceType": resource_type, "resourceId": item["resourceId"], "resourceName": item["resourceName"]}
+            row = {"resourceType": resource_type, "resourceId": item["resourceId"]}
+            if item.get("resourceName") is not None:  # a ResourceCompliance item has none
+                row["resourceName"] = item["resourceName"]
             if item["configuration"] is None:
                 row["resourceDeletionTime"] = parse_timestamp(item["configurationItemCaptureTime"]).timestamp()
             rows.append(row)
@@ -850,14 +924,17 @@ class ConfigState:
         return {"baseConfigurationItems": found, "unprocessedResourceKeys": []}
 
     def op_SelectResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        # API_SelectResourceConfig documents no default page size: 100, its maximum.
         return self._select(params["Expression"], lambda: (item for resource_type in RECORDED_TYPES
-                                                           for item in self._latest(account, region, resource_type)), params)
+                                                           for item in self._latest(account, region, resource_type)),
+                            params, 100)
 
     # Query results kept for NextToken; a result set is dropped once its last page is read.
     SELECT_RESULTS_KEPT = 256
     EXPRESSION_LIMIT = 4096
 
-    def _select(self, expression: str, items: Callable[[], Iterator[dict[str, Any]]], params: dict[str, Any]) -> dict[str, Any]:
+    def _select(self, expression: str, items: Callable[[], Iterator[dict[str, Any]]], params: dict[str, Any],
+                default_limit: int) -> dict[str, Any]:
         """A query runs once, on its first page; its rows are kept, and each NextToken names (query, position),
         so a later page costs O(page)."""
         # "Expression ... Length Constraints: Minimum length of 1. Maximum length of 4096." (API reference,
@@ -870,9 +947,10 @@ class ConfigState:
                            f"Member must have length less than or equal to {self.EXPRESSION_LIMIT}")
         try:
             query = sql.parse(expression)
+            sql.check_properties(query)
         except sql.SqlError as error:
             raise AwsError("InvalidExpressionException", str(error))
-        limit = int(params.get("Limit") or params.get("MaxResults") or 100)
+        limit = int(params.get("Limit") or params.get("MaxResults") or default_limit)
         position = token_key(params.get("NextToken"), 2, (str, int))
         if position is None:
             query_id, start = uuid.uuid4().hex, 0
@@ -998,7 +1076,7 @@ class ConfigState:
             raise AwsError("NoSuchOrganizationConfigRuleException", "The organization config rule provided in the request is invalid.")
         for member, member_rule in rule.member_rules.items():
             config_backends[member][region].config_rules.pop(member_rule, None)
-            self.evaluations.pop((member, region, member_rule), None)
+            self._forget_results(member, region, member_rule)
         return {}
 
     # ---- aggregators
@@ -1161,5 +1239,7 @@ class ConfigState:
 
     def op_SelectAggregateResourceConfig(self, account: str, region: str, params: dict[str, Any]) -> dict[str, Any]:
         sources = self._sources(account, region, params["ConfigurationAggregatorName"])
-        return self._select(params["Expression"], lambda: self._aggregate_items(sources), params)
+        # "If you run a non-aggregation query ... and do not specify the MaxResults or the Limit query parameters,
+        # the default page size is set to 25." (API_SelectAggregateResourceConfig.html)
+        return self._select(params["Expression"], lambda: self._aggregate_items(sources), params, 25)
 

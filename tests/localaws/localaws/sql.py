@@ -1,5 +1,16 @@
 """The part of AWS Config's advanced-query SQL this project uses: SELECT of properties, WHERE with
-=, !=, IN, LIKE joined by AND, over resourceType, identity fields, configuration.* and tags."""
+=, !=, IN, LIKE joined by AND, over resourceType, identity fields, configuration.* and tags.
+
+Properties inside arrays of objects (`configuration.configRuleList.configRuleName`, `tags.key`) follow
+"Multiple properties within an array" of
+https://docs.aws.amazon.com/config/latest/developerguide/querying-AWS-resources.html: "When querying against
+multiple properties within an array of objects, matches are computed against all the array elements": each
+condition holds when ANY element satisfies it, whichever element satisfies the others. The documented example,
+a resource compliant with rule A and noncompliant with rule B, is returned by `configuration.configRuleList.
+complianceType = 'non_compliant' AND configuration.configRuleList.configRuleName = 'A'`. `IN` is taken to
+hold likewise when any element is in the list (the guide shows `=` only). Selecting a property inside such an
+array returns the array, each element holding the selected properties
+(`{"configuration": {"configRuleList": [{"configRuleName": "A"}, ...]}}`)."""
 
 from __future__ import annotations
 
@@ -64,47 +75,115 @@ class Query:
         return rows
 
     def _project(self, item: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        for name in self.field_names:
-            if name == "tags":
-                row["tags"] = [{"key": k, "value": v} for k, v in sorted(item.get("tags", {}).items())]
-                continue
-            value = _lookup(item, name)
-            if value is None:
-                continue
-            target = row
-            parts = name.split(".")
-            for part in parts[:-1]:
-                target = target.setdefault(part, {})
-            target[parts[-1]] = value
-        return row
+        return project(item, self.field_names)
 
 
-def _lookup(item: dict[str, Any], name: str) -> Any:
-    parts = name.split(".")
-    value: Any = item.get(_TOP.get(parts[0], parts[0]))
-    for part in parts[1:]:
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list):
-            value = [v.get(part) for v in value if isinstance(v, dict)]
+def project(item: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The selected properties of an item as Config returns a row: nested objects for dotted names, tags as
+    [{key, value}], missing properties left out; a property inside an array of objects keeps the array, each
+    element holding the selected properties."""
+    row: dict[str, Any] = {}
+    for name in names:
+        if name == "tags":
+            row["tags"] = [{"key": k, "value": v} for k, v in sorted((item.get("tags") or {}).items())]
+            continue
+        parts = name.split(".")
+        top = _TOP.get(parts[0], parts[0])
+        value = item.get(top)
+        if value is None:
+            continue
+        if len(parts) == 1:
+            row[parts[0]] = value
         else:
-            return None
-    return value
+            _put(row.setdefault(parts[0], {}), value, parts[1:])
+    return {key: value for key, value in row.items() if value != {}}
+
+
+def _put(target: Any, source: Any, parts: list[str]) -> None:
+    """Copies source[parts...] into target, element by element through arrays."""
+    if not isinstance(target, dict) or not isinstance(source, dict) or source.get(parts[0]) is None:
+        return  # nothing there, or inside a property already selected whole
+    value = source[parts[0]]
+    if len(parts) == 1:
+        target.setdefault(parts[0], value)
+    elif isinstance(value, dict):
+        _put(target.setdefault(parts[0], {}), value, parts[1:])
+    elif isinstance(value, list):
+        elements = target.get(parts[0])
+        if not isinstance(elements, list) or len(elements) != len(value):
+            elements = target[parts[0]] = [{} for _ in value]
+        for into, element in zip(elements, value):
+            _put(into, element, parts[1:])
+
+
+def _flatten(value: Any, parts: list[str]) -> list[Any]:
+    """Every value at the path below `value`, through arrays (each element, at any depth)."""
+    if isinstance(value, list):
+        return [found for element in value for found in _flatten(element, parts)]
+    if not parts:
+        return [] if value is None else [value]
+    if not isinstance(value, dict):
+        return []
+    return _flatten(value.get(parts[0]), parts[1:])
 
 
 def _values(item: dict[str, Any], name: str) -> list[Any]:
+    """The values a condition on `name` is matched against: one, or one per array element (any may match)."""
     if name in ("tags.key", "tags.value", "tags.tag"):
-        tags = item.get("tags", {}).items()
+        tags = (item.get("tags") or {}).items()
         if name == "tags.key":
             return [k for k, _ in tags]
         if name == "tags.value":
             return [v for _, v in tags]
         return [f"{k}={v}" for k, v in tags]
-    value = _lookup(item, name)
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
+    parts = name.split(".")
+    return _flatten(item.get(_TOP.get(parts[0], parts[0])), parts[1:])
+
+
+# ---- the queryable properties of the types the local AWS records, from awslabs/aws-config-resource-schema
+# (config/properties/resource-types/<type>.properties.json; the same files as shared/reference/aws-config/).
+_COMMON = ("accountId", "arn", "availabilityZone", "awsRegion", "configurationItemCaptureTime",
+           "configurationItemStatus", "configurationStateId", "relationships.resourceId", "relationships.resourceName",
+           "relationships.resourceType", "resourceCreationTime", "resourceId", "resourceName", "resourceType",
+           "tags.key", "tags.tag", "tags.value", "version")
+QUERYABLE: dict[str, frozenset[str]] = {
+    "AWS::Lambda::Function": frozenset(_COMMON + tuple("configuration." + p for p in (
+        "architectures", "codeSha256", "codeSize", "deadLetterConfig.targetArn", "description",
+        "ephemeralStorage.size", "fileSystemConfigs.arn", "fileSystemConfigs.localMountPath", "functionArn",
+        "functionName", "handler", "imageConfigResponse.error.errorCode", "imageConfigResponse.imageConfig.entryPoint",
+        "imageConfigResponse.imageConfig.workingDirectory", "kmskeyArn", "lastModified", "lastUpdateStatus",
+        "lastUpdateStatusReasonCode", "layers.arn", "layers.codeSize", "layers.signingJobArn",
+        "layers.signingProfileVersionArn", "memorySize", "packageType", "revisionId", "role", "runtime",
+        "signingJobArn", "signingProfileVersionArn", "state.value", "stateReason.value", "stateReasonCode", "timeout",
+        "tracingConfig.mode", "version", "vpcConfig.securityGroupIds", "vpcConfig.subnetIds"))
+        + ("supplementaryConfiguration.Concurrency.reservedConcurrentExecutions",)),
+    "AWS::Lambda::Alias": frozenset(_COMMON + tuple("configuration." + p for p in (
+        "aliasArn", "description", "functionVersion", "name"))),
+    "AWS::Config::ResourceCompliance": frozenset(_COMMON + tuple("configuration." + p for p in (
+        "complianceType", "configRuleList.complianceType", "configRuleList.configRuleArn",
+        "configRuleList.configRuleId", "configRuleList.configRuleName", "targetResourceId", "targetResourceType"))),
+}
+
+
+def check_properties(query: "Query") -> None:
+    """Refuses a WHERE condition on a property the queried resource types do not have (SqlError naming it).
+    Config publishes the queryable properties per type (the schema above); what it answers for another one is not
+    documented. The local AWS refuses it, as the synthetic organization does, so that a misspelt property fails
+    loudly instead of matching nothing (which a compliance reader could take for "nothing non-compliant").
+    Checked only when the query names its resource types (`resourceType = ...` or `IN (...)`) and the local AWS
+    knows all of them; `resourceType` itself is always a property."""
+    named: set[str] | None = None
+    for condition in query.conditions:
+        if condition.field == "resourceType" and condition.op in ("=", "IN"):
+            values = {str(v) for v in condition.values}
+            named = values if named is None else named & values
+    if not named or not named <= set(QUERYABLE):
+        return
+    allowed = frozenset().union(*(QUERYABLE[t] for t in named))
+    for condition in query.conditions:
+        if condition.field not in allowed:
+            raise SqlError(f"Invalid query: '{condition.field}' is not a queryable property of "
+                           f"{', '.join(sorted(named))} (awslabs/aws-config-resource-schema)")
 
 
 def parse(text: str) -> Query:

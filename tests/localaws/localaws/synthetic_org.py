@@ -41,11 +41,11 @@ import json
 import threading
 from typing import Any, Callable, Iterator
 
-from . import sql
+from . import resource_compliance, sql
 from .protocol import AwsError, validate_input
 
 LAMBDA_TYPE = "AWS::Lambda::Function"
-COMPLIANCE_TYPE = "AWS::Config::ResourceCompliance"
+COMPLIANCE_TYPE = resource_compliance.COMPLIANCE_TYPE
 # The 17 Regions enabled by default in every account (opt-in Regions excluded).
 DEFAULT_REGIONS = ["us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1", "eu-west-2",
                    "eu-west-3", "eu-central-1", "eu-north-1", "ap-south-1", "ap-northeast-1", "ap-northeast-2",
@@ -281,25 +281,17 @@ class Spec:
         }
 
     def compliance_item(self, a: int, r: int, k: int, n: int) -> dict[str, Any]:
-        """The AWS::Config::ResourceCompliance item of function k of pair (a, r): the rules that evaluated it
-        (here only the rule) with their compliance; no annotation, no result time (the resource schema)."""
+        """The AWS::Config::ResourceCompliance item of function k of pair (a, r), shaped as the moto-backed Config
+        records one (localaws/resource_compliance.py: resourceId "<target type>/<target id>" as in AWS's documented
+        example, no annotation, no result time): the rules that evaluated the function, here only the rule, since
+        the other rules evaluate S3 buckets."""
         item = self.function(a, r, k, n)
         compliance = "NON_COMPLIANT" if self.function_nc(a, r, k, n) else "COMPLIANT"
-        account, region, name = item["awsAccountId"], item["awsRegion"], item["resourceId"]
-        return {
-            "awsAccountId": account, "awsRegion": region, "resourceType": COMPLIANCE_TYPE,
-            # ASSUMPTION (not in the resource schema): the item's id is "<target type>/<target id>".
-            "resourceId": f"{LAMBDA_TYPE}/{name}", "resourceName": f"{LAMBDA_TYPE}/{name}",
-            "ARN": None, "configurationItemStatus": "OK", "availabilityZone": "Not Applicable",
-            "configurationItemCaptureTime": item["configurationItemCaptureTime"], "configurationItemVersion": "1.3",
-            "configuration": {
-                "complianceType": compliance,
-                "configRuleList": [{"configRuleName": self.member_rule, "complianceType": compliance,
-                                    "configRuleArn": self.rule_arn(a, r, 0), "configRuleId": self.rule_id(a, r, 0)}],
-                "targetResourceId": name, "targetResourceType": LAMBDA_TYPE,
-            },
-            "tags": {},
-        }
+        name = item["resourceId"]
+        configuration = resource_compliance.configuration(LAMBDA_TYPE, name, [resource_compliance.rule_entry(
+            self.member_rule, compliance, self.rule_arn(a, r, 0), self.rule_id(a, r, 0))])
+        return resource_compliance.item(item["awsAccountId"], item["awsRegion"], LAMBDA_TYPE, name, configuration,
+                                        item["configurationItemCaptureTime"], item["configurationStateId"], "OK")
 
     # ---- rules
 
@@ -825,8 +817,14 @@ class SelectPlan:
 
     conditions in any order, joined by AND; `<properties>` anything the items carry (missing ones are left out of
     the rows, as Config does). Another resource type matches nothing (the synthetic organization records no
-    other); ResourceCompliance matches nothing unless `ResourceComplianceRecorded`. Anything else (another
-    property in WHERE, !=, LIKE) is refused with InvalidExpressionException naming it."""
+    other); ResourceCompliance matches nothing unless `ResourceComplianceRecorded`. A property the type does not
+    have is refused as the moto-backed Config refuses it (sql.check_properties); anything else not understood
+    (another property in WHERE, !=, LIKE) is refused with InvalidExpressionException naming it.
+
+    Conditions on configRuleList's properties hold when any element satisfies them (sql.py, "Multiple properties
+    within an array"); a synthetic item lists one rule, so "any element" is that element, and a condition on the
+    list's complianceType is one on the item's complianceType. test_resource_compliance.py checks the plan against
+    sql.Query.run over the same items."""
 
     LAMBDA_FIELDS = {"resourceType", "accountId", "awsRegion"}
     COMPLIANCE_FIELDS = LAMBDA_FIELDS | {"configuration.targetResourceType", "configuration.complianceType",
@@ -837,9 +835,10 @@ class SelectPlan:
         self.spec = spec
         self.query = query
         self.empty = False
-        # (name, top-level key of the item, the keys below it) per selected property
-        self.paths = [(name, sql._TOP.get(name.split(".")[0], name.split(".")[0]), name.split(".")[1:])
-                      for name in query.field_names]
+        try:
+            sql.check_properties(query)
+        except sql.SqlError as error:
+            raise AwsError("InvalidExpressionException", str(error))
         types = [c for c in query.conditions if c.field == "resourceType"]
         if len(types) != 1 or types[0].op != "=":
             raise self.unsupported("a query of the synthetic organization must have exactly one "
@@ -884,7 +883,7 @@ class SelectPlan:
         self.accounts: range | list[int] = [] if self.empty else (
             range(spec.accounts) if accounts is None else sorted(accounts))
         self.regions: range | list[int] = range(len(spec.regions)) if regions is None else sorted(regions)
-        # Array properties match element by element; with one element per list both conditions meet in it.
+        # One element per configRuleList: the conditions on the list and on the item's compliance meet in it.
         wanted = None
         for chosen in (self.compliance, self.rule_compliance):
             if chosen is not None:
@@ -909,38 +908,7 @@ class SelectPlan:
         return ("NON_COMPLIANT" if nc else "COMPLIANT") in self.wanted
 
     def row(self, a: int, r: int, k: int, n: int) -> dict[str, Any]:
-        """The selected properties of the item: nested objects for dotted names, tags as [{key, value}], missing
-        properties left out; a property inside an array of objects keeps the array, each element holding the
-        selected properties (`configuration.configRuleList.configRuleName` gives `{"configuration":
-        {"configRuleList": [{"configRuleName": ...}]}}`, the shape Config returns, which clients iterate)."""
+        """The selected properties of the item, as sql.project shapes a row of the moto-backed Config."""
         item = self.spec.function(a, r, k, n) if self.resource_type == LAMBDA_TYPE else self.spec.compliance_item(a, r, k, n)
-        row: dict[str, Any] = {}
-        for name, top, inner in self.paths:
-            if name == "tags":
-                row["tags"] = [{"key": key, "value": value} for key, value in sorted(item["tags"].items())]
-                continue
-            value = item.get(top)
-            if value is None:
-                continue
-            if not inner:
-                row[name] = value
-            else:
-                _put(row.setdefault(name.split(".")[0], {}), value, inner)
-        return {key: value for key, value in row.items() if value != {}}
+        return sql.project(item, self.query.field_names)
 
-
-def _put(target: Any, source: Any, parts: list[str]) -> None:
-    """Copies source[parts...] into target, element by element through arrays."""
-    if not isinstance(target, dict) or not isinstance(source, dict) or source.get(parts[0]) is None:
-        return  # nothing there, or inside a property already selected whole
-    value = source[parts[0]]
-    if len(parts) == 1:
-        target.setdefault(parts[0], value)
-    elif isinstance(value, dict):
-        _put(target.setdefault(parts[0], {}), value, parts[1:])
-    elif isinstance(value, list):
-        elements = target.get(parts[0])
-        if not isinstance(elements, list) or len(elements) != len(value):
-            elements = target[parts[0]] = [{} for _ in value]
-        for into, element in zip(elements, value):
-            _put(into, element, parts[1:])
