@@ -476,7 +476,34 @@ pub mod setup {
             .to_string()
     }
 
+    /// A recorder of every supported type (AWS::Config::ResourceCompliance included), started.
     pub async fn start_recording(config: &aws_config::SdkConfig, account: &str) {
+        start_recording_except(config, account, &[]).await;
+    }
+
+    /// A recorder of every supported type but `excluded` (the EXCLUSION_BY_RESOURCE_TYPES strategy,
+    /// as AWS's cost guidance suggests for AWS::Config::ResourceCompliance), started.
+    pub async fn start_recording_except(config: &aws_config::SdkConfig, account: &str, excluded: &[&str]) {
+        use aws_sdk_config::types::{
+            ExclusionByResourceTypes, RecordingStrategy, RecordingStrategyType, ResourceType,
+        };
+        let group = if excluded.is_empty() {
+            RecordingGroup::builder().all_supported(true).build()
+        } else {
+            RecordingGroup::builder()
+                .all_supported(false)
+                .recording_strategy(
+                    RecordingStrategy::builder()
+                        .use_only(RecordingStrategyType::ExclusionByResourceTypes)
+                        .build(),
+                )
+                .exclusion_by_resource_types(
+                    ExclusionByResourceTypes::builder()
+                        .set_resource_types(Some(excluded.iter().map(|t| ResourceType::from(*t)).collect()))
+                        .build(),
+                )
+                .build()
+        };
         let client = aws_sdk_config::Client::new(config);
         client
             .put_configuration_recorder()
@@ -484,7 +511,7 @@ pub mod setup {
                 ConfigurationRecorder::builder()
                     .name("default")
                     .role_arn(format!("arn:aws:iam::{account}:role/config-recorder"))
-                    .recording_group(RecordingGroup::builder().all_supported(true).build())
+                    .recording_group(group)
                     .build(),
             )
             .send()
