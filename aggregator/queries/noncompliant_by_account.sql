@@ -12,6 +12,7 @@ WHERE dt = (
   SELECT max(dt) FROM evaluations
   WHERE dt >= date_format(date_add('day', -7, current_date), '%Y-%m-%d')
 )
+  AND resource_type = 'AWS::Lambda::Function'
 GROUP BY ou_path, account_id, account_name
 HAVING count_if(compliance_type = 'NON_COMPLIANT') > 0
 ORDER BY non_compliant DESC, account_id

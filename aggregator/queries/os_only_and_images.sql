@@ -16,5 +16,6 @@ WHERE dt = (
   SELECT max(dt) FROM evaluations
   WHERE dt >= date_format(date_add('day', -7, current_date), '%Y-%m-%d')
 )
+  AND resource_type = 'AWS::Lambda::Function'
   AND (runtime_family = 'provided' OR package_type = 'Image')
 ORDER BY age_days DESC, account_id, region, resource_id

@@ -12,5 +12,6 @@ WHERE dt = (
   SELECT max(dt) FROM evaluations
   WHERE dt >= date_format(date_add('day', -7, current_date), '%Y-%m-%d')
 )
+  AND resource_type = 'AWS::Lambda::Function'
 GROUP BY 1, 2, 3
 ORDER BY functions DESC, runtime

@@ -30,6 +30,7 @@ FROM (
     SELECT max(dt) FROM evaluations
     WHERE dt >= date_format(date_add('day', -7, current_date), '%Y-%m-%d')
   )
+    AND resource_type = 'AWS::Lambda::Function'
 ) AS latest
 WHERE next_block_date IS NOT NULL
 ORDER BY days_left, account_id, region, resource_id
