@@ -5,8 +5,10 @@ SELECT
   account_id,
   account_name,
   count_if(compliance_type = 'NON_COMPLIANT') AS non_compliant,
-  count(*) AS evaluated,
-  round(100.0 * count_if(compliance_type = 'NON_COMPLIANT') / count(*), 1) AS non_compliant_percent
+  count(*) AS functions,
+  count_if(compliance_type IN ('COMPLIANT', 'NON_COMPLIANT')) AS evaluated,
+  round(100.0 * count_if(compliance_type = 'NON_COMPLIANT')
+    / nullif(count_if(compliance_type IN ('COMPLIANT', 'NON_COMPLIANT')), 0), 1) AS non_compliant_percent
 FROM evaluations
 WHERE dt = (
   SELECT max(dt) FROM evaluations

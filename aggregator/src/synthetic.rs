@@ -101,7 +101,17 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
             let image = i % 23 == 0;
             let runtime_index = (i + day * 7) % runtimes.len();
             let runtime = (!image).then(|| runtimes[runtime_index].clone());
-            let compliant = !(i + day).is_multiple_of(3);
+            // Every function has a row: some images the rule does not judge (NOT_APPLICABLE) and some
+            // functions it has not judged yet (INSUFFICIENT_DATA), besides its verdicts.
+            let compliance = if image && i % 2 == 0 {
+                "NOT_APPLICABLE"
+            } else if i % 97 == 5 {
+                "INSUFFICIENT_DATA"
+            } else if (i + day).is_multiple_of(3) {
+                "NON_COMPLIANT"
+            } else {
+                "COMPLIANT"
+            };
             let recorded = base
                 .checked_add(jiff::SignedDuration::from_secs((i % 86_400) as i64))
                 .unwrap_or(base);
@@ -126,15 +136,20 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
                 rule_name: "OrgConfigRule-lambda-runtime-lifecycle-k3x9q2".into(),
                 resource_type: lifecycle::event::LAMBDA_FUNCTION.into(),
                 resource_id: name,
-                compliance_type: if compliant { "COMPLIANT" } else { "NON_COMPLIANT" }.into(),
-                annotation: (!compliant).then(|| {
-                    format!(
+                compliance_type: compliance.into(),
+                annotation: match compliance {
+                    "NON_COMPLIANT" => Some(format!(
                         "{} is deprecated; upgrade to its successor",
                         runtime.as_deref().unwrap_or("image")
-                    )
-                }),
-                result_recorded_time: Some(recorded),
-                config_rule_invoked_time: Some(recorded),
+                    )),
+                    "NOT_APPLICABLE" => Some("Container image: not checked (imageMaxAgeDays 0).".into()),
+                    "INSUFFICIENT_DATA" => Some(crate::row::NOT_EVALUATED.into()),
+                    _ => None,
+                },
+                // Derived rows (not read from Config) carry no result time.
+                result_recorded_time: matches!(compliance, "COMPLIANT" | "NON_COMPLIANT").then_some(recorded),
+                config_rule_invoked_time: matches!(compliance, "COMPLIANT" | "NON_COMPLIANT")
+                    .then_some(recorded),
             };
             let mut function = FunctionDetails {
                 function_arn: Some(format!(

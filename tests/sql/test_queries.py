@@ -187,14 +187,17 @@ def test_pyarrow_reads_the_schema_the_athena_ddl_declares(dataset: Path) -> None
 
 
 def test_noncompliant_by_account_and_ou(dataset: Path, rows: list[dict]) -> None:
-    groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    groups: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in functions(latest(rows)):
         counts = groups[(r["ou_path"], r["account_id"], r["account_name"])]
         counts[0] += r["compliance_type"] == "NON_COMPLIANT"
         counts[1] += 1
-    expected = sorted(((*k, nc, n, percent(nc, n)) for k, (nc, n) in groups.items() if nc),
+        counts[2] += r["compliance_type"] in ("COMPLIANT", "NON_COMPLIANT")
+    expected = sorted(((*k, nc, n, e, percent(nc, e)) for k, (nc, n, e) in groups.items() if nc),
                       key=lambda t: (-t[3], t[1]))
     assert expected
+    # Every function has a row: the share counts only those the rule decided.
+    assert any(t[4] != t[5] for t in expected), "NOT_APPLICABLE or INSUFFICIENT_DATA rows are in the data"
     assert run_query(dataset, "noncompliant_by_account") == expected
 
 
@@ -228,7 +231,8 @@ def test_daily_trend(dataset: Path, rows: list[dict]) -> None:
         day[1] += r["compliance_type"] == "NON_COMPLIANT"
         day[2] += r["compliance_type"] == "COMPLIANT"
         day[3].add(r["account_id"])
-    expected = [(d, n, nc, c, len(a), percent(nc, n)) for d, (n, nc, c, a) in sorted(days.items())]
+    expected = [(d, n, nc + c, nc, c, len(a), percent(nc, nc + c)) for d, (n, nc, c, a) in sorted(days.items())]
+    assert all(t[1] > t[2] for t in expected), "undecided rows (NOT_APPLICABLE, INSUFFICIENT_DATA) are counted apart"
     assert len(expected) == DAYS and len({t[1] for t in expected}) == DAYS, "the days differ"
     assert run_query(dataset, "daily_trend") == expected
 
