@@ -75,6 +75,7 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
             architectures: vec![if i % 2 == 0 { "arm64" } else { "x86_64" }.into()],
             code_last_modified: Some(modified),
             tags,
+            layers: Vec::new(),
         };
         context.row(&record, Some(&function), Some(&accounts[account_index]))
     })

@@ -140,6 +140,45 @@ test('member: rule member role trusts the admin account only with the rule roles
   }
 });
 
+test('member: aggregator reader role trusts only the aggregator role\'s ARN in the organization; read-only contract actions', () => {
+  const roles = member.findResources('AWS::IAM::Role', { Properties: { RoleName: n.aggregatorMemberRole } });
+  const [role] = Object.values(roles) as Json[];
+  assert.ok(role, 'reader role named AGGREGATOR_MEMBER_ROLE_NAME');
+  assert.equal(role.Condition, 'IsHomeRegion');
+  assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement, [
+    {
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${s.adminAccountId}:root`]] } },
+      Condition: {
+        ArnEquals: {
+          'aws:PrincipalArn': [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${s.adminAccountId}:role/${n.aggregatorRole}`]] }],
+        },
+        StringEquals: { 'aws:PrincipalOrgID': s.organizationId },
+      },
+    },
+  ]);
+  const actual = policyActions(role, 'contract');
+  noWildcardActions(actual);
+  assert.deepEqual(actual, iamActions('aggregator_member'));
+  assert.deepEqual(actual, [
+    'cloudwatch:GetMetricData',
+    'lambda:GetFunctionConfiguration',
+    'lambda:GetLayerVersion',
+    'lambda:ListVersionsByFunction',
+  ]);
+  for (const st of policyStatements(role, 'contract')) {
+    const actions: string[] = Array.isArray(st.Action) ? st.Action : [st.Action];
+    const text = JSON.stringify(st.Resource);
+    if (actions.includes('lambda:GetLayerVersion')) assert.ok(text.includes(':layer:*:*'), text);
+    else if (actions.some((a) => a.startsWith('lambda:'))) assert.ok(text.includes(':function:*'), text);
+    else assert.deepEqual(st.Resource, '*');
+  }
+  // the aggregator's role is the one the trust pins
+  const aggregatorRole = Object.values(reporting.findResources('AWS::IAM::Role', { Properties: { RoleName: n.aggregatorRole } }));
+  assert.equal(aggregatorRole.length, 1);
+});
+
 test('member: Automation role = the runbooks\' declared IAM lists, home region only', () => {
   const roles = member.findResources('AWS::IAM::Role', { Properties: { RoleName: n.automationRole } });
   const [role] = Object.values(roles) as Json[];
@@ -440,6 +479,17 @@ test('reporting: aggregator role = iam.json "aggregator" actions; S3 only under 
       assert.ok(JSON.stringify(st.Resource).endsWith(`/${s.reportsPrefix}/${dataset().layout.prefix}*"]]}`), JSON.stringify(st.Resource));
     }
   }
+});
+
+test('reporting: the aggregator assumes only the member reader role, in accounts of the organization, and is told its name', () => {
+  const role = Object.values(reporting.findResources('AWS::IAM::Role', { Properties: { RoleName: n.aggregatorRole } }))[0] as Json;
+  const sts = policyStatements(role, 'contract').filter((st) => [st.Action].flat().includes('sts:AssumeRole'));
+  assert.equal(sts.length, 1);
+  assert.deepEqual([sts[0].Action].flat(), ['sts:AssumeRole']);
+  assert.deepEqual(sts[0].Resource, { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${n.aggregatorMemberRole}`]] });
+  assert.deepEqual(sts[0].Condition, { StringEquals: { 'aws:ResourceOrgID': s.organizationId } });
+  const fn = Object.values(reporting.findResources('AWS::Lambda::Function', { Properties: { FunctionName: n.aggregatorFunction } }))[0] as Json;
+  assert.equal(fn.Properties.Environment.Variables.AGGREGATOR_MEMBER_ROLE_NAME, n.aggregatorMemberRole);
 });
 
 test('reporting: daily UTC schedule with retries and an encrypted dead-letter queue', () => {
