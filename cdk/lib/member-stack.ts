@@ -151,15 +151,14 @@ export class MemberStack extends Stack {
     });
     homeOnly(memberRole);
 
-    // -- The reader role the aggregator assumes (AGGREGATOR_MEMBER_ROLE_NAME): read-only, from the contract.
-    const readerResourceOf = (action: string): string[] => {
-      if (action === 'lambda:GetLayerVersion') return [`arn:${partition}:lambda:*:*:layer:*:*`];
-      if (action.startsWith('lambda:')) return [functionArns];
-      return ['*'];
-    };
+    // -- The reader role the aggregator assumes (AGGREGATOR_MEMBER_ROLE_NAME): read-only, from the contract. One
+    // Lambda statement on this account's functions and any layer version (a layer action on a function ARN, or
+    // the reverse, authorizes nothing: the resource types differ), and no description: the template is at its
+    // TemplateBody limit.
+    const readerResourceOf = (action: string): string[] =>
+      action.startsWith('lambda:') ? [functionArns, `arn:${partition}:lambda:*:*:layer:*:*`] : ['*'];
     const readerRole = new iam.Role(this, 'AggregatorReaderRole', {
       roleName: n.aggregatorMemberRole,
-      description: 'Assumed by the lambda-runtime-guard aggregator (admin account): versions, layers and invocations of this account',
       assumedBy: new iam.ArnPrincipal(`arn:${partition}:iam::${s.adminAccountId}:root`).withConditions({
         ArnEquals: { 'aws:PrincipalArn': [n.aggregatorRoleArn(partition)] },
         StringEquals: { 'aws:PrincipalOrgID': s.organizationId },

@@ -144,12 +144,12 @@ export class ReportingStack extends Stack {
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
       inlinePolicies: {
-        contract: policyDocument(iamActions('aggregator'), resourceOf, (action) =>
-          action === 's3:ListBucket'
-            ? { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } }
-            // only the member reader role, and only in accounts of this organization
-            : action === 'sts:AssumeRole' ? { StringEquals: { 'aws:ResourceOrgID': s.organizationId } } : undefined,
-        ),
+        contract: policyDocument(iamActions('aggregator'), resourceOf, (action): Record<string, Record<string, unknown>> | undefined => {
+          if (action === 's3:ListBucket') return { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } };
+          // only the member reader role, and only in accounts of this organization
+          if (action === 'sts:AssumeRole') return { StringEquals: { 'aws:ResourceOrgID': s.organizationId } };
+          return undefined;
+        }),
         logs: new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
