@@ -37,6 +37,7 @@ use lifecycle::verdict::{ComplianceType, FunctionSnapshot, Observed, PackageType
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
+use crate::api::Family;
 use crate::gather::{Gap, Gatherer, Inventory, RecordedAlias, Shard};
 use crate::members::{Members, PairClients};
 use crate::row::{AccountDetails, EvaluationRecord, FunctionDetails, Row, RunContext};
@@ -258,7 +259,12 @@ macro_rules! version_config {
             last_modified: c
                 .last_modified()
                 .and_then(lifecycle::dates::parse_lambda_timestamp),
-            layers: c.layers().iter().filter_map(|l| l.arn()).map(str::to_string).collect(),
+            layers: c
+                .layers()
+                .iter()
+                .filter_map(|l| l.arn())
+                .map(str::to_string)
+                .collect(),
         }
     }};
 }
@@ -411,8 +417,16 @@ impl Enricher {
                 let functions = inventory.get(&account).unwrap_or(&empty);
                 let pair_aliases = aliases.remove(&account).unwrap_or_default();
                 async move {
-                    self.enrich_pair(members, context, &account, region, pair_rows, functions, pair_aliases)
-                        .await
+                    self.enrich_pair(
+                        members,
+                        context,
+                        &account,
+                        region,
+                        pair_rows,
+                        functions,
+                        pair_aliases,
+                    )
+                    .await
                 }
             })
             .collect();
@@ -491,13 +505,17 @@ impl Enricher {
                     "versions",
                     account,
                     region,
-                    format!("function {function}: an alias names a version that is not a number: {versions:?}"),
+                    format!(
+                        "function {function}: an alias names a version that is not a number: {versions:?}"
+                    ),
                 ));
             }
             let plan = version_read_plan(&numbers);
             versions_bound += plan.calls() as u64;
             let read = match plan {
-                VersionRead::List { pages } => list_versions(&clients, members, function, &numbers, pages).await,
+                VersionRead::List { pages } => {
+                    list_versions(&clients, members, function, &numbers, pages).await
+                }
                 VersionRead::Get { .. } => get_versions(&clients, members, function, &numbers).await,
             };
             let configs = match read {
@@ -523,9 +541,20 @@ impl Enricher {
                     ));
                     continue;
                 };
-                let names: Vec<String> = versions.get(&key).map(|n| n.iter().cloned().collect()).unwrap_or_default();
+                let names: Vec<String> = versions
+                    .get(&key)
+                    .map(|n| n.iter().cloned().collect())
+                    .unwrap_or_default();
                 for rule in &rules {
-                    if let Some(row) = version_row(context, (account, region, rule), function, details, config, &names, account_details.as_ref()) {
+                    if let Some(row) = version_row(
+                        context,
+                        (account, region, rule),
+                        function,
+                        details,
+                        config,
+                        &names,
+                        account_details.as_ref(),
+                    ) {
                         version_layers.insert(rows.len(), config.layers.clone());
                         rows.push(row);
                         self.tally(|r| r.version_rows += 1);
@@ -544,7 +573,9 @@ impl Enricher {
             }
             let layers = match version_layers.get(&index) {
                 Some(layers) => layers.as_slice(),
-                None => functions.get(&row.resource_id).map_or(&[][..], |f| f.layers.as_slice()),
+                None => functions
+                    .get(&row.resource_id)
+                    .map_or(&[][..], |f| f.layers.as_slice()),
             };
             wanted.extend(layers.iter().cloned());
         }
@@ -582,7 +613,10 @@ impl Enricher {
             }
             let layers = match version_layers.get(&index) {
                 Some(layers) => layers.clone(),
-                None => functions.get(&row.resource_id).map(|f| f.layers.clone()).unwrap_or_default(),
+                None => functions
+                    .get(&row.resource_id)
+                    .map(|f| f.layers.clone())
+                    .unwrap_or_default(),
             };
             row.blocking_layers = blocking_layers(&layers, row.successor.as_deref(), |arn| {
                 known.get(arn).cloned().flatten()
@@ -646,7 +680,12 @@ impl Enricher {
 
     /// A layer version's CompatibleRuntimes from the run's cache, read on first use; also whether this
     /// call read it (the reader reports a failure, once).
-    async fn layer(&self, clients: &PairClients, members: &Members, arn: &str) -> (Result<Vec<String>, String>, bool) {
+    async fn layer(
+        &self,
+        clients: &PairClients,
+        members: &Members,
+        arn: &str,
+    ) -> (Result<Vec<String>, String>, bool) {
         let cell = match self.layers.lock() {
             Ok(mut layers) => layers.entry(arn.to_string()).or_default().clone(),
             Err(_) => return (Err("the layer cache is poisoned".into()), false),
@@ -679,7 +718,6 @@ impl Enricher {
     }
 }
 
-use crate::api::Family;
 
 /// Waits for the pair's bucket of `family` and counts the call.
 async fn members_call(members: &Members, clients: &PairClients, family: Family, operation: &'static str) {
@@ -735,7 +773,13 @@ async fn get_versions(
 ) -> Result<BTreeMap<u64, VersionConfig>, String> {
     let mut found = BTreeMap::new();
     for number in numbers {
-        members_call(members, clients, Family::Lambda, "lambda:GetFunctionConfiguration").await;
+        members_call(
+            members,
+            clients,
+            Family::Lambda,
+            "lambda:GetFunctionConfiguration",
+        )
+        .await;
         let answer = clients
             .lambda
             .get_function_configuration()
@@ -766,7 +810,11 @@ async fn invocations(
             .cloudwatch
             .get_metric_data()
             .set_metric_data_queries(Some(
-                series.iter().enumerate().map(|(i, s)| metric_query(i, s)).collect(),
+                series
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| metric_query(i, s))
+                    .collect(),
             ))
             .start_time(aws_smithy_types::DateTime::from_secs(start))
             .end_time(aws_smithy_types::DateTime::from_secs(end))
@@ -828,7 +876,10 @@ fn version_row(
     aliases: &[String],
     account_details: Option<&AccountDetails>,
 ) -> Option<Row> {
-    let package_type = config.package_type.clone().or_else(|| details.package_type.clone());
+    let package_type = config
+        .package_type
+        .clone()
+        .or_else(|| details.package_type.clone());
     let snapshot = FunctionSnapshot {
         name: function.to_string(),
         package_type: match package_type.as_deref() {
@@ -858,10 +909,12 @@ fn version_row(
         config_rule_invoked_time: None,
     };
     let version = FunctionDetails {
-        function_arn: config
-            .arn
-            .clone()
-            .or_else(|| details.function_arn.as_ref().map(|a| format!("{a}:{}", config.version))),
+        function_arn: config.arn.clone().or_else(|| {
+            details
+                .function_arn
+                .as_ref()
+                .map(|a| format!("{a}:{}", config.version))
+        }),
         runtime: config.runtime.clone(),
         package_type,
         architectures: config.architectures.clone(),
@@ -889,9 +942,15 @@ mod tests {
         // One version: a get (a tie with one page goes to get).
         assert_eq!(version_read_plan(&set(&[3])), VersionRead::Get { calls: 1 });
         // $LATEST takes the first slot: version 49 is on page 1, version 50 on page 2.
-        assert_eq!(version_read_plan(&set(&[1, 2, 49])), VersionRead::List { pages: 1 });
+        assert_eq!(
+            version_read_plan(&set(&[1, 2, 49])),
+            VersionRead::List { pages: 1 }
+        );
         assert_eq!(version_read_plan(&set(&[1, 50])), VersionRead::Get { calls: 2 });
-        assert_eq!(version_read_plan(&set(&[1, 2, 50])), VersionRead::List { pages: 2 });
+        assert_eq!(
+            version_read_plan(&set(&[1, 2, 50])),
+            VersionRead::List { pages: 2 }
+        );
         // Far versions: gets.
         assert_eq!(version_read_plan(&set(&[7, 900])), VersionRead::Get { calls: 2 });
         assert_eq!(version_read_plan(&set(&[])), VersionRead::Get { calls: 0 });
@@ -899,13 +958,20 @@ mod tests {
         for referenced in [set(&[1, 2, 3]), set(&[10, 120, 250, 251]), set(&[5000])] {
             let highest = *referenced.last().expect("one") as usize;
             let calls = version_read_plan(&referenced).calls();
-            assert!(calls <= referenced.len() && calls <= (highest + 1).div_ceil(50), "{referenced:?}");
+            assert!(
+                calls <= referenced.len() && calls <= (highest + 1).div_ceil(50),
+                "{referenced:?}"
+            );
         }
     }
 
     #[test]
     fn a_layer_blocks_when_it_lists_runtimes_without_the_successor() {
-        let layers = vec!["arn:l:old:1".to_string(), "arn:l:any:1".to_string(), "arn:l:new:2".to_string()];
+        let layers = vec![
+            "arn:l:old:1".to_string(),
+            "arn:l:any:1".to_string(),
+            "arn:l:new:2".to_string(),
+        ];
         let lists = |arn: &str| -> Option<Vec<String>> {
             Some(match arn {
                 "arn:l:old:1" => vec!["python3.8".into(), "python3.9".into()],
@@ -917,7 +983,11 @@ mod tests {
             blocking_layers(&layers, Some("python3.12"), lists),
             Some(vec!["arn:l:old:1".to_string()])
         );
-        assert_eq!(blocking_layers(&layers, None, lists), Some(vec![]), "nothing to upgrade to");
+        assert_eq!(
+            blocking_layers(&layers, None, lists),
+            Some(vec![]),
+            "nothing to upgrade to"
+        );
         assert_eq!(blocking_layers(&[], Some("python3.12"), lists), Some(vec![]));
         // One layer unreadable: unknown, not "nothing blocks".
         let unreadable = |arn: &str| (arn != "arn:l:any:1").then(|| vec!["python3.12".to_string()]);
@@ -941,10 +1011,20 @@ mod tests {
         assert_eq!((stat.period(), stat.stat()), (Some(86_400), Some("Sum")));
         let metric = stat.metric().expect("metric");
         assert_eq!(
-            (metric.namespace(), metric.metric_name(), metric.dimensions().len()),
+            (
+                metric.namespace(),
+                metric.metric_name(),
+                metric.dimensions().len()
+            ),
             (Some("AWS/Lambda"), Some("Invocations"), 2)
         );
-        assert_eq!(metric_query(0, &series[1]).metric_stat().and_then(|s| s.metric()).map(|m| m.dimensions().len()), Some(1));
+        assert_eq!(
+            metric_query(0, &series[1])
+                .metric_stat()
+                .and_then(|s| s.metric())
+                .map(|m| m.dimensions().len()),
+            Some(1)
+        );
     }
 
     #[test]
@@ -961,7 +1041,11 @@ mod tests {
                 last: Some(date(2026, 11, 10))
             }
         );
-        assert_eq!(summarize(&[]), Invoked { total: 0, last: None }, "read, none: 0, not NULL");
+        assert_eq!(
+            summarize(&[]),
+            Invoked { total: 0, last: None },
+            "read, none: 0, not NULL"
+        );
     }
 
     #[test]
@@ -1051,7 +1135,16 @@ mod tests {
             ..VersionConfig::default()
         };
         assert!(
-            version_row(&context, ("111122223333", "eu-west-1", "r"), "m", &details, &image, &[], None).is_none(),
+            version_row(
+                &context,
+                ("111122223333", "eu-west-1", "r"),
+                "m",
+                &details,
+                &image,
+                &[],
+                None
+            )
+            .is_none(),
             "an image is NOT_APPLICABLE without imageMaxAgeDays"
         );
     }

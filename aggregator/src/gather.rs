@@ -947,7 +947,12 @@ fn layer_arns(layers: &Value) -> Vec<String> {
         Value::Object(map) => map
             .get("arn")
             .and_then(Value::as_array)
-            .map(|arns| arns.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|arns| {
+                arns.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default(),
         _ => Vec::new(),
     };

@@ -146,14 +146,15 @@ impl Settings {
         };
         let member_role_name = match get(member_role).filter(|v| !v.trim().is_empty()) {
             Some(name) if awsbase::member::is_role_name(name.trim()) => Some(name.trim().to_string()),
-            Some(name) => bail!(
-                "{member_role}={name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"
-            ),
+            Some(name) => {
+                bail!("{member_role}={name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)")
+            }
             None => None,
         };
         let invocations = match get(invocations).filter(|v| !v.trim().is_empty()) {
-            Some(text) => crate::enrich::Invocations::parse(&text)
-                .map_err(|e| anyhow::anyhow!("{invocations}: {e}"))?,
+            Some(text) => {
+                crate::enrich::Invocations::parse(&text).map_err(|e| anyhow::anyhow!("{invocations}: {e}"))?
+            }
             None => crate::enrich::Invocations::default(),
         };
         Ok(Settings {
@@ -379,8 +380,14 @@ mod tests {
             ("AGGREGATOR_INVOCATIONS", "sometimes"),
             ("AGGREGATOR_CLOUDWATCH_CALLS_PER_SECOND", "0"),
         ] {
-            let error = Settings::from_env(|n| if n == name { Some(value.into()) } else { settings_env(n) })
-                .expect_err("refused");
+            let error = Settings::from_env(|n| {
+                if n == name {
+                    Some(value.into())
+                } else {
+                    settings_env(n)
+                }
+            })
+            .expect_err("refused");
             assert!(format!("{error:#}").contains(name), "{error:#}");
         }
         let missing = Settings::from_env(|_| None).expect_err("missing");

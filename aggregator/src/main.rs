@@ -237,7 +237,13 @@ fn main() -> ExitCode {
                 member_role_name,
                 invocations,
             };
-            run_cli(&config_aggregator, &request, &catalog, describe_page_size, &enrichment)
+            run_cli(
+                &config_aggregator,
+                &request,
+                &catalog,
+                describe_page_size,
+                &enrichment,
+            )
         })(),
     };
     match result {

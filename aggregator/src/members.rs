@@ -67,7 +67,10 @@ impl Members {
     pub async fn session(&self, account: &str) -> Result<SdkConfig, String> {
         let role = awsbase::member::role_arn(account, &self.role_name)?;
         let cell = {
-            let mut sessions = self.sessions.lock().map_err(|_| "member sessions poisoned".to_string())?;
+            let mut sessions = self
+                .sessions
+                .lock()
+                .map_err(|_| "member sessions poisoned".to_string())?;
             sessions.entry(account.to_string()).or_default().clone()
         };
         cell.get_or_init(|| async {

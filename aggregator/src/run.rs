@@ -856,7 +856,13 @@ async fn gather_shard(
         }
     }
     // Issue 12: versions behind aliases, layer blockers, invocations (off without a member role).
-    let enriched = gatherer.enricher.enrich_shard(gatherer, context, &shard, inventory.as_ref().ok(), &mut group.rows);
+    let enriched = gatherer.enricher.enrich_shard(
+        gatherer,
+        context,
+        &shard,
+        inventory.as_ref().ok(),
+        &mut group.rows,
+    );
     group.gaps.extend(enriched.await);
     group
 }

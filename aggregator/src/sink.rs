@@ -90,7 +90,9 @@ const COLUMNS: [(&str, Getter); 34] = [
     ("exempt_until", |r| Value::Date(r.exempt_until)),
     ("qualifier", |r| Value::Text(r.qualifier.as_deref())),
     ("aliases", |r| Value::List(&r.aliases)),
-    ("blocking_layers", |r| Value::OptList(r.blocking_layers.as_deref())),
+    ("blocking_layers", |r| {
+        Value::OptList(r.blocking_layers.as_deref())
+    }),
     ("invocations_30d", |r| Value::Long(r.invocations_30d)),
     ("last_invoked_date", |r| Value::Date(r.last_invoked_date)),
     ("run_id", |r| Value::Text(Some(&r.run_id))),

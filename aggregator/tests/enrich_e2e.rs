@@ -30,7 +30,13 @@ const RULE_PARAMETERS: &str = r#"{"imageMaxAgeDays":"180"}"#;
 /// fn-0000, fn-0001, fn-0002 ($LATEST).
 const RUNTIMES: [&str; 3] = ["python3.9", "nodejs18.x", "python3.13"];
 /// Published versions 1..5 of each.
-const VERSION_RUNTIMES: [&str; 5] = ["python3.8", "python3.12", "nodejs16.x", "python3.10", "nodejs22.x"];
+const VERSION_RUNTIMES: [&str; 5] = [
+    "python3.8",
+    "python3.12",
+    "nodejs16.x",
+    "python3.10",
+    "nodejs22.x",
+];
 
 /// One snapshot row, the columns this test checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +57,9 @@ struct Got {
 }
 
 fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
     let column = column.as_string::<i32>();
     (0..column.len())
         .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
@@ -59,7 +67,9 @@ fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
 }
 
 fn lists(batch: &RecordBatch, name: &str) -> Vec<Option<Vec<String>>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
     let column = column.as_list::<i32>();
     (0..column.len())
         .map(|i| {
@@ -73,11 +83,17 @@ fn lists(batch: &RecordBatch, name: &str) -> Vec<Option<Vec<String>>> {
 }
 
 fn dates(batch: &RecordBatch, name: &str) -> Vec<Option<Date>> {
-    let column = batch.column_by_name(name).unwrap_or_else(|| panic!("column {name}"));
+    let column = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
     let column = column.as_primitive::<Date32Type>();
     let epoch = jiff::civil::date(1970, 1, 1);
     (0..column.len())
-        .map(|i| column.is_valid(i).then(|| lifecycle::dates::add_days(epoch, i64::from(column.value(i)))))
+        .map(|i| {
+            column
+                .is_valid(i)
+                .then(|| lifecycle::dates::add_days(epoch, i64::from(column.value(i))))
+        })
         .collect()
 }
 
@@ -145,15 +161,29 @@ fn run_aggregator(aws: &LocalAws, output: &str, extra: &[&str]) -> (i32, Value, 
             .env("AWS_MAX_ATTEMPTS", "3"),
         aws.endpoint(),
     )
-    .args(["run", "--config-aggregator", AGGREGATOR, "--rule", RULE, "--output", output])
+    .args([
+        "run",
+        "--config-aggregator",
+        AGGREGATOR,
+        "--rule",
+        RULE,
+        "--output",
+        output,
+    ])
     .args(["--rule-parameters", RULE_PARAMETERS])
-    .args(["--config-calls-per-second", "200", "--organizations-calls-per-second", "100"])
+    .args([
+        "--config-calls-per-second",
+        "200",
+        "--organizations-calls-per-second",
+        "100",
+    ])
     .args(extra)
     .output()
     .expect("aggregator runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let summary = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("summary ({e}): {stdout}\n{stderr}"));
+    let summary =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("summary ({e}): {stdout}\n{stderr}"));
     (out.status.code().unwrap_or(-1), summary, stderr)
 }
 
@@ -233,8 +263,18 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
                 "Layers": [{"LayerName": "old-deps", "CompatibleRuntimes": ["python3.8", "python3.9"], "EveryNth": 3}]})),
         )
         .expect("seed");
-    assert_eq!((seeded["Created"].clone(), seeded["Versions"].clone(), seeded["Aliases"].clone()), (json!(3), json!(15), json!(6)));
-    let layer = seeded["LayerVersions"][0].as_str().expect("layer arn").to_string();
+    assert_eq!(
+        (
+            seeded["Created"].clone(),
+            seeded["Versions"].clone(),
+            seeded["Aliases"].clone()
+        ),
+        (json!(3), json!(15), json!(6))
+    );
+    let layer = seeded["LayerVersions"][0]
+        .as_str()
+        .expect("layer arn")
+        .to_string();
     aws.control(
         "POST",
         "/_localaws/seed/lambda",
@@ -281,21 +321,31 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
         aws,
         &e2e::workspace_binary("rule").expect("rule binary"),
         &rule_arn,
-        &[("AWS_REGION", REGION), ("RULE_MEMBER_ROLE_NAME", "OrganizationAccountAccessRole")],
+        &[
+            ("AWS_REGION", REGION),
+            ("RULE_MEMBER_ROLE_NAME", "OrganizationAccountAccessRole"),
+        ],
     )
     .expect("rule process");
     sweep(aws, &rule_arn).await;
     organization_aggregator(&admin, AGGREGATOR).await;
     // The second member's reader role is refused from now on (every AssumeRole into it).
-    aws.control("POST", "/_localaws/faults", Some(json!({"DenyAccounts": [&denied]})))
-        .expect("deny");
+    aws.control(
+        "POST",
+        "/_localaws/faults",
+        Some(json!({"DenyAccounts": [&denied]})),
+    )
+    .expect("deny");
 
     let dir = std::env::temp_dir().join(format!("aggregator-enrich-{}", std::process::id()));
     let output = dir.display().to_string();
     let before = aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"].clone();
     let (code, summary, stderr) = run_aggregator(aws, &output, &["--member-role-name", READER_ROLE]);
     let after = aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"].clone();
-    assert_eq!(code, 2, "published with the denied account's gap: {stderr}\n{summary:#}");
+    assert_eq!(
+        code, 2,
+        "published with the denied account's gap: {stderr}\n{summary:#}"
+    );
     let rows = snapshot(&dir, &day(today));
 
     // -- Exactly the alias-referenced versions, each judged on its own runtime.
@@ -312,10 +362,18 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
     }
     expected.insert("model:1".to_string());
     expected.insert("exempt:1".to_string());
-    assert_eq!(versions.keys().map(|k| k.to_string()).collect::<BTreeSet<_>>(), expected, "{versions:#?}");
+    assert_eq!(
+        versions.keys().map(|k| k.to_string()).collect::<BTreeSet<_>>(),
+        expected,
+        "{versions:#?}"
+    );
     for f in 0..3 {
         let id = |v: u32| format!("fn-000{f}:{v}");
-        let (v1, v2, v4) = (versions[id(1).as_str()], versions[id(2).as_str()], versions[id(4).as_str()]);
+        let (v1, v2, v4) = (
+            versions[id(1).as_str()],
+            versions[id(2).as_str()],
+            versions[id(4).as_str()],
+        );
         assert_eq!(
             (v1.runtime.as_deref(), v1.phase.as_deref(), v1.compliance.as_str()),
             (Some("python3.8"), Some("deprecated"), "NON_COMPLIANT")
@@ -330,50 +388,98 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
         );
         assert_eq!(v1.aliases, ["legacy"]);
         assert_eq!(v2.aliases, ["live"]);
-        assert_eq!(v4.aliases, ["live"], "a weighted alias counts for both its versions");
+        assert_eq!(
+            v4.aliases,
+            ["live"],
+            "a weighted alias counts for both its versions"
+        );
         assert_eq!(v1.qualifier.as_deref(), Some("1"));
-        assert!(v1.function_arn.as_deref().is_some_and(|a| a.ends_with(&format!(":function:fn-000{f}:1"))), "{v1:?}");
-        assert!(v1.annotation.as_deref().is_some_and(|a| a.contains("python3.8")), "{v1:?}");
+        assert!(
+            v1.function_arn
+                .as_deref()
+                .is_some_and(|a| a.ends_with(&format!(":function:fn-000{f}:1"))),
+            "{v1:?}"
+        );
+        assert!(
+            v1.annotation.as_deref().is_some_and(|a| a.contains("python3.8")),
+            "{v1:?}"
+        );
     }
     let model = versions["model:1"];
     assert_eq!(
-        (model.package_type.as_deref(), model.runtime.as_deref(), model.compliance.as_str()),
+        (
+            model.package_type.as_deref(),
+            model.runtime.as_deref(),
+            model.compliance.as_str()
+        ),
         (Some("Image"), None, "COMPLIANT")
     );
     let exempt = versions["exempt:1"];
-    assert_eq!((exempt.runtime.as_deref(), exempt.compliance.as_str()), (Some("python3.8"), "COMPLIANT"));
+    assert_eq!(
+        (exempt.runtime.as_deref(), exempt.compliance.as_str()),
+        (Some("python3.8"), "COMPLIANT")
+    );
     assert_eq!(exempt.exempt_until, Some(exempt_until));
-    assert!(!rows.keys().any(|(account, id)| *account == denied && id.contains(':')), "no versions read there");
+    assert!(
+        !rows
+            .keys()
+            .any(|(account, id)| *account == denied && id.contains(':')),
+        "no versions read there"
+    );
 
     // -- Layer blockers: fn-0000 and its versions on runtimes with a successor the layer does not list.
     let function = |id: &str| rows[&(member.clone(), id.to_string())].clone();
     assert_eq!(function("fn-0000").blocking_layers, Some(vec![layer.clone()]));
     assert_eq!(versions["fn-0000:1"].blocking_layers, Some(vec![layer.clone()]));
     assert_eq!(versions["fn-0000:4"].blocking_layers, Some(vec![layer.clone()]));
-    assert_eq!(versions["fn-0000:2"].blocking_layers, Some(vec![]), "python3.12 has no successor");
+    assert_eq!(
+        versions["fn-0000:2"].blocking_layers,
+        Some(vec![]),
+        "python3.12 has no successor"
+    );
     assert_eq!(function("fn-0001").blocking_layers, Some(vec![]), "no layers");
     assert_eq!(versions["fn-0001:1"].blocking_layers, Some(vec![]));
 
     // -- Invocations of failing and warned rows: read (0 when none), others NULL.
     let hot = function("fn-0000");
-    assert_eq!((hot.compliance.as_str(), hot.invocations_30d), ("NON_COMPLIANT", Some(157)));
+    assert_eq!(
+        (hot.compliance.as_str(), hot.invocations_30d),
+        ("NON_COMPLIANT", Some(157))
+    );
     assert_eq!(hot.last_invoked_date, Some(lifecycle::dates::add_days(today, -3)));
     assert_eq!(
-        (versions["fn-0000:1"].invocations_30d, versions["fn-0000:1"].last_invoked_date),
+        (
+            versions["fn-0000:1"].invocations_30d,
+            versions["fn-0000:1"].last_invoked_date
+        ),
         (Some(7), Some(lifecycle::dates::add_days(today, -5)))
     );
     let cold = function("fn-0001");
-    assert_eq!((cold.invocations_30d, cold.last_invoked_date), (Some(0), None), "no invocation in 30 days is 0");
+    assert_eq!(
+        (cold.invocations_30d, cold.last_invoked_date),
+        (Some(0), None),
+        "no invocation in 30 days is 0"
+    );
     assert_eq!(versions["fn-0001:4"].invocations_30d, Some(0));
-    assert_eq!(function("exempt").invocations_30d, Some(2), "exempt but past its failing day: warned");
-    assert_eq!(function("fn-0002").invocations_30d, None, "COMPLIANT, far from failing: not read");
+    assert_eq!(
+        function("exempt").invocations_30d,
+        Some(2),
+        "exempt but past its failing day: warned"
+    );
+    assert_eq!(
+        function("fn-0002").invocations_30d,
+        None,
+        "COMPLIANT, far from failing: not read"
+    );
     assert_eq!(versions["fn-0000:2"].invocations_30d, None);
     assert_eq!(function("model").invocations_30d, None);
 
     // -- The denied member: a gap, its columns NULL.
     let gaps = summary["gaps"].as_array().expect("gaps");
     assert!(
-        gaps.iter().any(|g| g["kind"] == "member_role" && g["account_id"] == denied.as_str() && g["region"] == REGION),
+        gaps.iter().any(|g| g["kind"] == "member_role"
+            && g["account_id"] == denied.as_str()
+            && g["region"] == REGION),
         "{gaps:#?}"
     );
     assert_eq!(gaps.len(), 1, "{gaps:#?}");
@@ -387,15 +493,25 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
     assert_eq!(calls["lambda:ListVersionsByFunction"], 3, "{calls:#}");
     assert_eq!(calls["lambda:GetFunctionConfiguration"], 2, "{calls:#}");
     assert_eq!(bounds["lambda:versions"], 5);
-    assert_eq!(calls["lambda:GetLayerVersionByArn"], 1, "one distinct layer version");
+    assert_eq!(
+        calls["lambda:GetLayerVersionByArn"], 1,
+        "one distinct layer version"
+    );
     assert_eq!(calls["cloudwatch:GetMetricData"], 1, "10 series in one pair");
     let accounts: BTreeSet<&String> = rows.keys().map(|(account, _)| account).collect();
-    assert_eq!(calls["sts:AssumeRole"], accounts.len() as u64, "once per account with rows: {accounts:?}");
+    assert_eq!(
+        calls["sts:AssumeRole"],
+        accounts.len() as u64,
+        "once per account with rows: {accounts:?}"
+    );
     let server = |op: &str| after[op].as_u64().unwrap_or(0) - before[op].as_u64().unwrap_or(0);
     assert_eq!(server("lambda:ListVersionsByFunction"), 3);
     assert_eq!(server("lambda:GetFunctionConfiguration"), 2);
     assert_eq!(server("lambda:GetLayerVersionByArn"), 1);
-    assert_eq!(server("monitoring:GetMetricData") + server("cloudwatch:GetMetricData"), 1);
+    assert_eq!(
+        server("monitoring:GetMetricData") + server("cloudwatch:GetMetricData"),
+        1
+    );
     assert_eq!(summary["versions"], 11);
     assert_eq!(summary["enrichment"]["enabled"], true);
 
@@ -403,7 +519,12 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
     let (code, summary, stderr) = run_aggregator(aws, &output, &["--replace-worse"]);
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
     assert_eq!(summary["enrichment"]["enabled"], false);
-    assert!(summary["enrichment"]["note"].as_str().is_some_and(|n| n.contains("enrichment off")), "{summary:#}");
+    assert!(
+        summary["enrichment"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("enrichment off")),
+        "{summary:#}"
+    );
     let rows = snapshot(&dir, &day(today));
     assert!(rows.values().all(|r| r.resource_type == "AWS::Lambda::Function"
         && r.blocking_layers.is_none()
@@ -416,13 +537,26 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
         Some(json!({"DenyAccounts": [&denied], "Rules": [{"Service": "monitoring", "Operation": "GetMetricData", "Throttle": 1.0}]})),
     )
     .expect("throttle");
-    let (code, summary, stderr) =
-        run_aggregator(aws, &output, &["--member-role-name", READER_ROLE, "--replace-worse"]);
+    let (code, summary, stderr) = run_aggregator(
+        aws,
+        &output,
+        &["--member-role-name", READER_ROLE, "--replace-worse"],
+    );
     assert_eq!(code, 2, "{stderr}\n{summary:#}");
     let gaps = summary["gaps"].as_array().expect("gaps");
-    assert!(gaps.iter().any(|g| g["kind"] == "invocations" && g["account_id"] == member.as_str()), "{gaps:#?}");
+    assert!(
+        gaps.iter()
+            .any(|g| g["kind"] == "invocations" && g["account_id"] == member.as_str()),
+        "{gaps:#?}"
+    );
     let rows = snapshot(&dir, &day(today));
-    assert_eq!(rows[&(member.clone(), "fn-0000".to_string())].invocations_30d, None);
-    assert_eq!(rows[&(member.clone(), "fn-0000".to_string())].blocking_layers, Some(vec![layer]));
+    assert_eq!(
+        rows[&(member.clone(), "fn-0000".to_string())].invocations_30d,
+        None
+    );
+    assert_eq!(
+        rows[&(member.clone(), "fn-0000".to_string())].blocking_layers,
+        Some(vec![layer])
+    );
     std::fs::remove_dir_all(&dir).expect("clean up");
 }

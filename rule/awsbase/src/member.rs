@@ -119,7 +119,13 @@ mod tests {
             role_arn("111122223333", "runtime-reader").as_deref(),
             Ok("arn:aws:iam::111122223333:role/runtime-reader")
         );
-        for bad in ["11112222333", "1111222233334", "11112222333x", "", "111122223333:role/x"] {
+        for bad in [
+            "11112222333",
+            "1111222233334",
+            "11112222333x",
+            "",
+            "111122223333:role/x",
+        ] {
             assert!(role_arn(bad, "r").is_err(), "{bad}");
         }
         assert!(role_arn("111122223333", "a/b").is_err());
