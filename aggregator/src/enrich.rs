@@ -718,7 +718,6 @@ impl Enricher {
     }
 }
 
-
 /// Waits for the pair's bucket of `family` and counts the call.
 async fn members_call(members: &Members, clients: &PairClients, family: Family, operation: &'static str) {
     let pace = match family {

@@ -75,7 +75,7 @@ impl Members {
         };
         cell.get_or_init(|| async {
             self.api.count("sts:AssumeRole");
-            awsbase::member::assume_role(&self.base, &role, SESSION_NAME)
+            awsbase::member::assume_role(&self.base, &role, SESSION_NAME, format!("cannot assume {role}"))
                 .await
                 .map_err(|e| format!("{e:#}"))
         })

@@ -42,8 +42,14 @@ pub fn role_arn(account: &str, role_name: &str) -> Result<String, String> {
 }
 
 /// The SDK configuration of `base` with the credentials of `role_arn`, assumed now (one AssumeRole):
-/// a failure names the role, with STS's code and message.
-pub async fn assume_role(base: &SdkConfig, role_arn: &str, session_name: &str) -> anyhow::Result<SdkConfig> {
+/// a failure is an [`crate::AwsCallError`] saying `doing` (e.g. "account 1…: cannot assume ROLE"), with
+/// STS's code and message.
+pub async fn assume_role(
+    base: &SdkConfig,
+    role_arn: &str,
+    session_name: &str,
+    doing: String,
+) -> anyhow::Result<SdkConfig> {
     let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
         .session_name(session_name)
         .configure(base)
@@ -53,7 +59,7 @@ pub async fn assume_role(base: &SdkConfig, role_arn: &str, session_name: &str) -
     let first = provider
         .provide_credentials()
         .await
-        .map_err(|error| assume_role_error(format!("cannot assume {role_arn}"), &error))?;
+        .map_err(|error| assume_role_error(doing, &error))?;
     Ok(base
         .to_builder()
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
