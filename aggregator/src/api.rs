@@ -16,6 +16,16 @@
 //!   quoted by aioboto3's docs), TooManyRequests is reported on ListParents/ListRoots above 250
 //!   accounts (awslabs/aws-deployment-framework#788), and the other read APIs are ~1–2 calls/s: 2
 //!   calls/s with a burst of 2.
+//! - Lambda (the enrichment's member reads, [`crate::enrich`]): "15 requests per second" for the
+//!   control-plane APIs of an account and Region together, shared by every caller and not raised on
+//!   request (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html, "Lambda API
+//!   requests"): 10 calls/s per (account, Region), a third left to deployments and the rule.
+//! - CloudWatch GetMetricData: 50 transactions a second per account and Region (CloudWatch service
+//!   quotas, https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html):
+//!   20 calls/s per (account, Region), so that dashboards and alarms keep most of it.
+//!
+//! Lambda and CloudWatch quotas are the member account's, per Region: their buckets are per
+//! (account, Region) ([`Api::pace`]), not one for the run.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -28,6 +38,10 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 pub const DEFAULT_CONFIG_PER_SECOND: f64 = 10.0;
 /// Calls per second to Organizations unless set otherwise.
 pub const DEFAULT_ORGANIZATIONS_PER_SECOND: f64 = 2.0;
+/// Calls per second to Lambda in each (account, Region) unless set otherwise.
+pub const DEFAULT_LAMBDA_PER_SECOND: f64 = 10.0;
+/// Calls per second to CloudWatch (GetMetricData) in each (account, Region) unless set otherwise.
+pub const DEFAULT_CLOUDWATCH_PER_SECOND: f64 = 20.0;
 /// The largest rate accepted (a typo such as 10000 would disable the limit in effect).
 pub const MAX_PER_SECOND: f64 = 1000.0;
 
@@ -39,6 +53,10 @@ pub enum Family {
     /// S3 (the snapshot, its summary, the cache): counted, not limited (S3 allows 3,500 writes/s
     /// per prefix; a run makes a handful of calls).
     S3,
+    /// Lambda in one member (account, Region): a bucket per pair ([`Api::pace`]).
+    Lambda,
+    /// CloudWatch in one member (account, Region): a bucket per pair ([`Api::pace`]).
+    CloudWatch,
 }
 
 /// Calls per second for each limited family.
@@ -46,6 +64,10 @@ pub enum Family {
 pub struct RateLimits {
     pub config: f64,
     pub organizations: f64,
+    /// Per member (account, Region).
+    pub lambda: f64,
+    /// Per member (account, Region).
+    pub cloudwatch: f64,
 }
 
 impl Default for RateLimits {
@@ -53,6 +75,8 @@ impl Default for RateLimits {
         RateLimits {
             config: DEFAULT_CONFIG_PER_SECOND,
             organizations: DEFAULT_ORGANIZATIONS_PER_SECOND,
+            lambda: DEFAULT_LAMBDA_PER_SECOND,
+            cloudwatch: DEFAULT_CLOUDWATCH_PER_SECOND,
         }
     }
 }
@@ -106,8 +130,27 @@ impl Api {
         match family {
             Family::Config => self.config.until_ready().await,
             Family::Organizations => self.organizations.until_ready().await,
-            Family::S3 => {}
+            // Held per pair by [`Api::call_paced`]; a call without its pair's bucket is only counted.
+            Family::S3 | Family::Lambda | Family::CloudWatch => {}
         }
+        self.count(operation);
+    }
+
+    /// A new bucket of `family`'s rate, for one member (account, Region).
+    pub fn pace(&self, family: Family) -> DefaultDirectRateLimiter {
+        let rate = match family {
+            Family::Config => self.limits.config,
+            Family::Organizations => self.limits.organizations,
+            Family::Lambda => self.limits.lambda,
+            Family::CloudWatch => self.limits.cloudwatch,
+            Family::S3 => MAX_PER_SECOND,
+        };
+        RateLimiter::direct(quota(rate))
+    }
+
+    /// Waits for a token of `pace` (one pair's bucket, [`Api::pace`]), then counts the call.
+    pub async fn call_paced(&self, pace: &DefaultDirectRateLimiter, operation: &'static str) {
+        pace.until_ready().await;
         self.count(operation);
     }
 
@@ -161,6 +204,7 @@ mod tests {
         let api = Api::new(RateLimits {
             config: 20.0,
             organizations: 1000.0,
+            ..RateLimits::default()
         });
         let started = std::time::Instant::now();
         // 30 calls at 20/s, evenly spaced: at least 29 intervals of 50 ms.

@@ -117,10 +117,13 @@ pub struct Gatherer {
     /// functions: the recorders do not record `AWS::Config::ResourceCompliance` (AWS's cost guidance
     /// suggests excluding it), so later shards read the details directly.
     pub resource_compliance_unrecorded: std::sync::atomic::AtomicBool,
+    /// Versions behind aliases, layer blockers and invocations, read in the member accounts
+    /// ([`crate::enrich`]; off without a member role).
+    pub enricher: crate::enrich::Enricher,
 }
 
 /// Every AWS action the aggregator calls, with its reason (`cdk/contracts/iam.json`).
-pub const ACTIONS: [Action; 16] = [
+pub const ACTIONS: [Action; 17] = [
     Action {
         action: "ssm:GetParameter",
         why: "the catalog overlay the rule's catalogSsmParameter names, so that the lifecycle columns match the rule's verdicts",
@@ -180,6 +183,10 @@ pub const ACTIONS: [Action; 16] = [
     Action {
         action: "s3:DeleteObject",
         why: "a failed publish removes the summary it wrote first, when there was none before",
+    },
+    Action {
+        action: "sts:AssumeRole",
+        why: "the member reader role (AGGREGATOR_MEMBER_ROLE_NAME) in each account with rule results, once a run: versions behind aliases, layer blockers, invocations",
     },
     Action {
         action: "s3:ListBucket",
@@ -707,6 +714,37 @@ impl Gatherer {
         Ok(found)
     }
 
+    /// The aliases Config recorded in one shard, by account ([`alias_query`]): ⌈aliases / 100⌉ calls,
+    /// at least one.
+    pub async fn aliases(&self, shard: &Shard) -> Result<HashMap<String, Vec<RecordedAlias>>, String> {
+        let expression = alias_query(&shard.region, &shard.accounts)?;
+        let mut aliases: HashMap<String, Vec<RecordedAlias>> = HashMap::new();
+        let mut token = None;
+        loop {
+            self.api
+                .call(Family::Config, "config:SelectAggregateResourceConfig")
+                .await;
+            let page = self
+                .config
+                .select_aggregate_resource_config()
+                .configuration_aggregator_name(&self.aggregator)
+                .expression(&expression)
+                .limit(PAGE_LIMIT)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error_text(&e))?;
+            for text in page.results() {
+                let alias = parse_alias(text)?;
+                aliases.entry(alias.account_id.clone()).or_default().push(alias);
+            }
+            match page.next_token() {
+                Some(next) => token = Some(next.to_string()),
+                None => return Ok(aliases),
+            }
+        }
+    }
+
     /// The organizations client with the run's limits, for [`crate::organization`].
     pub fn organizations(&self) -> (&OrganizationsClient, &Api) {
         (&self.organizations, &self.api)
@@ -738,8 +776,28 @@ fn valid_region(region: &str) -> Result<(), String> {
 }
 
 const INVENTORY_SELECT: &str = "SELECT resourceId, accountId, arn, configuration.runtime, configuration.packageType, \
-     configuration.architectures, configuration.lastModified, tags \
+     configuration.architectures, configuration.lastModified, configuration.layers, tags \
      WHERE resourceType = 'AWS::Lambda::Function'";
+
+/// The aliases of a shard (issue 12, [`crate::enrich`]), a query of their own, run only when the
+/// enrichment is on, so that a run without it pays nothing: at most one call more per shard than one
+/// query of both types (⌈(functions + aliases)/100⌉ against ⌈functions/100⌉ + ⌈aliases/100⌉).
+/// Properties of the Config resource schema (awslabs/aws-config-resource-schema,
+/// `config/properties/resource-types/AWS::Lambda::Alias.properties.json`: `arn`, `resourceName`,
+/// `configuration.aliasArn`, `configuration.functionVersion`, `configuration.name`), plus
+/// `configuration.routingConfig`: the configuration item holds GetAlias's answer, whose
+/// `RoutingConfig.AdditionalVersionWeights` names the second version of a weighted alias, although
+/// the schema does not list it as a queryable property (see the README: where Config leaves it out, a
+/// weighted alias counts for its primary version only).
+const ALIAS_SELECT: &str = "SELECT resourceId, accountId, arn, resourceName, configuration.functionVersion, \
+     configuration.name, configuration.routingConfig WHERE resourceType = 'AWS::Lambda::Alias'";
+
+/// The advanced query for the aliases of a batch of accounts in one region (checked as
+/// [`inventory_query`] checks its input).
+pub fn alias_query(region: &str, accounts: &[String]) -> Result<String, String> {
+    let functions = inventory_query(region, accounts)?;
+    Ok(functions.replacen(INVENTORY_SELECT, ALIAS_SELECT, 1))
+}
 
 /// The advanced query for the functions of a batch of accounts in one region. Account ids and region
 /// names are checked before they go into the expression (it is SQL).
@@ -854,7 +912,8 @@ pub fn parse_noncompliant(
 /// The most accounts one shard's expression holds in `region` within `limit` characters: each id
 /// adds `'123456789012'` and a `, ` separator.
 pub fn accounts_per_shard(region: &str, limit: usize) -> usize {
-    let base = INVENTORY_SELECT.len() + format!(" AND awsRegion = '{region}' AND accountId IN ()").len();
+    let base = INVENTORY_SELECT.len().max(ALIAS_SELECT.len())
+        + format!(" AND awsRegion = '{region}' AND accountId IN ()").len();
     // n ids: 14·n characters and 2·(n − 1) of separators.
     (limit.saturating_sub(base) + 2) / 16
 }
@@ -1018,6 +1077,10 @@ pub fn parse_function(text: &str) -> Result<RecordedFunction, String> {
         code_last_modified: text_of("lastModified")
             .and_then(|t| lifecycle::dates::parse_lambda_timestamp(&t)),
         tags,
+        layers: configuration
+            .and_then(|c| c.get("layers"))
+            .map(layer_arns)
+            .unwrap_or_default(),
     };
     Ok(RecordedFunction {
         account_id: value.get("accountId").and_then(Value::as_str).map(str::to_string),
@@ -1026,9 +1089,131 @@ pub fn parse_function(text: &str) -> Result<RecordedFunction, String> {
     })
 }
 
+/// `configuration.layers` as Config returns it, `[{"arn", "codeSize"}]` (GetFunctionConfiguration's
+/// `Layers`); also the object of arrays `{"arn": [...]}` some query engines make of a property inside an
+/// array.
+fn layer_arns(layers: &Value) -> Vec<String> {
+    let mut arns: Vec<String> = match layers {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|item| item.get("arn").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect(),
+        Value::Object(map) => map
+            .get("arn")
+            .and_then(Value::as_array)
+            .map(|arns| {
+                arns.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    arns.dedup();
+    arns
+}
+
+/// One alias of Config's inventory (`AWS::Lambda::Alias`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAlias {
+    pub account_id: String,
+    /// The function's name (from the alias ARN `arn:aws:lambda:r:a:function:NAME:ALIAS`).
+    pub function: String,
+    pub name: String,
+    /// The version the alias points at (`$LATEST` or a number).
+    pub version: String,
+    /// A weighted alias's other versions (RoutingConfig.AdditionalVersionWeights).
+    pub additional_versions: Vec<String>,
+}
+
+/// One result of [`alias_query`]: `{"accountId", "arn", "resourceName", "configuration":
+/// {"functionVersion", "name", "routingConfig": {"additionalVersionWeights": {"N": w}}}}`.
+pub fn parse_alias(text: &str) -> Result<RecordedAlias, String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("an advanced-query result is not JSON ({e})"))?;
+    let arn = value
+        .get("arn")
+        .and_then(Value::as_str)
+        .or_else(|| value.get("resourceId").and_then(Value::as_str))
+        .ok_or("an alias without arn")?;
+    // arn:aws:lambda:REGION:ACCOUNT:function:NAME:ALIAS
+    let parts: Vec<&str> = arn.split(':').collect();
+    let (function, alias_in_arn) = match parts.as_slice() {
+        [_, _, "lambda", _, _, "function", name, alias] => (*name, *alias),
+        _ => return Err(format!("{arn:?} is not an alias ARN")),
+    };
+    let configuration = value.get("configuration");
+    let name = configuration
+        .and_then(|c| c.get("name"))
+        .and_then(Value::as_str)
+        .or_else(|| value.get("resourceName").and_then(Value::as_str))
+        .unwrap_or(alias_in_arn)
+        .to_string();
+    let version = configuration
+        .and_then(|c| c.get("functionVersion"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("alias {arn} without configuration.functionVersion"))?
+        .to_string();
+    let mut additional_versions: Vec<String> = configuration
+        .and_then(|c| c.get("routingConfig"))
+        .and_then(|r| r.get("additionalVersionWeights"))
+        .and_then(Value::as_object)
+        .map(|weights| weights.keys().cloned().collect())
+        .unwrap_or_default();
+    additional_versions.retain(|v| v != &version);
+    let account_id = value
+        .get("accountId")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| parts.get(4).map(|a| a.to_string()))
+        .ok_or("an alias without accountId")?;
+    Ok(RecordedAlias {
+        account_id,
+        function: function.to_string(),
+        name,
+        version,
+        additional_versions,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alias_items_name_their_function_and_versions() {
+        let alias = parse_alias(
+            r#"{"resourceId":"arn:aws:lambda:eu-west-1:111122223333:function:orders:live","accountId":"111122223333",
+                "arn":"arn:aws:lambda:eu-west-1:111122223333:function:orders:live","resourceName":"live",
+                "configuration":{"functionVersion":"3","name":"live",
+                "routingConfig":{"additionalVersionWeights":{"4":0.1}}}}"#,
+        )
+        .expect("parsed");
+        assert_eq!(
+            alias,
+            RecordedAlias {
+                account_id: "111122223333".into(),
+                function: "orders".into(),
+                name: "live".into(),
+                version: "3".into(),
+                additional_versions: vec!["4".into()],
+            }
+        );
+        let plain = parse_alias(
+            r#"{"accountId":"111122223333","arn":"arn:aws:lambda:eu-west-1:111122223333:function:f:old",
+                "configuration":{"functionVersion":"1"}}"#,
+        )
+        .expect("no routing");
+        assert_eq!((plain.name.as_str(), plain.additional_versions.len()), ("old", 0));
+        assert!(parse_alias(r#"{"arn":"arn:aws:lambda:r:a:function:f"}"#).is_err());
+        assert!(parse_alias(r#"{"arn":"arn:aws:lambda:r:1:function:f:a","configuration":{}}"#).is_err());
+        assert!(alias_query("eu-west-1", &["111122223333".into()]).is_ok_and(|q| q.contains(
+            "WHERE resourceType = 'AWS::Lambda::Alias' AND awsRegion = 'eu-west-1' AND accountId IN ('111122223333')"
+        )));
+        assert!(alias_query("eu-west-1", &["1' OR '1".into()]).is_err());
+    }
 
     #[test]
     fn organization_rule_copies_match_their_rule_only() {
@@ -1075,7 +1260,7 @@ mod tests {
         assert_eq!(
             inventory_query("eu-west-1", &["111122223333".into(), "444455556666".into()]).expect("query"),
             "SELECT resourceId, accountId, arn, configuration.runtime, configuration.packageType, \
-             configuration.architectures, configuration.lastModified, tags WHERE resourceType = \
+             configuration.architectures, configuration.lastModified, configuration.layers, tags WHERE resourceType = \
              'AWS::Lambda::Function' AND awsRegion = 'eu-west-1' AND accountId IN ('111122223333', '444455556666')"
         );
     }

@@ -13,9 +13,10 @@ use crate::run::{DEFAULT_CONCURRENCY, Request, Services, run};
 /// Set by the deployment (CDK): `AGGREGATOR_CONFIG_AGGREGATOR`, `AGGREGATOR_RULES` (comma-separated),
 /// `AGGREGATOR_OUTPUT` (s3://bucket/prefix), optional `AGGREGATOR_RULE_PARAMETERS` (overrides the
 /// deployed rule's parameters), `AGGREGATOR_CONCURRENCY` and the rate limits
-/// `AGGREGATOR_CONFIG_CALLS_PER_SECOND` / `AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND`. [`ENVIRONMENT`]
-/// lists them for the contract.
-pub const ENVIRONMENT: [awsbase::EnvVar; 8] = [
+/// `AGGREGATOR_CONFIG_CALLS_PER_SECOND` / `AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND`, and the
+/// enrichment's `AGGREGATOR_MEMBER_ROLE_NAME`, `AGGREGATOR_INVOCATIONS` and member-side rates.
+/// [`ENVIRONMENT`] lists them for the contract.
+pub const ENVIRONMENT: [awsbase::EnvVar; 12] = [
     awsbase::EnvVar {
         name: "AGGREGATOR_CONFIG_AGGREGATOR",
         required: true,
@@ -59,6 +60,30 @@ pub const ENVIRONMENT: [awsbase::EnvVar; 8] = [
         meaning: "calls per second to Organizations (token bucket; Organizations allows about 1-2 a second)",
     },
     awsbase::EnvVar {
+        name: "AGGREGATOR_MEMBER_ROLE_NAME",
+        required: false,
+        default: None,
+        meaning: "the reader role assumed in each member account for versions behind aliases, layer blockers and invocations; unset: no enrichment (the summary's enrichment note says so)",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_INVOCATIONS",
+        required: false,
+        default: Some("failing"),
+        meaning: "rows whose 30-day invocations are read (CloudWatch GetMetricData): failing (NON_COMPLIANT or within warnDaysBefore), all, or off",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_LAMBDA_CALLS_PER_SECOND",
+        required: false,
+        default: Some("10"),
+        meaning: "calls per second to Lambda in each member (account, Region): AWS allows 15 for every caller together",
+    },
+    awsbase::EnvVar {
+        name: "AGGREGATOR_CLOUDWATCH_CALLS_PER_SECOND",
+        required: false,
+        default: Some("20"),
+        meaning: "GetMetricData calls per second in each member (account, Region): AWS allows 50",
+    },
+    awsbase::EnvVar {
         name: "RUST_LOG",
         required: false,
         default: Some("info"),
@@ -76,6 +101,9 @@ pub struct Settings {
     pub rule_parameters: Option<String>,
     pub concurrency: usize,
     pub rate_limits: RateLimits,
+    /// The member reader role (None: no enrichment).
+    pub member_role_name: Option<String>,
+    pub invocations: crate::enrich::Invocations,
 }
 
 impl Settings {
@@ -88,6 +116,10 @@ impl Settings {
             concurrency,
             config_rate,
             organizations_rate,
+            member_role,
+            invocations,
+            lambda_rate,
+            cloudwatch_rate,
             _,
         ] = ENVIRONMENT.map(|v| v.name);
         let required = |name: &str| {
@@ -109,6 +141,21 @@ impl Settings {
         let rate_limits = RateLimits {
             config: rate(config_rate, crate::api::DEFAULT_CONFIG_PER_SECOND)?,
             organizations: rate(organizations_rate, crate::api::DEFAULT_ORGANIZATIONS_PER_SECOND)?,
+            lambda: rate(lambda_rate, crate::api::DEFAULT_LAMBDA_PER_SECOND)?,
+            cloudwatch: rate(cloudwatch_rate, crate::api::DEFAULT_CLOUDWATCH_PER_SECOND)?,
+        };
+        let member_role_name = match get(member_role).filter(|v| !v.trim().is_empty()) {
+            Some(name) if awsbase::member::is_role_name(name.trim()) => Some(name.trim().to_string()),
+            Some(name) => {
+                bail!("{member_role}={name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)")
+            }
+            None => None,
+        };
+        let invocations = match get(invocations).filter(|v| !v.trim().is_empty()) {
+            Some(text) => {
+                crate::enrich::Invocations::parse(&text).map_err(|e| anyhow::anyhow!("{invocations}: {e}"))?
+            }
+            None => crate::enrich::Invocations::default(),
         };
         Ok(Settings {
             config_aggregator: required(config_aggregator)?,
@@ -123,6 +170,8 @@ impl Settings {
             },
             concurrency,
             rate_limits,
+            member_role_name,
+            invocations,
         })
     }
 }
@@ -294,7 +343,8 @@ mod tests {
             limited.rate_limits,
             RateLimits {
                 config: 2.5,
-                organizations: 1.0
+                organizations: 1.0,
+                ..RateLimits::default()
             }
         );
         let bad_rate = Settings::from_env(|name| match name {
@@ -306,6 +356,40 @@ mod tests {
             format!("{bad_rate:#}").contains("AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND"),
             "{bad_rate:#}"
         );
+        assert_eq!(
+            (settings.member_role_name.clone(), settings.invocations),
+            (None, crate::enrich::Invocations::Failing)
+        );
+        let enriched = Settings::from_env(|name| match name {
+            "AGGREGATOR_MEMBER_ROLE_NAME" => Some("runtime-guard-reader".into()),
+            "AGGREGATOR_INVOCATIONS" => Some("all".into()),
+            "AGGREGATOR_LAMBDA_CALLS_PER_SECOND" => Some("5".into()),
+            other => settings_env(other),
+        })
+        .expect("enriched");
+        assert_eq!(
+            (
+                enriched.member_role_name.as_deref(),
+                enriched.invocations,
+                enriched.rate_limits.lambda
+            ),
+            (Some("runtime-guard-reader"), crate::enrich::Invocations::All, 5.0)
+        );
+        for (name, value) in [
+            ("AGGREGATOR_MEMBER_ROLE_NAME", "arn:aws:iam::1:role/x"),
+            ("AGGREGATOR_INVOCATIONS", "sometimes"),
+            ("AGGREGATOR_CLOUDWATCH_CALLS_PER_SECOND", "0"),
+        ] {
+            let error = Settings::from_env(|n| {
+                if n == name {
+                    Some(value.into())
+                } else {
+                    settings_env(n)
+                }
+            })
+            .expect_err("refused");
+            assert!(format!("{error:#}").contains(name), "{error:#}");
+        }
         let missing = Settings::from_env(|_| None).expect_err("missing");
         assert!(
             format!("{missing:#}").contains("AGGREGATOR_CONFIG_AGGREGATOR"),

@@ -74,6 +74,21 @@ enum Command {
         /// Calls per second to Organizations (account names, OU tree, tags).
         #[arg(long, default_value_t = aggregator::api::DEFAULT_ORGANIZATIONS_PER_SECOND, value_parser = aggregator::api::parse_rate)]
         organizations_calls_per_second: f64,
+        /// The reader role to assume in each member account (the member stack's) for versions behind
+        /// aliases, layer blockers and invocations; without it the enrichment is off and the summary
+        /// says so.
+        #[arg(long)]
+        member_role_name: Option<String>,
+        /// Rows whose 30-day invocations are read: failing (NON_COMPLIANT or within the rule's
+        /// warnDaysBefore), all, or off.
+        #[arg(long, default_value = "failing", value_parser = aggregator::enrich::Invocations::parse)]
+        invocations: aggregator::enrich::Invocations,
+        /// Calls per second to Lambda in each member (account, Region) (AWS allows 15 for every caller).
+        #[arg(long, default_value_t = aggregator::api::DEFAULT_LAMBDA_PER_SECOND, value_parser = aggregator::api::parse_rate)]
+        lambda_calls_per_second: f64,
+        /// GetMetricData calls per second in each member (account, Region) (AWS allows 50).
+        #[arg(long, default_value_t = aggregator::api::DEFAULT_CLOUDWATCH_PER_SECOND, value_parser = aggregator::api::parse_rate)]
+        cloudwatch_calls_per_second: f64,
         /// DescribeAggregateComplianceByConfigRules page size (tests: a small page exercises the
         /// filtered listing on a small organization).
         #[arg(long, hide = true, default_value_t = aggregator::gather::DESCRIBE_PAGE_LIMIT, value_parser = clap::value_parser!(i32).range(1..=1000))]
@@ -167,6 +182,10 @@ fn main() -> ExitCode {
             concurrency,
             config_calls_per_second,
             organizations_calls_per_second,
+            member_role_name,
+            invocations,
+            lambda_calls_per_second,
+            cloudwatch_calls_per_second,
             describe_page_size,
             catalog,
         } => (|| {
@@ -179,6 +198,13 @@ fn main() -> ExitCode {
                 Policy::from_rule_parameters(Some(text))
                     .context("--rule-parameters")
                     .map_err(usage)?;
+            }
+            if let Some(name) = &member_role_name
+                && !awsbase::member::is_role_name(name)
+            {
+                return Err(usage(anyhow::anyhow!(
+                    "--member-role-name {name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"
+                )));
             }
             let catalog = match catalog {
                 Some(path) => Catalog::from_json(
@@ -198,6 +224,8 @@ fn main() -> ExitCode {
                 rate_limits: RateLimits {
                     config: config_calls_per_second,
                     organizations: organizations_calls_per_second,
+                    lambda: lambda_calls_per_second,
+                    cloudwatch: cloudwatch_calls_per_second,
                 },
                 run_id: format!(
                     "{}-{}",
@@ -205,7 +233,17 @@ fn main() -> ExitCode {
                     std::process::id()
                 ),
             };
-            run_cli(&config_aggregator, &request, &catalog, describe_page_size)
+            let enrichment = Enrichment {
+                member_role_name,
+                invocations,
+            };
+            run_cli(
+                &config_aggregator,
+                &request,
+                &catalog,
+                describe_page_size,
+                &enrichment,
+            )
         })(),
     };
     match result {
@@ -244,24 +282,46 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn services(config_aggregator: &str, rate_limits: RateLimits, describe_limit: i32) -> Services {
+/// The enrichment's settings (flags or environment).
+struct Enrichment {
+    member_role_name: Option<String>,
+    invocations: aggregator::enrich::Invocations,
+}
+
+async fn services(
+    config_aggregator: &str,
+    rate_limits: RateLimits,
+    describe_limit: i32,
+    enrichment: &Enrichment,
+) -> anyhow::Result<Services> {
     let sdk = awsbase::base_config().await;
+    let api = std::sync::Arc::new(Api::new(rate_limits));
+    let enricher = match &enrichment.member_role_name {
+        None => aggregator::enrich::Enricher::off(
+            "no member role (--member-role-name / AGGREGATOR_MEMBER_ROLE_NAME) is set",
+        ),
+        Some(name) => aggregator::enrich::Enricher::new(
+            aggregator::members::Members::new(sdk.clone(), name, api.clone()).map_err(anyhow::Error::msg)?,
+            enrichment.invocations,
+        ),
+    };
     // A local endpoint (tests, the demo) serves buckets by path, not by host name.
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(awsbase::endpoint_overridden("AWS_ENDPOINT_URL_S3"))
         .build();
-    Services {
+    Ok(Services {
         gatherer: Gatherer {
             config: aws_sdk_config::Client::new(&sdk),
             organizations: aws_sdk_organizations::Client::new(&sdk),
             ssm: aws_sdk_ssm::Client::new(&sdk),
             aggregator: config_aggregator.to_string(),
-            api: std::sync::Arc::new(Api::new(rate_limits)),
+            api,
             describe_limit,
             resource_compliance_unrecorded: Default::default(),
+            enricher,
         },
         s3: Some(aws_sdk_s3::Client::from_conf(s3)),
-    }
+    })
 }
 
 /// A progress bar on a terminal, JSON logs otherwise; the summary on standard output.
@@ -270,6 +330,7 @@ fn run_cli(
     request: &Request,
     catalog: &Catalog,
     describe_limit: i32,
+    enrichment: &Enrichment,
 ) -> anyhow::Result<ExitCode> {
     let progress = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
@@ -284,7 +345,7 @@ fn run_cli(
         indicatif::ProgressBar::hidden()
     };
     let summary = runtime()?.block_on(async {
-        let services = services(config_aggregator, request.rate_limits, describe_limit).await;
+        let services = services(config_aggregator, request.rate_limits, describe_limit, enrichment).await?;
         aggregator::run::run(&services, request, catalog, &progress).await
     })?;
     println!("{}", summary.to_json());
@@ -311,12 +372,17 @@ fn lambda_main() -> ExitCode {
         || async {
             let settings = Settings::from_env(|name| std::env::var(name).ok())?;
             let catalog = Catalog::builtin()?;
+            let enrichment = Enrichment {
+                member_role_name: settings.member_role_name.clone(),
+                invocations: settings.invocations,
+            };
             let services = services(
                 &settings.config_aggregator,
                 settings.rate_limits,
                 aggregator::gather::DESCRIBE_PAGE_LIMIT,
+                &enrichment,
             )
-            .await;
+            .await?;
             Ok((settings, services, catalog))
         },
         |payload, context, (settings, services, catalog)| async move {

@@ -33,6 +33,9 @@ pub struct FunctionDetails {
     pub architectures: Vec<String>,
     pub code_last_modified: Option<Timestamp>,
     pub tags: BTreeMap<String, String>,
+    /// The layer versions the function uses (`configuration.layers[].arn`), for the layer blockers
+    /// ([`crate::enrich`]).
+    pub layers: Vec<String>,
 }
 
 /// The account as Organizations knows it.
@@ -80,8 +83,9 @@ pub struct Row {
     pub qualifier: Option<String>,
     /// The aliases that point at this version (`AWS::Lambda::Version` rows).
     pub aliases: Vec<String>,
-    /// Layer versions the function uses whose CompatibleRuntimes exclude the successor runtime.
-    pub blocking_layers: Vec<String>,
+    /// Layer versions the function uses whose CompatibleRuntimes exclude the successor runtime; None
+    /// when not read (the enrichment off, or a layer version that could not be looked up).
+    pub blocking_layers: Option<Vec<String>>,
     /// Invocations in the 30 days before the snapshot (CloudWatch AWS/Lambda Invocations), where read.
     pub invocations_30d: Option<i64>,
     /// The last day with an invocation in those 30 days.
@@ -283,7 +287,7 @@ impl<'c> RunContext<'c> {
             exempt_until,
             qualifier: None,
             aliases: Vec::new(),
-            blocking_layers: Vec::new(),
+            blocking_layers: None,
             invocations_30d: None,
             last_invoked_date: None,
             run_id: self.run_id.clone(),

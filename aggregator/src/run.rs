@@ -176,6 +176,10 @@ pub struct Summary {
     pub publication: Publication,
     /// Inventory shards (SelectAggregateResourceConfig chains: a region × a batch of accounts).
     pub inventory_shards: usize,
+    /// `AWS::Lambda::Version` rows: published versions behind aliases ([`crate::enrich`]).
+    pub versions: usize,
+    /// What the enrichment read (or why it is off), and its call bounds.
+    pub enrichment: crate::enrich::Report,
     /// Every call of the run by `service:Operation` (Config and Organizations requests, one per page;
     /// S3 calls up to the summary's own PutObject — the snapshot's CompleteMultipartUpload and the
     /// account cache's PutObject come after it). SDK retries of a request are not counted again.
@@ -522,6 +526,8 @@ pub async fn run(
             existing: None,
         },
         inventory_shards: shard_count,
+        versions: gatherer.enricher.report().version_rows,
+        enrichment: gatherer.enricher.report(),
         api_calls_by_operation: BTreeMap::new(),
         api_calls: 0,
         rate_limits: RateLimitsSummary {
@@ -900,6 +906,15 @@ async fn gather_shard(
             }
         }
     }
+    // Issue 12: versions behind aliases, layer blockers, invocations (off without a member role).
+    let enriched = gatherer.enricher.enrich_shard(
+        gatherer,
+        context,
+        &shard,
+        inventory.as_ref().ok(),
+        &mut group.rows,
+    );
+    group.gaps.extend(enriched.await);
     group
 }
 

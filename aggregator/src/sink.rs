@@ -48,6 +48,8 @@ enum Value<'r> {
     Int(Option<i32>),
     Long(Option<i64>),
     List(&'r [String]),
+    /// A list that may be NULL (not read).
+    OptList(Option<&'r [String]>),
     Map(&'r BTreeMap<String, String>),
 }
 
@@ -88,7 +90,9 @@ const COLUMNS: [(&str, Getter); 34] = [
     ("exempt_until", |r| Value::Date(r.exempt_until)),
     ("qualifier", |r| Value::Text(r.qualifier.as_deref())),
     ("aliases", |r| Value::List(&r.aliases)),
-    ("blocking_layers", |r| Value::List(&r.blocking_layers)),
+    ("blocking_layers", |r| {
+        Value::OptList(r.blocking_layers.as_deref())
+    }),
     ("invocations_30d", |r| Value::Long(r.invocations_30d)),
     ("last_invoked_date", |r| Value::Date(r.last_invoked_date)),
     ("run_id", |r| Value::Text(Some(&r.run_id))),
@@ -179,6 +183,12 @@ impl Column {
                     builder.values().append_value(item);
                 }
                 builder.append(true);
+            }
+            (Column::List(builder), Value::OptList(items)) => {
+                for item in items.unwrap_or_default() {
+                    builder.values().append_value(item);
+                }
+                builder.append(items.is_some());
             }
             (Column::Map(builder), Value::Map(map)) => {
                 let (keys, values) = builder.entries();

@@ -161,24 +161,29 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
                 architectures: vec![if i % 2 == 0 { "arm64" } else { "x86_64" }.into()],
                 code_last_modified: Some(modified),
                 tags,
+                layers: Vec::new(),
             };
             let mut out: FunctionRows = Default::default();
             let mut row = context.row(&record, Some(&function), Some(account));
+            // Layers read (enrichment on): an empty list where none blocks.
+            row.blocking_layers = Some(Vec::new());
             if !image && has_successor[runtime_index] && i % 7 == 3 {
-                row.blocking_layers = (0..1 + (i / 7) % 2)
-                    .map(|n| {
-                        let (layer, shared) = LAYERS[(i / 14 + n * 2) % LAYERS.len()];
-                        let owner = if shared {
-                            &shared_account
-                        } else {
-                            &record.account_id
-                        };
-                        format!(
-                            "arn:aws:lambda:{region}:{owner}:layer:{layer}:{}",
-                            1 + (i + n) % 4
-                        )
-                    })
-                    .collect();
+                row.blocking_layers = Some(
+                    (0..1 + (i / 7) % 2)
+                        .map(|n| {
+                            let (layer, shared) = LAYERS[(i / 14 + n * 2) % LAYERS.len()];
+                            let owner = if shared {
+                                &shared_account
+                            } else {
+                                &record.account_id
+                            };
+                            format!(
+                                "arn:aws:lambda:{region}:{owner}:layer:{layer}:{}",
+                                1 + (i + n) % 4
+                            )
+                        })
+                        .collect(),
+                );
             }
             invocations(context, &mut row, hash(i, 7), warn_days, readable);
             let versions = if image || i % 8 != 1 {
@@ -189,7 +194,7 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
             let blocking_layers = if versions > 0 {
                 row.blocking_layers.clone()
             } else {
-                Vec::new()
+                Some(Vec::new())
             };
             out[0] = Some(row);
             // Versions published before $LATEST's code, numbered upwards, aliases on each.

@@ -43,6 +43,7 @@ fn rows(count: usize, run_id: &str) -> Vec<aggregator::row::Row> {
                 package_type: Some("Zip".into()),
                 architectures: vec!["arm64".into()],
                 code_last_modified: None,
+                layers: Vec::new(),
                 tags: if i % 3 == 0 {
                     BTreeMap::from([("team".into(), "a".into())])
                 } else {

@@ -65,7 +65,7 @@ export function ruleParametersSchema(): ParameterSchema {
 // ---------------------------------------------------------------------------------------------------------------
 // iam.json
 
-export type IamPart = 'rule' | 'rule_member' | 'aggregator';
+export type IamPart = 'rule' | 'rule_member' | 'aggregator' | 'aggregator_member';
 
 export interface IamContract {
   [part: string]: { actions: { action: string; why: string }[] };

@@ -2,6 +2,8 @@
  * What every member account gets in every rule region (the StackSet's template; also deployed as a plain stack in
  * the management account, which service-managed StackSets never target):
  *   - the role the rule assumes (RULE_MEMBER_ROLE_NAME), trust pinned to the rule roles' ARNs and the organization
+ *   - the aggregator's reader role (AGGREGATOR_MEMBER_ROLE_NAME: versions behind aliases, layers, invocations), trust
+ *     pinned to the aggregator's role ARN and the organization
  *   - the Automation role, the runbooks (AWS::SSM::Document from cdk/runbooks/*.yaml, as they are)
  *   - the successor SSM parameters from cdk/contracts/runtime-upgrades.json
  *   - the SNS topic TagAndNotify publishes to
@@ -148,6 +150,22 @@ export class MemberStack extends Stack {
       inlinePolicies: { contract: policyDocument(iamActions('rule_member'), memberResourceOf) },
     });
     homeOnly(memberRole);
+
+    // -- The reader role the aggregator assumes (AGGREGATOR_MEMBER_ROLE_NAME): read-only, from the contract. One
+    // Lambda statement on this account's functions and any layer version (a layer action on a function ARN, or
+    // the reverse, authorizes nothing: the resource types differ), and no description: the template is at its
+    // TemplateBody limit.
+    const readerResourceOf = (action: string): string[] =>
+      action.startsWith('lambda:') ? [functionArns, `arn:${partition}:lambda:*:*:layer:*:*`] : ['*'];
+    const readerRole = new iam.Role(this, 'AggregatorReaderRole', {
+      roleName: n.aggregatorMemberRole,
+      assumedBy: new iam.ArnPrincipal(`arn:${partition}:iam::${s.adminAccountId}:root`).withConditions({
+        ArnEquals: { 'aws:PrincipalArn': [n.aggregatorRoleArn(partition)] },
+        StringEquals: { 'aws:PrincipalOrgID': s.organizationId },
+      }),
+      inlinePolicies: { contract: policyDocument(iamActions('aggregator_member'), readerResourceOf) },
+    });
+    homeOnly(readerRole);
 
     // -- SNS topic for TagAndNotify (AWS managed key, TLS only).
     const topic = new sns.Topic(this, 'Findings', {

@@ -37,8 +37,38 @@ export function memberTemplate(member: MemberStack): Record<string, unknown> {
   return template;
 }
 
+/**
+ * An `Fn::Join` with an empty delimiter over literal strings, `Ref`s and `Fn::GetAtt`s is the same string as an
+ * `Fn::Sub` of one template (a literal `${` is written `${!`; AWS::CloudFormation Fn::Sub reference), which is about
+ * 25 bytes shorter: every ARN CDK builds from `Aws.PARTITION`/`Aws.ACCOUNT_ID` is such a join. Resources only
+ * (Fn::Sub is not a condition function); anything else is left as it is.
+ */
+export function compactJoins(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(compactJoins);
+  if (!value || typeof value !== 'object') return value;
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length === 1 && entries[0][0] === 'Fn::Join') {
+    const [delimiter, parts] = entries[0][1] as [unknown, unknown];
+    if (delimiter === '' && Array.isArray(parts)) {
+      let text = '';
+      for (const part of parts) {
+        const ref = part && typeof part === 'object' ? (part as Record<string, unknown>) : undefined;
+        const keys = ref ? Object.keys(ref) : [];
+        if (typeof part === 'string') text += part.replace(/\$\{/g, '${!');
+        else if (keys.length === 1 && typeof ref?.Ref === 'string') text += `\${${ref.Ref}}`;
+        else if (keys.length === 1 && Array.isArray(ref?.['Fn::GetAtt']) && (ref['Fn::GetAtt'] as unknown[]).every((x) => typeof x === 'string')) {
+          text += `\${${(ref['Fn::GetAtt'] as string[]).join('.')}}`;
+        } else return Object.fromEntries(entries.map(([k, v]) => [k, compactJoins(v)]));
+      }
+      return { 'Fn::Sub': text };
+    }
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, compactJoins(v)]));
+}
+
 export function memberTemplateBody(member: MemberStack): string {
-  const body = JSON.stringify(memberTemplate(member));
+  const template = memberTemplate(member) as { Resources: unknown };
+  const body = JSON.stringify({ ...template, Resources: compactJoins(template.Resources) });
   if (Buffer.byteLength(body) > TEMPLATE_BODY_LIMIT) {
     throw new Error(
       `the member template is ${Buffer.byteLength(body)} bytes, over CloudFormation's ${TEMPLATE_BODY_LIMIT}-byte TemplateBody limit`,

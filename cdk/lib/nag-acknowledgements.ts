@@ -105,6 +105,15 @@ const reason = {
     'target runtime, ReconcileNonCompliant runs UpgradeLambdaRuntime or TagAndNotify per function); ' +
     'ssm:StartAutomationExecution is authorized on automation-definition/<document>:<version> and the role is global: ' +
     'scoped to those document names in this account, any region and version',
+  readerMetrics:
+    'cloudwatch:GetMetricData has no resource-level permissions (Service Authorization Reference: resource "*"); the ' +
+    'reader role grants only read actions from cdk/contracts/iam.json aggregator_member',
+  readerLayers:
+    'functions use layer versions of other accounts (shared layers, AWS-published ones); GetLayerVersionByArn is ' +
+    'authorized as lambda:GetLayerVersion on that layer version, whose account is not known at synth: any layer version, read only',
+  aggregatorSts:
+    'sts:AssumeRole must reach the aggregator reader role in every account of the organization, and account ids are not ' +
+    'known at synth (auto-deployment adds accounts); scoped to role/<reader role name> and aws:ResourceOrgID = the organization',
   configAggregatorRole:
     'AWS Config organization aggregators require the AWS managed policy AWSConfigRoleForOrganizations (the documented ' +
     'role for OrganizationAggregationSource; it grants only organizations:Describe*/List*)',
@@ -114,6 +123,10 @@ function acknowledgeMember(stack: MemberStack, s: LambdaRuntimeGuard['settings']
   const n = names(s);
   const functions = 'Resource::arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:function:*';
   const member = stack.node.findChild('RuleMemberRole');
+  const reader = stack.node.findChild('AggregatorReaderRole');
+  ack(reader, 'AwsSolutions-IAM5[Resource::*]', reason.readerMetrics);
+  ack(reader, `AwsSolutions-IAM5[${functions}]`, reason.functionsAnyName);
+  ack(reader, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:*:*:layer:*:*]', reason.readerLayers);
   const automation = stack.node.findChild('AutomationRole');
   const events = stack.node.findChild('EventsRole');
   const kinds = stack.automationResourceKinds;
@@ -155,6 +168,7 @@ export function acknowledge(built: LambdaRuntimeGuard): void {
   const r = built.reporting;
   ack(r.role, 'AwsSolutions-IAM5[Resource::*]', reason.memberWildcard);
   ack(r.role, `AwsSolutions-IAM5[Resource::${arnOf(r.function.logGroup)}:*]`, reason.logStreams);
+  ack(r.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${n.aggregatorMemberRole}]`, reason.aggregatorSts);
   if (!s.ruleParameters.catalogSsmParameter) {
     ack(r.role, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter${ruleSsmPrefix()}/*]`, reason.catalogParameter);
   }

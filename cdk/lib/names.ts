@@ -18,6 +18,11 @@ export const names = (s: Settings) => ({
   document: (key: string) => runbooks().find((r) => r.name === key)?.documentName ?? `${s.prefix}-${key}`,
   stackSet: `${s.prefix}-member`,
   aggregatorFunction: `${s.prefix}-aggregator`,
+  /** the aggregator's role (admin account): the member reader role trusts this ARN */
+  aggregatorRole: `${s.prefix}-aggregator`,
+  aggregatorRoleArn: (partition: string) => `arn:${partition}:iam::${s.adminAccountId}:role/${s.prefix}-aggregator`,
+  /** the reader role the aggregator assumes in each member account (AGGREGATOR_MEMBER_ROLE_NAME) */
+  aggregatorMemberRole: `${s.prefix}-aggregator-reader`,
   glueDatabase: s.prefix.replace(/-/g, '_'),
   workGroup: s.prefix,
 });

@@ -133,17 +133,23 @@ export class ReportingStack extends Stack {
       if (/^config:\w*Aggregate/.test(action)) return [aggregatorArn];
       // the catalog overlay the rule reads (catalogSsmParameter), the same parameter as the rule's role
       if (action === 'ssm:GetParameter') return [catalogParameterArn(s)];
+      if (action === 'sts:AssumeRole') return [`arn:${Aws.PARTITION}:iam::*:role/${n.aggregatorMemberRole}`];
       return ['*'];
     };
     this.role = new iam.Role(this, 'AggregatorRole', {
+      // named: the member accounts' reader role trusts this ARN (names.ts)
+      roleName: n.aggregatorRole,
       description: 'lambda-runtime-guard aggregator Lambda',
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
         conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
       inlinePolicies: {
-        contract: policyDocument(iamActions('aggregator'), resourceOf, (action) =>
-          action === 's3:ListBucket' ? { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } } : undefined,
-        ),
+        contract: policyDocument(iamActions('aggregator'), resourceOf, (action): Record<string, Record<string, unknown>> | undefined => {
+          if (action === 's3:ListBucket') return { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } };
+          // only the member reader role, and only in accounts of this organization
+          if (action === 'sts:AssumeRole') return { StringEquals: { 'aws:ResourceOrgID': s.organizationId } };
+          return undefined;
+        }),
         logs: new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
@@ -172,6 +178,7 @@ export class ReportingStack extends Stack {
         [env('AGGREGATOR_RULES')]: s.ruleName,
         [env('AGGREGATOR_OUTPUT')]: `s3://${s.reportsBucketName}${s.reportsPrefix ? `/${s.reportsPrefix}` : ''}`,
         [env('AGGREGATOR_RULE_PARAMETERS')]: JSON.stringify(s.ruleParameters),
+        [env('AGGREGATOR_MEMBER_ROLE_NAME')]: n.aggregatorMemberRole,
       },
     });
 

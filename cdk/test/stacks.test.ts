@@ -18,7 +18,7 @@ import {
   runbooks,
   runtimeUpgrades,
 } from '../lib/contracts';
-import { memberTemplate } from '../lib/member-stackset-stack';
+import { compactJoins, memberTemplate, memberTemplateBody, TEMPLATE_BODY_LIMIT } from '../lib/member-stackset-stack';
 import { names } from '../lib/names';
 import { acknowledged } from '../lib/nag-acknowledgements';
 import { TRIGGER_TYPES } from '../lib/org-rule-stack';
@@ -138,6 +138,47 @@ test('member: rule member role trusts the admin account only with the rule roles
     const r = only(template(stack), 'AWS::IAM::Role');
     assert.equal(r.Properties.RoleName, n.ruleRole(stack.region));
   }
+});
+
+test('member: aggregator reader role trusts only the aggregator role\'s ARN in the organization; read-only contract actions', () => {
+  const roles = member.findResources('AWS::IAM::Role', { Properties: { RoleName: n.aggregatorMemberRole } });
+  const [role] = Object.values(roles) as Json[];
+  assert.ok(role, 'reader role named AGGREGATOR_MEMBER_ROLE_NAME');
+  assert.equal(role.Condition, 'IsHomeRegion');
+  assert.deepEqual(role.Properties.AssumeRolePolicyDocument.Statement, [
+    {
+      Action: 'sts:AssumeRole',
+      Effect: 'Allow',
+      Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${s.adminAccountId}:root`]] } },
+      Condition: {
+        ArnEquals: {
+          'aws:PrincipalArn': [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${s.adminAccountId}:role/${n.aggregatorRole}`]] }],
+        },
+        StringEquals: { 'aws:PrincipalOrgID': s.organizationId },
+      },
+    },
+  ]);
+  const actual = policyActions(role, 'contract');
+  noWildcardActions(actual);
+  assert.deepEqual(actual, iamActions('aggregator_member'));
+  assert.deepEqual(actual, [
+    'cloudwatch:GetMetricData',
+    'lambda:GetFunctionConfiguration',
+    'lambda:GetLayerVersion',
+    'lambda:ListVersionsByFunction',
+  ]);
+  for (const st of policyStatements(role, 'contract')) {
+    const actions: string[] = Array.isArray(st.Action) ? st.Action : [st.Action];
+    const text = JSON.stringify(st.Resource);
+    if (actions.some((a) => a.startsWith('lambda:'))) {
+      // this account's functions and layer versions, nothing else
+      assert.equal(st.Resource.length, 2, text);
+      assert.ok(text.includes(':function:*') && text.includes(':layer:*:*'), text);
+    } else assert.deepEqual(st.Resource, '*');
+  }
+  // the aggregator's role is the one the trust pins
+  const aggregatorRole = Object.values(reporting.findResources('AWS::IAM::Role', { Properties: { RoleName: n.aggregatorRole } }));
+  assert.equal(aggregatorRole.length, 1);
 });
 
 test('member: Automation role = the runbooks\' declared IAM lists, home region only', () => {
@@ -335,7 +376,8 @@ test('member: daily reconciliation = a schedule starting ReconcileNonCompliant $
 });
 
 test('member: the template stays within the 51,200-byte TemplateBody limit', () => {
-  const bytes = Buffer.byteLength(JSON.stringify(memberTemplate(built.member)));
+  // as the StackSet carries it: CDK's ARN joins written as Fn::Sub (compactJoins)
+  const bytes = Buffer.byteLength(memberTemplateBody(built.member));
   assert.ok(bytes <= 51_200, `${bytes} bytes`);
 });
 
@@ -355,7 +397,8 @@ test('StackSet: service-managed, auto-deployment without retained stacks, the me
     { DeploymentTargets: { OrganizationalUnitIds: s.memberOuIds }, Regions: [s.homeRegion, ...s.ruleRegions.filter((r) => r !== s.homeRegion)] },
   ]);
   assert.equal(p.TemplateURL, undefined);
-  assert.deepEqual(JSON.parse(p.TemplateBody), memberTemplate(built.member));
+  const synthesized = memberTemplate(built.member) as Json;
+  assert.deepEqual(JSON.parse(p.TemplateBody), { ...synthesized, Resources: compactJoins(synthesized.Resources) });
   assert.ok(Buffer.byteLength(p.TemplateBody) <= 51_200);
 });
 
@@ -442,6 +485,17 @@ test('reporting: aggregator role = iam.json "aggregator" actions; S3 only under 
   }
 });
 
+test('reporting: the aggregator assumes only the member reader role, in accounts of the organization, and is told its name', () => {
+  const role = Object.values(reporting.findResources('AWS::IAM::Role', { Properties: { RoleName: n.aggregatorRole } }))[0] as Json;
+  const sts = policyStatements(role, 'contract').filter((st) => [st.Action].flat().includes('sts:AssumeRole'));
+  assert.equal(sts.length, 1);
+  assert.deepEqual([sts[0].Action].flat(), ['sts:AssumeRole']);
+  assert.deepEqual(sts[0].Resource, { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::*:role/${n.aggregatorMemberRole}`]] });
+  assert.deepEqual(sts[0].Condition, { StringEquals: { 'aws:ResourceOrgID': s.organizationId } });
+  const fn = Object.values(reporting.findResources('AWS::Lambda::Function', { Properties: { FunctionName: n.aggregatorFunction } }))[0] as Json;
+  assert.equal(fn.Properties.Environment.Variables.AGGREGATOR_MEMBER_ROLE_NAME, n.aggregatorMemberRole);
+});
+
 test('reporting: daily UTC schedule with retries and an encrypted dead-letter queue', () => {
   const rule = Object.values(reporting.findResources('AWS::Events::Rule'))[0] as Json;
   assert.equal(rule.Properties.ScheduleExpression, `cron(0 ${s.reportsHourUtc} * * ? *)`);
@@ -507,4 +561,21 @@ test('cdk-nag: zero violations; every suppression is an AwsSolutions:: acknowled
     assert.match(a.id, /^AwsSolutions::AwsSolutions-[A-Z]+\d+/);
     assert.ok(a.reason.length > 40, `${a.id} has a reason`);
   }
+});
+
+test('member StackSet: the TemplateBody writes CDK\'s ARN joins as the equivalent Fn::Sub, and fits the limit', () => {
+  assert.deepEqual(
+    compactJoins({ Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:*:', { Ref: 'AWS::AccountId' }, ':function:${x}']] } }),
+    { Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:${!x}' } },
+  );
+  assert.deepEqual(compactJoins({ 'Fn::Join': ['', ['a', { 'Fn::GetAtt': ['Topic', 'TopicName'] }]] }), { 'Fn::Sub': 'a${Topic.TopicName}' });
+  // anything else stays: another delimiter, another function inside
+  const kept = [{ 'Fn::Join': [',', ['a', 'b']] }, { 'Fn::Join': ['', ['a', { 'Fn::Select': [0, ['b']] }]] }];
+  assert.deepEqual(compactJoins(kept), kept);
+  const body = memberTemplateBody(built.member);
+  assert.ok(Buffer.byteLength(body) <= TEMPLATE_BODY_LIMIT, `${Buffer.byteLength(body)} bytes`);
+  const parsed = JSON.parse(body) as Json;
+  // the same resources as the synthesized template, and the reader role's trust still names the aggregator role
+  assert.deepEqual(Object.keys(parsed.Resources), Object.keys((memberTemplate(built.member) as Json).Resources));
+  assert.ok(body.includes(`"arn:\${AWS::Partition}:iam::${s.adminAccountId}:role/${n.aggregatorRole}"`), 'reader trust');
 });

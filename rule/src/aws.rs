@@ -160,24 +160,12 @@ pub struct Accounts {
     members: Mutex<HashMap<String, AccountClients>>,
 }
 
-/// Whether `name` is an IAM role name (1–64 of `A-Za-z0-9+=,.@_-`,
-/// https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html).
-pub fn is_role_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
-}
+pub use awsbase::member::{is_account_id, is_role_name};
 
 /// An event naming an account id that is not one: refused before anything reaches STS.
 #[derive(Debug, thiserror::Error)]
 #[error("the event's account id {0:?} is not 12 digits: no role is assumed for it")]
 pub struct UntrustedAccount(String);
-
-/// Whether `account` is an AWS account id: exactly 12 decimal digits.
-pub fn is_account_id(account: &str) -> bool {
-    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
-}
 
 impl Accounts {
     /// `member_role_name` must be a valid IAM role name: a bad one is a startup error, not a string
@@ -259,79 +247,21 @@ impl Accounts {
         if let Some(clients) = self.members.lock().await.get(account) {
             return Ok(clients.clone());
         }
-        let provider = aws_config::sts::AssumeRoleProvider::builder(&role)
-            .session_name("lambda-runtime-rule")
-            .configure(&self.base)
-            .build()
-            .await;
-        // Fail here, with the account named, rather than on the first call that needs the keys.
-        use aws_credential_types::provider::ProvideCredentials;
-        let first = provider
-            .provide_credentials()
-            .await
-            .map_err(|error| assume_role_error(format!("account {account}: cannot assume {role}"), &error))?;
-        // Those first credentials are used (one AssumeRole per account, not two), and each member has
-        // an identity cache of its own: the shared one holds 64 entries, so past 64 member accounts a
-        // later sweep would assume the roles again.
-        let config = self
-            .base
-            .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-                FirstThen {
-                    first: std::sync::Mutex::new(Some(first)),
-                    then: provider,
-                },
-            ))
-            .identity_cache(aws_config::identity::IdentityCache::lazy().build());
-        let clients = AccountClients::new(account, &config.build(), self.limits.calls_per_second);
+        // One AssumeRole per account and container, its first credentials used, and an identity cache
+        // per member (awsbase::member, shared with the aggregator's member reads).
+        let config = awsbase::member::assume_role(
+            &self.base,
+            &role,
+            "lambda-runtime-rule",
+            format!("account {account}: cannot assume {role}"),
+        )
+        .await?;
+        let clients = AccountClients::new(account, &config, self.limits.calls_per_second);
         self.members
             .lock()
             .await
             .insert(account.to_string(), clients.clone());
         Ok(clients)
-    }
-}
-
-/// A failed AssumeRole as one line with STS's code and message once (the credentials error's own
-/// chain repeats them), and the rest of the chain when STS did not answer.
-fn assume_role_error(
-    doing: String,
-    error: &aws_credential_types::provider::error::CredentialsError,
-) -> anyhow::Error {
-    use std::error::Error as _;
-    type AssumeRoleFailure =
-        aws_sdk_sts::error::SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError>;
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        if let Some(sdk) = current.downcast_ref::<AssumeRoleFailure>() {
-            return awsbase::AwsCallError::new(doing, sdk).into();
-        }
-        cause = current.source();
-    }
-    anyhow::anyhow!(
-        "{doing}: {}",
-        aws_smithy_types::error::display::DisplayErrorContext(error)
-    )
-}
-
-/// Credentials already obtained, then the provider's (when the cache finds them expired).
-#[derive(Debug)]
-struct FirstThen {
-    first: std::sync::Mutex<Option<aws_credential_types::Credentials>>,
-    then: aws_config::sts::AssumeRoleProvider,
-}
-
-impl aws_credential_types::provider::ProvideCredentials for FirstThen {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        match self.first.lock().ok().and_then(|mut first| first.take()) {
-            Some(credentials) => {
-                aws_credential_types::provider::future::ProvideCredentials::ready(Ok(credentials))
-            }
-            None => self.then.provide_credentials(),
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! `cargo xtask bench evaluate|rule|aggregator|gather|localaws`.
+//! `cargo xtask bench evaluate|rule|aggregator|gather|enrich|localaws`.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,7 +42,36 @@ pub fn bench(target: BenchTarget, args: &[String]) -> anyhow::Result<()> {
         }
         BenchTarget::Aggregator => bench_aggregator(args),
         BenchTarget::Gather => bench_gather(args),
+        BenchTarget::Enrich => bench_enrich(args),
     }
+}
+
+/// The enrichment's calls against their bounds (aggregator/tests/enrich_bench.rs, ignored by `cargo test`):
+/// the real rule and aggregator binaries on a local organization; `-- ACCOUNTS FUNCTIONS` sets its size
+/// (default 20 accounts × 2 Regions × 10 functions). Calls are counted, not timed.
+fn bench_enrich(args: &[String]) -> anyhow::Result<()> {
+    run(&cargo(), &["build", "--locked", "-p", "rule"])?;
+    let status = loopback_only(&mut Command::new(cargo()))
+        .args([
+            "test",
+            "--locked",
+            "-p",
+            "aggregator",
+            "--test",
+            "enrich_bench",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .current_dir(workspace_root())
+        .env("ENRICH_BENCH_ACCOUNTS", args.first().map_or("20", String::as_str))
+        .env("ENRICH_BENCH_FUNCTIONS", args.get(1).map_or("10", String::as_str))
+        .status()
+        .context("running the enrich bench")?;
+    if !status.success() {
+        bail!("the enrich bench failed ({status})");
+    }
+    Ok(())
 }
 
 /// The release aggregator against a synthetic organization on the local AWS (tests/bench/gather.py): API calls

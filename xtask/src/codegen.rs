@@ -116,12 +116,16 @@ fn iam_contract() -> Value {
             "description": "the aggregator's role (delegated administrator, home region)",
             "actions": aggregator::gather::ACTIONS,
         },
+        "aggregator_member": {
+            "description": "the reader role the aggregator assumes in each member account (AGGREGATOR_MEMBER_ROLE_NAME): versions behind aliases, layer blockers, invocations",
+            "actions": aggregator::enrich::MEMBER_ACTIONS,
+        },
     })
 }
 
 fn iam_table(iam: &Value) -> String {
     let mut table = String::from("| role | action | why |\n|---|---|---|\n");
-    for part in ["rule", "rule_member", "aggregator"] {
+    for part in ["rule", "rule_member", "aggregator", "aggregator_member"] {
         for action in iam[part]["actions"].as_array().into_iter().flatten() {
             table += &format!(
                 "| {part} | `{}` | {} |\n",

@@ -58,6 +58,8 @@ pub enum BenchTarget {
     Aggregator,
     /// The aggregator's API calls, peak RSS and rate-limited wall time on a synthetic organization.
     Gather,
+    /// The enrichment's calls (versions, layers, invocations) against their bounds on a local organization.
+    Enrich,
     Localaws,
 }
 

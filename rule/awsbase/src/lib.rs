@@ -13,6 +13,8 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
+pub mod member;
+
 /// The retry settings operators use to override ours (the SDK reads them itself).
 const OPERATOR_RETRY_VARIABLES: [&str; 2] = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"];
 
