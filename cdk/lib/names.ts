@@ -18,6 +18,8 @@ export const names = (s: Settings) => ({
   document: (key: string) => runbooks().find((r) => r.name === key)?.documentName ?? `${s.prefix}-${key}`,
   stackSet: `${s.prefix}-member`,
   aggregatorFunction: `${s.prefix}-aggregator`,
+  /** the aggregator's ECS cluster and task definition family (aggregatorEngine=fargate) */
+  aggregatorTask: `${s.prefix}-aggregator`,
   glueDatabase: s.prefix.replace(/-/g, '_'),
   workGroup: s.prefix,
 });
