@@ -11,9 +11,9 @@ use aggregator::gather::Gatherer;
 use aggregator::lambda::Settings;
 use aggregator::output::Output;
 use aggregator::row::RunContext;
-use aggregator::run::{DEFAULT_CONCURRENCY, Request, Services, exit};
+use aggregator::run::{Request, Services, exit};
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use lifecycle::{Catalog, Policy};
 
 #[derive(Debug, Parser)]
@@ -37,17 +37,20 @@ enum Command {
         2   published with gaps (listed in the summary's \"gaps\")\n  \
         3   not published: the day's existing snapshot is better (more rows or fewer gaps); \
         the summary's \"publication\" says why (--replace-worse publishes anyway)\n  \
-        64  usage error (unknown flag, bad value, a past --snapshot-date without --backfill): nothing was done")]
+        64  usage error (unknown flag, bad value, a past --snapshot-date without --backfill): nothing was done\n\n\
+        A flag marked [env: NAME] falls back to that environment variable, the scheduled Lambda's \
+        (a flag given wins).")]
     Run {
         /// The Config configuration aggregator (organization-wide) to read.
-        #[arg(long)]
-        config_aggregator: String,
-        /// Rule name as deployed (an organization rule's member copies match too); repeatable.
-        #[arg(long = "rule", required = true)]
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        config_aggregator: Option<String>,
+        /// Rule name as deployed (an organization rule's member copies match too); repeatable, or
+        /// comma-separated as in the variable.
+        #[arg(long = "rule", id = "rule", value_name = "RULE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         rules: Vec<String>,
         /// s3://bucket/prefix or a local directory.
         #[arg(long)]
-        output: String,
+        output: Option<String>,
         /// The partition to write and the day the lifecycle columns are computed for (default: today,
         /// UTC). An earlier day needs --backfill.
         #[arg(long, value_parser = lifecycle::dates::parse_date)]
@@ -65,15 +68,15 @@ enum Command {
         #[arg(long)]
         rule_parameters: Option<String>,
         /// Inventory shards (a region × a batch of up to ~240 accounts) gathered at once.
-        #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=64))]
-        concurrency: u16,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: Option<u16>,
         /// Calls per second to Config (every page of every aggregate read), on top of the SDK's
         /// retries: below the account's quota, which the console and other tools share.
-        #[arg(long, default_value_t = aggregator::api::DEFAULT_CONFIG_PER_SECOND, value_parser = aggregator::api::parse_rate)]
-        config_calls_per_second: f64,
+        #[arg(long, value_parser = aggregator::api::parse_rate)]
+        config_calls_per_second: Option<f64>,
         /// Calls per second to Organizations (account names, OU tree, tags).
-        #[arg(long, default_value_t = aggregator::api::DEFAULT_ORGANIZATIONS_PER_SECOND, value_parser = aggregator::api::parse_rate)]
-        organizations_calls_per_second: f64,
+        #[arg(long, value_parser = aggregator::api::parse_rate)]
+        organizations_calls_per_second: Option<f64>,
         /// The reader role to assume in each member account (the member stack's) for versions behind
         /// aliases, layer blockers and invocations; without it the enrichment is off and the summary
         /// says so.
@@ -81,14 +84,14 @@ enum Command {
         member_role_name: Option<String>,
         /// Rows whose 30-day invocations are read: failing (NON_COMPLIANT or within the rule's
         /// warnDaysBefore), all, or off.
-        #[arg(long, default_value = "failing", value_parser = aggregator::enrich::Invocations::parse)]
-        invocations: aggregator::enrich::Invocations,
+        #[arg(long)]
+        invocations: Option<String>,
         /// Calls per second to Lambda in each member (account, Region) (AWS allows 15 for every caller).
-        #[arg(long, default_value_t = aggregator::api::DEFAULT_LAMBDA_PER_SECOND, value_parser = aggregator::api::parse_rate)]
-        lambda_calls_per_second: f64,
+        #[arg(long, value_parser = aggregator::api::parse_rate)]
+        lambda_calls_per_second: Option<f64>,
         /// GetMetricData calls per second in each member (account, Region) (AWS allows 50).
-        #[arg(long, default_value_t = aggregator::api::DEFAULT_CLOUDWATCH_PER_SECOND, value_parser = aggregator::api::parse_rate)]
-        cloudwatch_calls_per_second: f64,
+        #[arg(long, value_parser = aggregator::api::parse_rate)]
+        cloudwatch_calls_per_second: Option<f64>,
         /// DescribeAggregateComplianceByConfigRules page size (tests: a small page exercises the
         /// filtered listing on a small organization).
         #[arg(long, hide = true, default_value_t = aggregator::gather::DESCRIBE_PAGE_LIMIT, value_parser = clap::value_parser!(i32).range(1..=1000))]
@@ -137,7 +140,11 @@ fn main() -> ExitCode {
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_main();
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::command()
+        .mut_subcommand("run", with_variables)
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(error) => {
             // --help and --version print to stdout and succeed; everything else is a usage error.
@@ -193,19 +200,29 @@ fn main() -> ExitCode {
             let (snapshot_date, backfill) =
                 aggregator::run::snapshot_date(snapshot_date, backfill, lifecycle::dates::today_utc())
                     .map_err(|e| usage(anyhow::anyhow!("--snapshot-date: {e}")))?;
-            let output = Output::parse(&output).context("--output").map_err(usage)?;
+            // A flag's own value is checked under the flag's name; the environment's, under the variable's.
+            if let Some(output) = &output {
+                Output::parse(output).context("--output").map_err(usage)?;
+            }
             if let Some(text) = &rule_parameters {
                 Policy::from_rule_parameters(Some(text))
                     .context("--rule-parameters")
                     .map_err(usage)?;
             }
-            if let Some(name) = &member_role_name
-                && !awsbase::member::is_role_name(name)
-            {
-                return Err(usage(anyhow::anyhow!(
-                    "--member-role-name {name:?} is not an IAM role name (1 to 64 of A-Z a-z 0-9 + = , . @ _ -)"
-                )));
-            }
+            let settings = run_settings([
+                config_aggregator,
+                (!rules.is_empty()).then(|| rules.join(",")),
+                output,
+                rule_parameters,
+                concurrency.map(|n| n.to_string()),
+                config_calls_per_second.map(|rate| rate.to_string()),
+                organizations_calls_per_second.map(|rate| rate.to_string()),
+                member_role_name,
+                invocations,
+                lambda_calls_per_second.map(|rate| rate.to_string()),
+                cloudwatch_calls_per_second.map(|rate| rate.to_string()),
+            ])
+            .map_err(usage)?;
             let catalog = match catalog {
                 Some(path) => Catalog::from_json(
                     &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
@@ -214,19 +231,14 @@ fn main() -> ExitCode {
                 None => Catalog::builtin()?,
             };
             let request = Request {
-                rules,
-                output,
+                rules: settings.rules,
+                output: settings.output,
                 snapshot_date,
-                rule_parameters,
+                rule_parameters: settings.rule_parameters,
                 backfill,
                 replace_worse,
-                concurrency: usize::from(concurrency),
-                rate_limits: RateLimits {
-                    config: config_calls_per_second,
-                    organizations: organizations_calls_per_second,
-                    lambda: lambda_calls_per_second,
-                    cloudwatch: cloudwatch_calls_per_second,
-                },
+                concurrency: settings.concurrency,
+                rate_limits: settings.rate_limits,
                 run_id: format!(
                     "{}-{}",
                     jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
@@ -234,11 +246,11 @@ fn main() -> ExitCode {
                 ),
             };
             let enrichment = Enrichment {
-                member_role_name,
-                invocations,
+                member_role_name: settings.member_role_name,
+                invocations: settings.invocations,
             };
             run_cli(
-                &config_aggregator,
+                &settings.config_aggregator,
                 &request,
                 &catalog,
                 describe_page_size,
@@ -257,6 +269,75 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// The `run` flags that fall back to the scheduled Lambda's environment variables (a flag given wins),
+/// in the order of `run_settings`' values: each flag's clap id and its variable, named once in
+/// `aggregator::lambda::ENVIRONMENT` (cdk/contracts/environment.json is generated from it, and the CDK
+/// app gives the container task the Lambda's environment).
+fn run_variables() -> [(&'static str, awsbase::EnvVar); 11] {
+    let [
+        config_aggregator,
+        rules,
+        output,
+        rule_parameters,
+        concurrency,
+        config_rate,
+        organizations_rate,
+        member_role,
+        invocations,
+        lambda_rate,
+        cloudwatch_rate,
+        _log_level,
+    ] = aggregator::lambda::ENVIRONMENT;
+    [
+        ("config_aggregator", config_aggregator),
+        ("rule", rules),
+        ("output", output),
+        ("rule_parameters", rule_parameters),
+        ("concurrency", concurrency),
+        ("config_calls_per_second", config_rate),
+        ("organizations_calls_per_second", organizations_rate),
+        ("member_role_name", member_role),
+        ("invocations", invocations),
+        ("lambda_calls_per_second", lambda_rate),
+        ("cloudwatch_calls_per_second", cloudwatch_rate),
+    ]
+}
+
+/// `run --help` names each flag's variable and default, as clap's own `env` would.
+fn with_variables(run: clap::Command) -> clap::Command {
+    run_variables().into_iter().fold(run, |run, (id, variable)| {
+        run.mut_arg(id, |arg| {
+            let note = match variable.default {
+                Some(default) => format!(" [env: {}] [default: {default}]", variable.name),
+                None => format!(" [env: {}]", variable.name),
+            };
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.help(format!("{help}{note}"))
+        })
+    })
+}
+
+/// `run`'s settings: each flag given (in [`run_variables`]' order), else its environment variable,
+/// read and checked by the Lambda's own [`Settings::from_env`], so both read the same names alike.
+fn run_settings(flags: [Option<String>; 11]) -> anyhow::Result<Settings> {
+    let variables = run_variables();
+    let value = |name: &str| {
+        let flag = variables.iter().position(|(_, variable)| variable.name == name);
+        flag.and_then(|index| flags[index].clone())
+            .or_else(|| std::env::var(name).ok())
+    };
+    for (id, variable) in variables.iter().filter(|(_, variable)| variable.required) {
+        if value(variable.name).is_none_or(|text| text.trim().is_empty()) {
+            anyhow::bail!(
+                "--{} (or the environment variable {}) is required",
+                id.replace('_', "-"),
+                variable.name
+            );
+        }
+    }
+    Settings::from_env(value)
 }
 
 /// A command-line mistake found after parsing: exits [`exit::USAGE`].

@@ -23,6 +23,8 @@ export const names = (s: Settings) => ({
   aggregatorRoleArn: (partition: string) => `arn:${partition}:iam::${s.adminAccountId}:role/${s.prefix}-aggregator`,
   /** the reader role the aggregator assumes in each member account (AGGREGATOR_MEMBER_ROLE_NAME) */
   aggregatorMemberRole: `${s.prefix}-aggregator-reader`,
+  /** the aggregator's ECS cluster and task definition family (aggregatorEngine=fargate) */
+  aggregatorTask: `${s.prefix}-aggregator`,
   glueDatabase: s.prefix.replace(/-/g, '_'),
   workGroup: s.prefix,
 });

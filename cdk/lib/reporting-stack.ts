@@ -1,6 +1,7 @@
 /**
- * Reporting (Config delegated administrator, home region): the reports bucket, the aggregator Lambda on a daily UTC
- * schedule (retries + encrypted dead-letter queue), the Glue table equal to `aggregator ddl` (from
+ * Reporting (Config delegated administrator, home region): the reports bucket, the aggregator on a daily UTC
+ * schedule — a Lambda (retries + encrypted dead-letter queue), or with `aggregatorEngine=fargate` a scheduled ECS
+ * Fargate task of the same binary with the same environment and IAM — the Glue table equal to `aggregator ddl` (from
  * cdk/contracts/dataset.json), the Athena workgroup and one named query per aggregator/queries/*.sql, and the
  * organization Config aggregator the aggregator reads.
  */
@@ -17,7 +18,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { catalogParameterArn } from './org-rule-stack';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { dataset, environmentName, iamActions, partitionKeys, queries } from './contracts';
+import { AGGREGATOR_ARCHITECTURE, aggregatorEnvironment, AggregatorTask, dailySchedule } from './aggregator-task';
+import { dataset, iamActions, partitionKeys, queries } from './contracts';
 import { policyDocument } from './iam';
 import { lambdaCode } from './lambda-code';
 import { names } from './names';
@@ -59,7 +61,11 @@ const HARDENED_BUCKET = {
 
 export class ReportingStack extends Stack {
   readonly bucket: s3.Bucket;
-  readonly function: lambda.Function;
+  /** the aggregator Lambda (engine `lambda`) */
+  readonly function?: lambda.Function;
+  /** the aggregator's container task (engine `fargate`) */
+  readonly task?: AggregatorTask;
+  /** the aggregator's role, with the contract's policy: the Lambda's role, or the task's role */
   readonly role: iam.Role;
   readonly deadLetterQueue: sqs.Queue;
   readonly workGroup: athena.CfnWorkGroup;
@@ -112,12 +118,7 @@ export class ReportingStack extends Stack {
       aggregatorArn = aggregator.attrConfigurationAggregatorArn;
     }
 
-    // -- The aggregator Lambda.
-    const logGroup = new logs.LogGroup(this, 'AggregatorLogs', {
-      logGroupName: `/aws/lambda/${n.aggregatorFunction}`,
-      retention: s.logRetentionDays as logs.RetentionDays,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    // -- The aggregator: its policy (iam.json "aggregator", each action on the narrowest resource), for either engine.
     this.deadLetterQueue = new sqs.Queue(this, 'AggregatorDeadLetters', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -136,65 +137,71 @@ export class ReportingStack extends Stack {
       if (action === 'sts:AssumeRole') return [`arn:${Aws.PARTITION}:iam::*:role/${n.aggregatorMemberRole}`];
       return ['*'];
     };
-    this.role = new iam.Role(this, 'AggregatorRole', {
-      // named: the member accounts' reader role trusts this ARN (names.ts)
-      roleName: n.aggregatorRole,
-      description: 'lambda-runtime-guard aggregator Lambda',
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
-      }),
-      inlinePolicies: {
-        contract: policyDocument(iamActions('aggregator'), resourceOf, (action): Record<string, Record<string, unknown>> | undefined => {
-          if (action === 's3:ListBucket') return { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } };
-          // only the member reader role, and only in accounts of this organization
-          if (action === 'sts:AssumeRole') return { StringEquals: { 'aws:ResourceOrgID': s.organizationId } };
-          return undefined;
-        }),
-        logs: new iam.PolicyDocument({
-          statements: [
-            new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
-          ],
-        }),
-      },
-    });
-    const env = (name: string) => environmentName('aggregator', name);
-    const code = lambdaCode('aggregator', s.aggregatorZip, s.standInZips);
-    this.standIn = code.standIn;
-    this.function = new lambda.Function(this, 'Aggregator', {
-      functionName: n.aggregatorFunction,
-      description: 'lambda-runtime-guard: daily Parquet snapshot of the organization rule evaluations',
-      runtime: lambda.Runtime.PROVIDED_AL2023,
-      architecture: lambda.Architecture.ARM_64,
-      handler: 'bootstrap',
-      code: code.code,
-      role: this.role,
-      logGroup,
-      memorySize: 1024,
-      timeout: Duration.minutes(15),
-      retryAttempts: 0, // EventBridge retries delivery; a failed run is a dead letter, rerun it by hand (idempotent per date)
-      deadLetterQueue: this.deadLetterQueue,
-      environment: {
-        [env('AGGREGATOR_CONFIG_AGGREGATOR')]: s.configAggregatorName,
-        [env('AGGREGATOR_RULES')]: s.ruleName,
-        [env('AGGREGATOR_OUTPUT')]: `s3://${s.reportsBucketName}${s.reportsPrefix ? `/${s.reportsPrefix}` : ''}`,
-        [env('AGGREGATOR_RULE_PARAMETERS')]: JSON.stringify(s.ruleParameters),
-        [env('AGGREGATOR_MEMBER_ROLE_NAME')]: n.aggregatorMemberRole,
-      },
+    const contract = policyDocument(iamActions('aggregator'), resourceOf, (action): Record<string, Record<string, unknown>> | undefined => {
+      if (action === 's3:ListBucket') return { StringLike: { 's3:prefix': [`${evaluationsPrefix}*`] } };
+      // only the member reader role, and only in accounts of this organization
+      if (action === 'sts:AssumeRole') return { StringEquals: { 'aws:ResourceOrgID': s.organizationId } };
+      return undefined;
     });
 
-    // -- Daily, UTC (the snapshot date is the UTC day).
-    new events.Rule(this, 'Daily', {
-      ruleName: `${s.prefix}-aggregator-daily`,
-      description: 'Daily snapshot of the lambda-runtime-guard evaluations (UTC)',
-      schedule: events.Schedule.cron({ minute: '0', hour: String(s.reportsHourUtc) }),
-      targets: [
-        new targets.LambdaFunction(this.function, {
-          retryAttempts: 4,
-          maxEventAge: Duration.hours(6),
-          deadLetterQueue: this.deadLetterQueue,
+    if (s.aggregatorEngine === 'fargate') {
+      this.task = new AggregatorTask(this, 'AggregatorTask', { settings: s, contract, deadLetterQueue: this.deadLetterQueue });
+      this.role = this.task.role;
+      this.standIn = false;
+    } else {
+      const logGroup = new logs.LogGroup(this, 'AggregatorLogs', {
+        logGroupName: `/aws/lambda/${n.aggregatorFunction}`,
+        retention: s.logRetentionDays as logs.RetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
+      this.role = new iam.Role(this, 'AggregatorRole', {
+        // named: the member accounts' reader role trusts this ARN (names.ts); the task role has the same name
+        roleName: n.aggregatorRole,
+        description: 'lambda-runtime-guard aggregator Lambda',
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
         }),
-      ],
-    });
+        inlinePolicies: {
+          contract,
+          logs: new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${logGroup.logGroupArn}:*`] }),
+            ],
+          }),
+        },
+      });
+      const code = lambdaCode('aggregator', s.aggregatorZip, s.standInZips);
+      this.standIn = code.standIn;
+      this.function = new lambda.Function(this, 'Aggregator', {
+        functionName: n.aggregatorFunction,
+        description: 'lambda-runtime-guard: daily Parquet snapshot of the organization rule evaluations',
+        runtime: lambda.Runtime.PROVIDED_AL2023,
+        architecture: AGGREGATOR_ARCHITECTURE.lambda,
+        handler: 'bootstrap',
+        code: code.code,
+        role: this.role,
+        logGroup,
+        memorySize: 1024,
+        timeout: Duration.minutes(15),
+        retryAttempts: 0, // EventBridge retries delivery; a failed run is a dead letter, rerun it by hand (idempotent per date)
+        deadLetterQueue: this.deadLetterQueue,
+        environment: aggregatorEnvironment(s),
+      });
+
+      // -- Daily, UTC (the snapshot date is the UTC day).
+      new events.Rule(this, 'Daily', {
+        ruleName: `${s.prefix}-aggregator-daily`,
+        description: 'Daily snapshot of the lambda-runtime-guard evaluations (UTC)',
+        schedule: dailySchedule(s),
+        targets: [
+          new targets.LambdaFunction(this.function, {
+            retryAttempts: 4,
+            maxEventAge: Duration.hours(6),
+            deadLetterQueue: this.deadLetterQueue,
+          }),
+        ],
+      });
+    }
 
     // -- Glue table = `aggregator ddl`.
     const database = new glue.CfnDatabase(this, 'Database', {

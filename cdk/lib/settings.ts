@@ -52,6 +52,22 @@ export interface Settings {
   /** name of the organization Config aggregator the aggregator reads */
   configAggregatorName: string;
   logRetentionDays: number;
+  /**
+   * where the daily aggregator runs: `lambda` (default; at most Lambda's 15 minutes) or `fargate`, a scheduled ECS
+   * Fargate task running the same binary as `aggregator run` (no time limit), with the same environment and IAM
+   */
+  aggregatorEngine: AggregatorEngine;
+  /** fargate: the subnets the task runs in (private, with a NAT gateway or VPC endpoints; see cdk/README.md) */
+  aggregatorSubnetIds: string[];
+  /** fargate: the task's security groups; empty: the stack creates an egress-only (HTTPS) group in aggregatorVpcId */
+  aggregatorSecurityGroupIds: string[];
+  /** fargate: the subnets' VPC, needed only to create the security group (no aggregatorSecurityGroupIds) */
+  aggregatorVpcId?: string;
+  /** fargate: give the task a public IP (public subnets without NAT); default false */
+  aggregatorAssignPublicIp: boolean;
+  /** fargate: task CPU units (1024 = 1 vCPU) and memory (MiB), a combination Fargate offers */
+  aggregatorCpu: number;
+  aggregatorMemoryMiB: number;
   /** per-account rule stacks (Config-native remediation, the alternative to the org rule): `account/region` */
   perAccountRuleTargets: { account: string; region: string }[];
   /** automatic (not manual) remediation in the per-account rule stacks */
@@ -63,6 +79,21 @@ export interface Settings {
   /** prefix of every named resource */
   prefix: string;
 }
+
+export const AGGREGATOR_ENGINES = ['lambda', 'fargate'] as const;
+export type AggregatorEngine = (typeof AGGREGATOR_ENGINES)[number];
+
+/**
+ * Fargate's task sizes up to 4 vCPU: CPU units → the memory (MiB) it allows
+ * (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html).
+ */
+export const FARGATE_TASK_SIZES: Record<number, number[]> = {
+  256: [512, 1024, 2048],
+  512: [1024, 2048, 3072, 4096],
+  1024: [2048, 3072, 4096, 5120, 6144, 7168, 8192],
+  2048: Array.from({ length: 13 }, (_, i) => 4096 + 1024 * i), // 4 to 16 GiB
+  4096: Array.from({ length: 23 }, (_, i) => 8192 + 1024 * i), // 8 to 30 GiB
+};
 
 export type Context = (key: string) => unknown;
 
@@ -151,6 +182,48 @@ function retention(ctx: Context): number {
   return days;
 }
 
+const SUBNET = /^subnet-([0-9a-f]{8}|[0-9a-f]{17})$/;
+const SECURITY_GROUP = /^sg-([0-9a-f]{8}|[0-9a-f]{17})$/;
+const VPC = /^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/;
+
+/** The aggregator's engine and, for `fargate`, what the task needs — given, never looked up (synth stays offline). */
+function aggregatorEngine(ctx: Context) {
+  const engine = str(ctx, 'aggregatorEngine', undefined, 'lambda');
+  if (!(AGGREGATOR_ENGINES as readonly string[]).includes(engine)) {
+    fail('aggregatorEngine', `${JSON.stringify(engine)} is not one of ${AGGREGATOR_ENGINES.join(', ')}`);
+  }
+  const fargate = engine === 'fargate';
+  const subnets = list(ctx, 'aggregatorSubnetIds', SUBNET, [], true);
+  const securityGroups = list(ctx, 'aggregatorSecurityGroupIds', SECURITY_GROUP, [], true);
+  const vpc = ctx('aggregatorVpcId');
+  if (vpc !== undefined && (typeof vpc !== 'string' || !VPC.test(vpc))) fail('aggregatorVpcId', `${JSON.stringify(vpc)} does not match ${VPC}`);
+  if (fargate && subnets.length === 0) {
+    fail(
+      'aggregatorSubnetIds',
+      'aggregatorEngine=fargate needs the subnets the task runs in (private subnets with a NAT gateway or VPC endpoints, see cdk/README.md)',
+    );
+  }
+  if (fargate && securityGroups.length === 0 && vpc === undefined) {
+    fail('aggregatorVpcId', 'aggregatorEngine=fargate needs aggregatorSecurityGroupIds, or aggregatorVpcId to create an egress-only security group in');
+  }
+  const cpu = int(ctx, 'aggregatorCpu', 512, 256, 4096);
+  const sizes = FARGATE_TASK_SIZES[cpu];
+  if (!sizes) fail('aggregatorCpu', `${cpu} is not one of ${Object.keys(FARGATE_TASK_SIZES).join(', ')} (CPU units, 1024 = 1 vCPU)`);
+  const memory = int(ctx, 'aggregatorMemoryMiB', 1024, 512, 30720);
+  if (!sizes.includes(memory)) {
+    fail('aggregatorMemoryMiB', `${memory} is not a size Fargate offers with aggregatorCpu ${cpu}: ${sizes.join(', ')}`);
+  }
+  return {
+    aggregatorEngine: engine as AggregatorEngine,
+    aggregatorSubnetIds: subnets,
+    aggregatorSecurityGroupIds: securityGroups,
+    aggregatorVpcId: vpc as string | undefined,
+    aggregatorAssignPublicIp: bool(ctx, 'aggregatorAssignPublicIp', false),
+    aggregatorCpu: cpu,
+    aggregatorMemoryMiB: memory,
+  };
+}
+
 export function readSettings(ctx: Context): Settings {
   const adminAccountId = str(ctx, 'adminAccountId', ACCOUNT);
   const managementAccountId = str(ctx, 'managementAccountId', ACCOUNT);
@@ -190,6 +263,7 @@ export function readSettings(ctx: Context): Settings {
     createConfigAggregator: bool(ctx, 'createConfigAggregator', true),
     configAggregatorName: str(ctx, 'configAggregatorName', /^[\w-]{1,256}$/, `${prefix}-organization`),
     logRetentionDays: retention(ctx),
+    ...aggregatorEngine(ctx),
     perAccountRuleTargets: perAccount.map((target) => {
       const [account, region] = target.split('/');
       return { account, region };

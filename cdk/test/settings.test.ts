@@ -75,6 +75,40 @@ test('-c values arrive as strings and are accepted', () => {
   assert.deepEqual(s.ruleParameters, { failPhase: 'create-blocked' });
 });
 
+test('aggregator engine: lambda by default; fargate needs subnets, and security groups or a VPC; task sizes Fargate offers', () => {
+  const defaults = settings({});
+  assert.equal(defaults.aggregatorEngine, 'lambda');
+  assert.deepEqual([defaults.aggregatorCpu, defaults.aggregatorMemoryMiB, defaults.aggregatorAssignPublicIp], [512, 1024, false]);
+  const subnet = 'subnet-0123456789abcdef0';
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ aggregatorEngine: 'ec2' }, /context aggregatorEngine: "ec2" is not one of lambda, fargate/],
+    [{ aggregatorEngine: 'fargate' }, /context aggregatorSubnetIds: aggregatorEngine=fargate needs the subnets the task runs in/],
+    [{ aggregatorEngine: 'fargate', aggregatorSubnetIds: [subnet] }, /context aggregatorVpcId: aggregatorEngine=fargate needs aggregatorSecurityGroupIds, or aggregatorVpcId/],
+    [{ aggregatorSubnetIds: ['subnet-xyz'] }, /context aggregatorSubnetIds: item "subnet-xyz"/],
+    [{ aggregatorSecurityGroupIds: ['sg-1'] }, /context aggregatorSecurityGroupIds: item "sg-1"/],
+    [{ aggregatorVpcId: 'vpc-nope' }, /context aggregatorVpcId: "vpc-nope" does not match/],
+    [{ aggregatorCpu: 300 }, /context aggregatorCpu: 300 is not one of 256, 512, 1024, 2048, 4096/],
+    [{ aggregatorMemoryMiB: 8192 }, /context aggregatorMemoryMiB: 8192 is not a size Fargate offers with aggregatorCpu 512: 1024, 2048, 3072, 4096/],
+    [{ aggregatorCpu: 1024, aggregatorMemoryMiB: 1024 }, /context aggregatorMemoryMiB: 1024 is not a size Fargate offers with aggregatorCpu 1024/],
+    [{ aggregatorAssignPublicIp: 'yes' }, /context aggregatorAssignPublicIp/],
+  ];
+  for (const [overrides, message] of cases) assert.throws(() => settings(overrides), message, JSON.stringify(overrides));
+  // -c values arrive as strings
+  const fargate = settings({
+    aggregatorEngine: 'fargate',
+    aggregatorSubnetIds: `${subnet},subnet-0fedcba9876543210`,
+    aggregatorSecurityGroupIds: 'sg-0123456789abcdef0',
+    aggregatorAssignPublicIp: 'true',
+    aggregatorCpu: '2048',
+    aggregatorMemoryMiB: '16384',
+  });
+  assert.deepEqual(
+    [fargate.aggregatorSubnetIds, fargate.aggregatorSecurityGroupIds, fargate.aggregatorAssignPublicIp, fargate.aggregatorCpu, fargate.aggregatorMemoryMiB],
+    [[subnet, 'subnet-0fedcba9876543210'], ['sg-0123456789abcdef0'], true, 2048, 16384],
+  );
+  assert.equal(settings({ aggregatorEngine: 'fargate', aggregatorSubnetIds: [subnet], aggregatorVpcId: 'vpc-0123456789abcdef0' }).aggregatorVpcId, 'vpc-0123456789abcdef0');
+});
+
 test('Lambda code: the real zip when built, a stand-in only when allowed, else an error naming cargo xtask lambda', () => {
   assert.throws(() => lambdaCode('rule', '../target/lambda/arm64/nothing-here/bootstrap.zip', false), /cargo xtask lambda/);
   const standIn = lambdaCode('rule', '../target/lambda/arm64/nothing-here/bootstrap.zip', true);
