@@ -69,7 +69,13 @@ pub struct RunKey {
 impl RunKey {
     /// The key of a run of `date` through `aggregator` for `rules` (order and repeats do not matter),
     /// with the rule `parameters` (the JSON used) and the `catalog` the lifecycle columns come from.
-    pub fn new(date: Date, aggregator: &str, rules: &[String], parameters: &str, catalog: &Catalog) -> RunKey {
+    pub fn new(
+        date: Date,
+        aggregator: &str,
+        rules: &[String],
+        parameters: &str,
+        catalog: &Catalog,
+    ) -> RunKey {
         let rules: BTreeSet<&str> = rules.iter().map(String::as_str).collect();
         // Catalog's Debug is deterministic (sorted maps): any change of a date or a runtime changes it.
         let catalog = format!("{:016x}", fnv64(format!("{catalog:?}").as_bytes()));
@@ -354,12 +360,19 @@ impl<'a> Checkpoints<'a> {
             tracing::warn!(checkpoint = %self.dir, "the organization checkpoint is another run's: not resumed");
             return None;
         }
-        let gaps = file.gaps.into_iter().map(StoredGap::into_gap).collect::<Option<Vec<_>>>();
+        let gaps = file
+            .gaps
+            .into_iter()
+            .map(StoredGap::into_gap)
+            .collect::<Option<Vec<_>>>();
         let (Some(gaps), Some(mut report)) = (gaps, report_from(&file.report)) else {
             tracing::warn!(checkpoint = %self.dir, "the organization checkpoint is not one this version reads");
             return None;
         };
-        let resumed = format!("as refreshed by the interrupted run this one resumes (run-{})", self.key.hash);
+        let resumed = format!(
+            "as refreshed by the interrupted run this one resumes (run-{})",
+            self.key.hash
+        );
         report.note = Some(match report.note {
             Some(note) => format!("{note}; {resumed}"),
             None => resumed,
@@ -377,7 +390,12 @@ impl<'a> Checkpoints<'a> {
     }
 
     /// Records the organization this run refreshed (before the first shard is gathered).
-    pub async fn save_organization(&self, organization: &Organization, cache: &Cache, keep_stored_cache: bool) {
+    pub async fn save_organization(
+        &self,
+        organization: &Organization,
+        cache: &Cache,
+        keep_stored_cache: bool,
+    ) {
         let file = OrganizationFile {
             format: FORMAT,
             run: self.key.material.clone(),
@@ -465,7 +483,13 @@ mod tests {
             RunKey::new(other_day, "org", &rules(&["a", "b"]), "{}", &catalog),
             RunKey::new(date, "other", &rules(&["a", "b"]), "{}", &catalog),
             RunKey::new(date, "org", &rules(&["a"]), "{}", &catalog),
-            RunKey::new(date, "org", &rules(&["a", "b"]), r#"{"failPhase":"create-blocked"}"#, &catalog),
+            RunKey::new(
+                date,
+                "org",
+                &rules(&["a", "b"]),
+                r#"{"failPhase":"create-blocked"}"#,
+                &catalog,
+            ),
             RunKey::new(date, "org", &rules(&["a", "b"]), "{}", &overlaid),
         ] {
             assert_ne!(other.hash, key.hash, "{}", other.material);
@@ -488,8 +512,14 @@ mod tests {
             accounts: vec!["111".into(), "222".into()],
         };
         let mut by_pair = BTreeMap::from([
-            (("111".into(), "us-east-1".into()), vec![listed("111", "COMPLIANT")]),
-            (("222".into(), "us-east-1".into()), vec![listed("222", "COMPLIANT")]),
+            (
+                ("111".into(), "us-east-1".into()),
+                vec![listed("111", "COMPLIANT")],
+            ),
+            (
+                ("222".into(), "us-east-1".into()),
+                vec![listed("222", "COMPLIANT")],
+            ),
         ]);
         let key = ShardKey::new(&shard, &by_pair);
         assert!(key.file.starts_with("shard-") && key.file.ends_with(".json.zst"));
@@ -503,7 +533,11 @@ mod tests {
             ("222".into(), "us-east-1".into()),
             vec![listed("222", "NON_COMPLIANT")],
         );
-        assert_ne!(ShardKey::new(&shard, &by_pair).file, key.file, "a triple's compliance changed");
+        assert_ne!(
+            ShardKey::new(&shard, &by_pair).file,
+            key.file,
+            "a triple's compliance changed"
+        );
     }
 
     #[test]
@@ -518,8 +552,7 @@ mod tests {
         let json = serde_json::to_string(&StoredGap::from_gap(&gap)).expect("json");
         let stored: StoredGap = serde_json::from_str(&json).expect("read");
         assert_eq!(stored.into_gap(), Some(gap));
-        let unknown: StoredGap =
-            serde_json::from_str(r#"{"kind":"invented","reason":"x"}"#).expect("read");
+        let unknown: StoredGap = serde_json::from_str(r#"{"kind":"invented","reason":"x"}"#).expect("read");
         assert_eq!(unknown.into_gap(), None, "a kind this version does not know");
         let report = CacheReport {
             loaded: "read".into(),

@@ -197,10 +197,7 @@ impl Output {
                             .and_then(|p| p.to_str())
                             .map(|p| p.replace(std::path::MAIN_SEPARATOR, "/"))
                             .with_context(|| format!("{} is not a UTF-8 path", path.display()))?;
-                        let modified = metadata
-                            .modified()
-                            .ok()
-                            .and_then(|m| Timestamp::try_from(m).ok());
+                        let modified = metadata.modified().ok().and_then(|m| Timestamp::try_from(m).ok());
                         found.push(Stored { relative, modified });
                     }
                 }
@@ -304,7 +301,9 @@ impl Output {
                         )
                         .send()
                         .await
-                        .map_err(|e| s3_failure("removing objects under", bucket, &location.key(&batch[0]), &e))?;
+                        .map_err(|e| {
+                            s3_failure("removing objects under", bucket, &location.key(&batch[0]), &e)
+                        })?;
                     if let Some(error) = deleted.errors().first() {
                         bail!(
                             "removing s3://{bucket}/{}: {} ({} of {} objects not removed)",

@@ -379,7 +379,12 @@ pub async fn run(
     // run takes the accounts as the interrupted run refreshed them.
     let accounts = async {
         if let Some(resumed) = resumed {
-            return (resumed.organization, resumed.cache, resumed.keep_stored_cache, true);
+            return (
+                resumed.organization,
+                resumed.cache,
+                resumed.keep_stored_cache,
+                true,
+            );
         }
         count_s3(services, &request.output, "s3:GetObject");
         // A cache that could not be read (S3 unreachable, denied) is not replaced by this run's mostly

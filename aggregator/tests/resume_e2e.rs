@@ -63,7 +63,8 @@ fn total_since(aws: &LocalAws, before: &BTreeMap<String, u64>) -> (u64, BTreeMap
 fn aggregator(aws: &LocalAws, output: &str, config_rate: &str) -> Command {
     // AGGREGATOR_BIN as for the Python suites (`cargo xtask test`): a build's own binary where a target
     // directory is shared between checkouts; else Cargo's.
-    let binary = std::env::var_os("AGGREGATOR_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_aggregator").into());
+    let binary =
+        std::env::var_os("AGGREGATOR_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_aggregator").into());
     let mut command = Command::new(binary);
     e2e::loopback_env(
         command
@@ -192,7 +193,9 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
 
     // A checkpoint of another run of the same date (other parameters, say): never read, removed when
     // this date publishes.
-    let foreign = format!("resumed/evaluations/_staging/dt={date}/run-0000000000000000/shard-0000000000000000.json.zst");
+    let foreign = format!(
+        "resumed/evaluations/_staging/dt={date}/run-0000000000000000/shard-0000000000000000.json.zst"
+    );
     s3.put_object()
         .bucket(BUCKET)
         .key(&foreign)
@@ -220,20 +223,32 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
         if let Some(status) = child.try_wait().expect("wait") {
             panic!("the run ended ({status}) before half of its shards were checkpointed ({done})");
         }
-        assert!(started.elapsed() < Duration::from_secs(120), "no progress: {done} shards");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no progress: {done} shards"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     child.kill().expect("SIGKILL");
     let killed = child.wait().expect("reaped");
     assert!(!killed.success(), "killed, not finished: {killed}");
     let left = keys(&s3, "resumed").await;
-    eprintln!("killed after {:?} with {done} shards checkpointed: {left:#?}", started.elapsed());
+    eprintln!(
+        "killed after {:?} with {done} shards checkpointed: {left:#?}",
+        started.elapsed()
+    );
     assert!(
         left.iter().all(|k| k.contains("/_staging/")),
         "a killed run publishes nothing: {left:?}"
     );
-    let checkpointed = left.iter().filter(|k| k.contains("/shard-") && **k != foreign).count();
-    assert!(checkpointed < REGIONS, "killed midway: {checkpointed} of {REGIONS} shards");
+    let checkpointed = left
+        .iter()
+        .filter(|k| k.contains("/shard-") && **k != foreign)
+        .count();
+    assert!(
+        checkpointed < REGIONS,
+        "killed midway: {checkpointed} of {REGIONS} shards"
+    );
     assert!(
         left.iter().any(|k| k.ends_with("/organization.json.zst")),
         "the organization as the killed run refreshed it: {left:?}"
@@ -259,7 +274,9 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
     );
     // Neither Organizations (the killed run's refresh is resumed) nor the resumed shards' inventory.
     assert!(
-        resumed_by_operation.keys().all(|k| !k.starts_with("organizations:")),
+        resumed_by_operation
+            .keys()
+            .all(|k| !k.starts_with("organizations:")),
         "{resumed_by_operation:?}"
     );
     assert_eq!(
@@ -286,7 +303,10 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
     );
     let (resumed_rows, run_ids) = snapshot(&s3, &part("resumed")).await;
     assert_eq!(resumed_rows.len(), whole_rows.len());
-    assert!(resumed_rows == whole_rows, "the rows differ from the uninterrupted run's");
+    assert!(
+        resumed_rows == whole_rows,
+        "the rows differ from the uninterrupted run's"
+    );
     assert_eq!(
         run_ids.len(),
         1,
@@ -298,7 +318,15 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
             .all(|id| id.contains(resumed["run_id"].as_str().expect("run id"))),
         "{run_ids:?}"
     );
-    for field in ["rows", "compliance", "accounts", "regions", "triples", "functions_not_evaluated", "gaps"] {
+    for field in [
+        "rows",
+        "compliance",
+        "accounts",
+        "regions",
+        "triples",
+        "functions_not_evaluated",
+        "gaps",
+    ] {
         assert_eq!(resumed[field], whole[field], "{field}");
     }
 
@@ -309,7 +337,12 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
     let (code, again, stderr) = finish(child);
     assert_eq!(code, 0, "{stderr}\n{again:#}");
     assert_eq!(again["shards_resumed"], 0, "{again:#}");
-    assert!(keys(&s3, "resumed").await.iter().all(|k| !k.contains("/_staging/")));
+    assert!(
+        keys(&s3, "resumed")
+            .await
+            .iter()
+            .all(|k| !k.contains("/_staging/"))
+    );
 }
 
 /// A local output: the checkpoints are files under `DIR/evaluations/_staging/`; a run that publishes
@@ -330,7 +363,10 @@ async fn a_local_run_resumes_and_cleans_its_staging() {
     let date = whole["snapshot_date"].as_str().expect("date").to_string();
     let snapshot = dir.join(format!("evaluations/dt={date}/part-00000.parquet"));
     let whole_rows = rows(std::fs::File::open(&snapshot).expect("snapshot")).0;
-    assert!(!dir.join("evaluations/_staging").exists(), "nothing left in staging");
+    assert!(
+        !dir.join("evaluations/_staging").exists(),
+        "nothing left in staging"
+    );
 
     let staging = dir.join("evaluations/_staging");
     let plant = |relative: &str, age_hours: u64| {
@@ -341,9 +377,15 @@ async fn a_local_run_resumes_and_cleans_its_staging() {
         file.set_modified(std::time::SystemTime::now() - Duration::from_secs(age_hours * 3600))
             .expect("mtime");
     };
-    plant("dt=2020-01-01/run-0000000000000000/shard-0000000000000000.json.zst", 72);
+    plant(
+        "dt=2020-01-01/run-0000000000000000/shard-0000000000000000.json.zst",
+        72,
+    );
     plant("dt=2020-01-02/run-0000000000000000/organization.json.zst", 1);
-    plant(&format!("dt={date}/run-0000000000000000/shard-0000000000000000.json.zst"), 0);
+    plant(
+        &format!("dt={date}/run-0000000000000000/shard-0000000000000000.json.zst"),
+        0,
+    );
 
     let mut child = aggregator(aws, &output, "40").spawn().expect("spawn");
     let mine = |dir: &std::path::Path| -> usize {
@@ -372,7 +414,10 @@ async fn a_local_run_resumes_and_cleans_its_staging() {
     assert_eq!(resumed["shards_resumed"], checkpointed, "{resumed:#}");
     assert!(checkpointed >= REGIONS / 2 && checkpointed < REGIONS);
     let resumed_rows = rows(std::fs::File::open(&snapshot).expect("snapshot")).0;
-    assert!(resumed_rows == whole_rows, "the rows differ from the uninterrupted run's");
+    assert!(
+        resumed_rows == whole_rows,
+        "the rows differ from the uninterrupted run's"
+    );
     let mut left = Vec::new();
     let mut pending = vec![staging.clone()];
     while let Some(path) = pending.pop() {
@@ -380,7 +425,14 @@ async fn a_local_run_resumes_and_cleans_its_staging() {
             if entry.path().is_dir() {
                 pending.push(entry.path());
             } else {
-                left.push(entry.path().strip_prefix(&staging).expect("under").display().to_string());
+                left.push(
+                    entry
+                        .path()
+                        .strip_prefix(&staging)
+                        .expect("under")
+                        .display()
+                        .to_string(),
+                );
             }
         }
     }

@@ -680,7 +680,8 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     // are untouched) so that the retry resumes them; the retry removes them once it has published.
     let staged = staging_objects(&s3).await;
     assert!(
-        staged.iter().any(|k| k.contains("/shard-")) && staged.iter().any(|k| k.ends_with("/organization.json.zst")),
+        staged.iter().any(|k| k.contains("/shard-"))
+            && staged.iter().any(|k| k.ends_with("/organization.json.zst")),
         "{staged:?}"
     );
     let (code, stdout, stderr) = run_aggregator(aws);

@@ -94,8 +94,8 @@ export class ReportingStack extends Stack {
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'expire-athena-results', prefix: 'athena-results/', expiration: Duration.days(30) },
         // A run's checkpoints: removed by the run once it publishes; kept by a killed or failed run for its
-        // retry, which comes within the hour. Two days is the backstop for a date never run again; their
-        // replaced versions go after a day (the delete markers with them, S3 removes an expired one).
+        // rerun of the date. Two days is the backstop for a date never run again; their replaced versions go
+        // after a day (and the delete markers with them: S3 removes an expired one).
         {
           id: 'expire-run-checkpoints',
           prefix: `${outputPrefix}${data.layout.prefix}${data.layout.staging}`,
