@@ -412,7 +412,7 @@ async fn a_local_run_resumes_and_cleans_its_staging() {
     let (code, resumed, stderr) = finish(child);
     assert_eq!(code, 0, "{stderr}\n{resumed:#}");
     assert_eq!(resumed["shards_resumed"], checkpointed, "{resumed:#}");
-    assert!(checkpointed >= REGIONS / 2 && checkpointed < REGIONS);
+    assert!((REGIONS / 2..REGIONS).contains(&checkpointed), "{checkpointed}");
     let resumed_rows = rows(std::fs::File::open(&snapshot).expect("snapshot")).0;
     assert!(
         resumed_rows == whole_rows,
