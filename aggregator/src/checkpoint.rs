@@ -477,7 +477,7 @@ mod tests {
         );
         let other_day = jiff::civil::date(2026, 11, 24);
         let overlaid = catalog
-            .with_overlay(r#"{"updated_at":"2026-11-20","runtimes":[]}"#)
+            .with_overlay(r#"{"schema_version":1,"updated_at":"2026-11-20","runtimes":[]}"#)
             .expect("overlay");
         for other in [
             RunKey::new(other_day, "org", &rules(&["a", "b"]), "{}", &catalog),
