@@ -70,7 +70,7 @@ pub fn table_properties(root: &str, first_day: &str) -> Vec<(String, String)> {
 /// with their Athena types, the partition key and the table properties, with `{root}` (the
 /// dataset's LOCATION, `s3://bucket/prefix/evaluations/`) and `{first_day}` left for the deployment.
 pub fn dataset_contract() -> anyhow::Result<serde_json::Value> {
-    use crate::layout::{DATASET_DIR, SNAPSHOT_FILE, SUMMARY_FILE};
+    use crate::layout::{DATASET_DIR, SNAPSHOT_FILE, STAGING_DIR, SUMMARY_FILE};
     let columns = schema()
         .fields()
         .iter()
@@ -91,6 +91,8 @@ pub fn dataset_contract() -> anyhow::Result<serde_json::Value> {
             "partition_format": PARTITION_FORMAT,
             "file": SNAPSHOT_FILE,
             "summary": SUMMARY_FILE,
+            // The runs' checkpoints, under `prefix` (the bucket's lifecycle rule expires them).
+            "staging": format!("{STAGING_DIR}/"),
         },
         "columns": columns,
         "partition_keys": [{"name": PARTITION_KEY, "athena_type": "string"}],

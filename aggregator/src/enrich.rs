@@ -634,9 +634,10 @@ impl Enricher {
                 continue;
             }
             let series = match &row.qualifier {
-                Some(_) if row.resource_type == LAMBDA_VERSION => Series {
-                    function: row.resource_id.split(':').next().unwrap_or_default().to_string(),
-                    resource: Some(row.resource_id.clone()),
+                // The Resource dimension of a version's metrics is `name:version`.
+                Some(qualifier) if row.resource_type == LAMBDA_VERSION => Series {
+                    function: row.resource_id.clone(),
+                    resource: Some(format!("{}:{qualifier}", row.resource_id)),
                 },
                 _ => Series {
                     function: row.resource_id.clone(),
@@ -901,7 +902,8 @@ fn version_row(
         region: region.to_string(),
         rule_name: rule.to_string(),
         resource_type: LAMBDA_VERSION.to_string(),
-        resource_id: format!("{function}:{}", config.version),
+        // The function's name, as on its own row (joined on it); the version is the qualifier.
+        resource_id: function.to_string(),
         compliance_type: verdict.compliance.as_str().to_string(),
         annotation: Some(verdict.annotation),
         result_recorded_time: None,
@@ -1119,7 +1121,7 @@ mod tests {
             ),
             (
                 LAMBDA_VERSION,
-                "orders:2",
+                "orders",
                 "NON_COMPLIANT",
                 Some("2"),
                 Some("arn:aws:lambda:eu-west-1:111122223333:function:orders:2")

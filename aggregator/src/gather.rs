@@ -170,7 +170,7 @@ pub const ACTIONS: [Action; 17] = [
     },
     Action {
         action: "s3:PutObject",
-        why: "the snapshot (multipart upload: create, upload parts, complete), its summary and the account cache (evaluations/_cache/)",
+        why: "the snapshot (multipart upload: create, upload parts, complete), its summary, the account cache (evaluations/_cache/) and the run's checkpoints (evaluations/_staging/)",
     },
     Action {
         action: "s3:AbortMultipartUpload",
@@ -178,11 +178,11 @@ pub const ACTIONS: [Action; 17] = [
     },
     Action {
         action: "s3:GetObject",
-        why: "the day's existing summary (GetObject, HeadObject): a snapshot never replaces a better one; the account cache",
+        why: "the day's existing summary (GetObject, HeadObject): a snapshot never replaces a better one; the account cache; an interrupted run's checkpoints",
     },
     Action {
         action: "s3:DeleteObject",
-        why: "a failed publish removes the summary it wrote first, when there was none before",
+        why: "a failed publish removes the summary it wrote first, when there was none before; a finished run removes its checkpoints (DeleteObjects)",
     },
     Action {
         action: "sts:AssumeRole",
@@ -190,7 +190,7 @@ pub const ACTIONS: [Action; 17] = [
     },
     Action {
         action: "s3:ListBucket",
-        why: "under the snapshots' prefix only: without it S3 answers a missing summary with 403, not 404 (GetObject API reference)",
+        why: "under the snapshots' prefix only: without it S3 answers a missing summary with 403, not 404 (GetObject API reference); the checkpoints a run resumes (ListObjectsV2 of evaluations/_staging/)",
     },
 ];
 

@@ -17,6 +17,11 @@ pub const SUMMARY_FILE: &str = "_summary.json";
 /// The account cache (names, OU paths, tags), under the dataset's folder so that the snapshots'
 /// permissions cover it; Athena reads only the `dt=` partitions (and skips `_` names anyway).
 pub const CACHE_FILE: &str = "_cache/organization.json";
+/// Checkpoints of unfinished runs ([`crate::checkpoint`]): `_staging/dt=YYYY-MM-DD/run-<key>/…`, under
+/// the dataset's folder for the same permissions as the cache, skipped by Athena (leading underscore,
+/// and not a `dt=` partition). Removed when the run publishes or keeps the day's snapshot; the bucket's
+/// lifecycle rule expires what a run that never came back left behind.
+pub const STAGING_DIR: &str = "_staging";
 
 /// A file's path in the day's partition, relative to the prefix.
 pub fn partition_path(date: Date, file: &str) -> String {
@@ -26,6 +31,16 @@ pub fn partition_path(date: Date, file: &str) -> String {
 /// The account cache's path, relative to the prefix.
 pub fn cache_path() -> String {
     format!("{DATASET_DIR}/{CACHE_FILE}")
+}
+
+/// Where every run's checkpoints are, relative to the prefix (ends with `/`).
+pub fn staging_root() -> String {
+    format!("{DATASET_DIR}/{STAGING_DIR}/")
+}
+
+/// Where the checkpoints of runs of `date` are, relative to the prefix (ends with `/`).
+pub fn staging_path(date: Date) -> String {
+    format!("{}{PARTITION_KEY}={date}/", staging_root())
 }
 
 /// `s3://bucket[/prefix]`, validated once for every reader: a bucket name as S3 allows it (3–63
@@ -102,6 +117,10 @@ mod tests {
         assert_eq!(
             partition_path(jiff::civil::date(2026, 11, 23), SNAPSHOT_FILE),
             "evaluations/dt=2026-11-23/part-00000.parquet"
+        );
+        assert_eq!(
+            staging_path(jiff::civil::date(2026, 11, 23)),
+            "evaluations/_staging/dt=2026-11-23/"
         );
     }
 }

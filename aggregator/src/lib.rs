@@ -3,10 +3,12 @@
 //! [`gather`] reads the Config aggregator, [`organization`] the accounts (cached between runs), each
 //! call held to a rate of its API family and counted ([`api`]); [`row`] joins them with the rule's
 //! catalog, [`sink`] encodes Parquet in bounded parts, [`output`] publishes one snapshot a day on S3 or
-//! in a directory, [`run`] ties them together; [`enrich`] adds what still runs an old runtime (versions
-//! behind aliases, layer blockers, invocations) through a reader role in the member accounts ([`members`]); [`schema`] and [`ddl`] define the dataset once.
+//! in a directory, [`checkpoint`] lets a killed run resume, [`run`] ties them together; [`enrich`]
+//! adds what still runs an old runtime (versions behind aliases, layer blockers, invocations) through a
+//! reader role in the member accounts ([`members`]); [`schema`] and [`ddl`] define the dataset once.
 
 pub mod api;
+pub mod checkpoint;
 pub mod ddl;
 pub mod enrich;
 pub mod gather;

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::layout::{S3Location, SNAPSHOT_FILE, SUMMARY_FILE, cache_path, partition_path};
@@ -110,11 +111,19 @@ impl Output {
     }
 
     async fn get_text(&self, s3: Option<&S3Client>, relative: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .get_bytes(s3, relative)
+            .await?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// The object (or file) at `relative` under the prefix, or None when there is none.
+    pub async fn get_bytes(&self, s3: Option<&S3Client>, relative: &str) -> anyhow::Result<Option<Vec<u8>>> {
         match self {
             Output::Local(root) => {
                 let target = root.join(relative);
-                match std::fs::read_to_string(&target) {
-                    Ok(text) => Ok(Some(text)),
+                match std::fs::read(&target) {
+                    Ok(bytes) => Ok(Some(bytes)),
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(error) => Err(error).with_context(|| format!("reading {}", target.display())),
                 }
@@ -136,7 +145,7 @@ impl Output {
                             .await
                             .with_context(|| format!("reading s3://{bucket}/{key}"))?
                             .into_bytes();
-                        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+                        Ok(Some(bytes.to_vec()))
                     }
                     Err(error)
                         if error.as_service_error().is_some_and(
@@ -147,6 +156,165 @@ impl Output {
                     }
                     Err(error) => Err(s3_failure("reading", bucket, &key, &error)),
                 }
+            }
+        }
+    }
+
+    /// Every object (or file) under `relative_dir` (ending with `/`), as paths relative to the prefix
+    /// with their last modification; `count` is told each S3 call (ListObjectsV2, one per page of
+    /// 1,000). A directory that does not exist lists nothing.
+    pub async fn list(
+        &self,
+        s3: Option<&S3Client>,
+        relative_dir: &str,
+        count: &(dyn Fn(&'static str) + Sync),
+    ) -> anyhow::Result<Vec<Stored>> {
+        match self {
+            Output::Local(root) => {
+                let mut found = Vec::new();
+                let mut pending = vec![root.join(relative_dir)];
+                while let Some(dir) = pending.pop() {
+                    let entries = match std::fs::read_dir(&dir) {
+                        Ok(entries) => entries,
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(error) => {
+                            return Err(error).with_context(|| format!("listing {}", dir.display()));
+                        }
+                    };
+                    for entry in entries {
+                        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+                        let path = entry.path();
+                        let metadata = entry
+                            .metadata()
+                            .with_context(|| format!("reading {}", path.display()))?;
+                        if metadata.is_dir() {
+                            pending.push(path);
+                            continue;
+                        }
+                        let relative = path
+                            .strip_prefix(root)
+                            .ok()
+                            .and_then(|p| p.to_str())
+                            .map(|p| p.replace(std::path::MAIN_SEPARATOR, "/"))
+                            .with_context(|| format!("{} is not a UTF-8 path", path.display()))?;
+                        let modified = metadata.modified().ok().and_then(|m| Timestamp::try_from(m).ok());
+                        found.push(Stored { relative, modified });
+                    }
+                }
+                found.sort_by(|a, b| a.relative.cmp(&b.relative));
+                Ok(found)
+            }
+            Output::S3(location) => {
+                let client = s3.context("an S3 output needs an S3 client")?;
+                let (bucket, prefix) = (&location.bucket, location.key(relative_dir));
+                let strip = location.key("");
+                let mut found = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    count("s3:ListObjectsV2");
+                    let page = client
+                        .list_objects_v2()
+                        .bucket(bucket)
+                        .prefix(&prefix)
+                        .set_continuation_token(token.take())
+                        .send()
+                        .await
+                        .map_err(|e| s3_failure("listing", bucket, &prefix, &e))?;
+                    for object in page.contents() {
+                        let Some(relative) = object.key().and_then(|k| k.strip_prefix(&strip)) else {
+                            continue;
+                        };
+                        let modified = object
+                            .last_modified()
+                            .and_then(|t| Timestamp::new(t.secs(), t.subsec_nanos() as i32).ok());
+                        found.push(Stored {
+                            relative: relative.to_string(),
+                            modified,
+                        });
+                    }
+                    match page.next_continuation_token() {
+                        Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                        _ => break,
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// Removes objects (or files) by their paths relative to the prefix: S3 DeleteObjects, up to 1,000
+    /// keys a call (each `count`ed); locally, the files and then the directories left empty between
+    /// them and the prefix's `evaluations/` folder. A path already gone is not an error.
+    pub async fn delete(
+        &self,
+        s3: Option<&S3Client>,
+        relatives: &[String],
+        count: &(dyn Fn(&'static str) + Sync),
+    ) -> anyhow::Result<()> {
+        match self {
+            Output::Local(root) => {
+                let mut dirs = std::collections::BTreeSet::new();
+                for relative in relatives {
+                    let target = root.join(relative);
+                    match std::fs::remove_file(&target) {
+                        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(error).with_context(|| format!("removing {}", target.display()));
+                        }
+                        _ => {}
+                    }
+                    let mut parent = target.parent();
+                    while let Some(dir) = parent {
+                        if !dir.starts_with(root.join(crate::layout::DATASET_DIR))
+                            || dir == root.join(crate::layout::DATASET_DIR)
+                        {
+                            break;
+                        }
+                        dirs.insert(dir.to_path_buf());
+                        parent = dir.parent();
+                    }
+                }
+                // Deepest first; a directory still holding something (another run's) stays.
+                for dir in dirs.iter().rev() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+                Ok(())
+            }
+            Output::S3(location) => {
+                let client = s3.context("an S3 output needs an S3 client")?;
+                let bucket = &location.bucket;
+                for batch in relatives.chunks(1000) {
+                    let objects = batch
+                        .iter()
+                        .map(|relative| ObjectIdentifier::builder().key(location.key(relative)).build())
+                        .collect::<Result<Vec<_>, _>>()
+                        .context("naming the objects to delete")?;
+                    count("s3:DeleteObjects");
+                    let deleted = client
+                        .delete_objects()
+                        .bucket(bucket)
+                        .delete(
+                            Delete::builder()
+                                .set_objects(Some(objects))
+                                .quiet(true)
+                                .build()
+                                .context("the objects to delete")?,
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            s3_failure("removing objects under", bucket, &location.key(&batch[0]), &e)
+                        })?;
+                    if let Some(error) = deleted.errors().first() {
+                        bail!(
+                            "removing s3://{bucket}/{}: {} ({} of {} objects not removed)",
+                            error.key().unwrap_or_default(),
+                            error.message().or(error.code()).unwrap_or("unknown error"),
+                            deleted.errors().len(),
+                            batch.len()
+                        );
+                    }
+                }
+                Ok(())
             }
         }
     }
@@ -218,6 +386,19 @@ impl Output {
     }
 
     async fn put_text(&self, s3: Option<&S3Client>, relative: &str, json: &str) -> anyhow::Result<()> {
+        self.put_bytes(s3, relative, json.as_bytes().to_vec(), "application/json")
+            .await
+    }
+
+    /// Writes the object (or file) at `relative` under the prefix; locally through a hidden staging
+    /// file renamed into place, so that a reader never sees half of it.
+    pub async fn put_bytes(
+        &self,
+        s3: Option<&S3Client>,
+        relative: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> anyhow::Result<()> {
         match self {
             Output::Local(root) => {
                 let target = root.join(relative);
@@ -231,7 +412,7 @@ impl Output {
                         std::fs::create_dir_all(parent)?;
                     }
                     let mut file = std::fs::File::create(&staging)?;
-                    file.write_all(json.as_bytes())?;
+                    file.write_all(&bytes)?;
                     file.sync_all()?;
                     std::fs::rename(&staging, &target)
                 };
@@ -248,8 +429,8 @@ impl Output {
                     .put_object()
                     .bucket(bucket)
                     .key(&key)
-                    .content_type("application/json")
-                    .body(ByteStream::from(json.as_bytes().to_vec()))
+                    .content_type(content_type)
+                    .body(ByteStream::from(bytes))
                     .send()
                     .await
                     .map_err(|e| s3_failure("writing", bucket, &key, &e))?;
@@ -257,6 +438,14 @@ impl Output {
             }
         }
     }
+}
+
+/// An object (or file) under the output's prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its path relative to the prefix, `/`-separated.
+    pub relative: String,
+    pub modified: Option<Timestamp>,
 }
 
 /// A snapshot being written.

@@ -47,8 +47,8 @@ pub struct AccountDetails {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The columns of schema.rs, in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The columns of schema.rs, in order. Serde: a run's checkpoints ([`crate::checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub account_id: String,
     pub account_name: Option<String>,

@@ -14,6 +14,10 @@
 //! the summary's `publication` says what was kept and why. The new summary is written before the
 //! snapshot is published, and put back as it was if publishing fails, so a snapshot never stands
 //! beside another run's summary.
+//!
+//! Resuming: each shard gathered without a gap is checkpointed as it completes; a run killed midway and
+//! started again for the same date reads those back instead of gathering them again, and removes them
+//! once it has published ([`crate::checkpoint`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
@@ -28,6 +32,7 @@ use lifecycle::{Catalog, Policy};
 use serde::{Deserialize, Serialize};
 
 use crate::api::RateLimits;
+use crate::checkpoint::{Checkpoints, RunKey, ShardKey};
 use crate::gather::{
     DeployedParameters, EXPRESSION_LIMIT, Gap, Gatherer, Listed, NonCompliant, Shard, Triple,
     noncompliant_queries, plan_shards,
@@ -180,6 +185,9 @@ pub struct Summary {
     pub versions: usize,
     /// What the enrichment read (or why it is off), and its call bounds.
     pub enrichment: crate::enrich::Report,
+    /// Of them, read from the checkpoints of an interrupted run of the same date this run resumed
+    /// ([`crate::checkpoint`]) instead of gathered again.
+    pub shards_resumed: usize,
     /// Every call of the run by `service:Operation` (Config and Organizations requests, one per page;
     /// S3 calls up to the summary's own PutObject — the snapshot's CompleteMultipartUpload and the
     /// account cache's PutObject come after it). SDK retries of a request are not counted again.
@@ -366,29 +374,58 @@ pub async fn run(
             }
         },
     };
-    count_s3(services, &request.output, "s3:GetObject");
-    // A cache that could not be read (S3 unreachable, denied) is not replaced by this run's mostly
-    // empty one: a week of slices would be lost. One that is not this version's is read afresh.
-    let mut keep_stored_cache = false;
-    let loaded = match request.output.get_cache(services.s3.as_ref()).await {
-        Ok(None) => Ok(None),
-        Ok(Some(text)) => match Cache::parse(&text) {
-            Some(cache) => Ok(Some(cache)),
-            None => Err("the account cache is not one this version reads: read afresh".to_string()),
-        },
-        Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "account cache unavailable: read afresh");
-            keep_stored_cache = true;
-            Err(format!(
-                "the account cache could not be read ({error:#}): read afresh"
-            ))
-        }
-    };
-    // The triples and one slice of the accounts at the same time: they use different quotas.
-    let (listed, (organization, cache)) = tokio::join!(
-        gatherer.triples(&request.rules, &hints),
-        crate::organization::refresh(&gatherer.organizations, &gatherer.api, loaded)
+    // What makes this run the same as an interrupted one (whose finished shards it then reads back).
+    let run_key = RunKey::new(
+        request.snapshot_date,
+        &gatherer.aggregator,
+        &request.rules,
+        &rule_parameters.value,
+        catalog,
     );
+    let mut checkpoints = Checkpoints::open(
+        &request.output,
+        services.s3.as_ref(),
+        &gatherer.api,
+        request.snapshot_date,
+        run_key,
+    )
+    .await;
+    let resumed = checkpoints.organization().await;
+    // The triples and one slice of the accounts at the same time: they use different quotas. A resumed
+    // run takes the accounts as the interrupted run refreshed them.
+    let accounts = async {
+        if let Some(resumed) = resumed {
+            return (
+                resumed.organization,
+                resumed.cache,
+                resumed.keep_stored_cache,
+                true,
+            );
+        }
+        count_s3(services, &request.output, "s3:GetObject");
+        // A cache that could not be read (S3 unreachable, denied) is not replaced by this run's mostly
+        // empty one: a week of slices would be lost. One that is not this version's is read afresh.
+        let mut keep_stored_cache = false;
+        let loaded = match request.output.get_cache(services.s3.as_ref()).await {
+            Ok(None) => Ok(None),
+            Ok(Some(text)) => match Cache::parse(&text) {
+                Some(cache) => Ok(Some(cache)),
+                None => Err("the account cache is not one this version reads: read afresh".to_string()),
+            },
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "account cache unavailable: read afresh");
+                keep_stored_cache = true;
+                Err(format!(
+                    "the account cache could not be read ({error:#}): read afresh"
+                ))
+            }
+        };
+        let (organization, cache) =
+            crate::organization::refresh(&gatherer.organizations, &gatherer.api, loaded).await;
+        (organization, cache, keep_stored_cache, false)
+    };
+    let (listed, (organization, cache, keep_stored_cache, organization_resumed)) =
+        tokio::join!(gatherer.triples(&request.rules, &hints), accounts);
     let listed = listed?;
     if listed.is_empty() {
         bail!(
@@ -422,6 +459,11 @@ pub async fn run(
     let shards = plan_shards(&accounts_by_region, EXPRESSION_LIMIT);
     let resource_compliance = probe_resource_compliance(gatherer, &shards, &by_pair).await;
     progress.set_length(with_results as u64);
+    if !organization_resumed {
+        checkpoints
+            .save_organization(&organization, &cache, keep_stored_cache)
+            .await;
+    }
 
     count_s3(services, &request.output, "s3:CreateMultipartUpload");
     let mut upload = request
@@ -437,6 +479,7 @@ pub async fn run(
         &by_pair,
         &organization,
         &context,
+        &checkpoints,
         request.concurrency.max(1),
         progress,
     )
@@ -526,8 +569,9 @@ pub async fn run(
             existing: None,
         },
         inventory_shards: shard_count,
-        versions: gatherer.enricher.report().version_rows,
+        versions: tally.versions,
         enrichment: gatherer.enricher.report(),
+        shards_resumed: tally.resumed,
         api_calls_by_operation: BTreeMap::new(),
         api_calls: 0,
         rate_limits: RateLimitsSummary {
@@ -551,6 +595,7 @@ pub async fn run(
         }
     }
     summary.complete = summary.gaps.is_empty();
+    // An error from here on keeps the checkpoints: a retry of the date resumes them.
     publish(services, request, upload, &mut summary, started).await?;
     if summary.publication.published
         && !keep_stored_cache
@@ -562,6 +607,8 @@ pub async fn run(
         // The snapshot stands; the next run reads the accounts again from where this one started.
         tracing::warn!(error = %format!("{error:#}"), "could not write the account cache");
     }
+    // Published, or the day's better snapshot kept: a deliberate end, nothing to resume.
+    checkpoints.remove().await;
     Ok(summary)
 }
 
@@ -693,9 +740,15 @@ struct Tally {
     not_evaluated: usize,
     from_resource_compliance: usize,
     gaps: Vec<Gap>,
+    /// Shards read back from an interrupted run's checkpoints.
+    resumed: usize,
+    /// `AWS::Lambda::Version` rows (resumed shards' too).
+    versions: usize,
 }
 
-/// Gathers the shards a bounded number at a time and streams their rows into the upload.
+/// Gathers the shards a bounded number at a time and streams their rows into the upload. A shard an
+/// interrupted run of the same date finished is read from its checkpoint instead; a shard gathered
+/// without a gap is checkpointed as it completes ([`crate::checkpoint`]).
 #[allow(clippy::too_many_arguments)]
 async fn write_shards(
     services: &Services,
@@ -705,19 +758,51 @@ async fn write_shards(
     by_pair: &BTreeMap<(String, String), Vec<Listed>>,
     organization: &Organization,
     context: &RunContext<'_>,
+    checkpoints: &Checkpoints<'_>,
     concurrency: usize,
     progress: &ProgressBar,
 ) -> anyhow::Result<Tally> {
     let mut encoder = Encoder::new()?;
     let mut tally = Tally::default();
     let gatherer = &services.gatherer;
-    let mut gathered = futures_util::stream::iter(
-        shards
-            .into_iter()
-            .map(|shard| gather_shard(gatherer, organization, context, shard, by_pair, progress)),
-    )
+    let mut gathered = futures_util::stream::iter(shards.into_iter().map(|shard| async move {
+        let key = ShardKey::new(&shard, by_pair);
+        if checkpoints.has(&key)
+            && let Some(finished) = checkpoints.load_shard(&key).await
+        {
+            let triples = shard
+                .accounts
+                .iter()
+                .filter_map(|account| by_pair.get(&(account.clone(), shard.region.clone())))
+                .map(Vec::len)
+                .sum::<usize>();
+            progress.inc(triples as u64);
+            let mut rows = finished.rows;
+            for row in &mut rows {
+                // One run's rows: the publishing run's id (they keep the time they were collected).
+                row.run_id.clone_from(&context.run_id);
+            }
+            let group = Group {
+                rows,
+                gaps: Vec::new(),
+                triples_failed: 0,
+                not_evaluated: finished.not_evaluated,
+                // Not kept in a checkpoint: the summary counts this run's reads.
+                from_resource_compliance: 0,
+            };
+            return (group, true);
+        }
+        let group = gather_shard(gatherer, organization, context, shard, by_pair, progress).await;
+        if group.gaps.is_empty() && group.triples_failed == 0 {
+            checkpoints
+                .save_shard(&key, &group.rows, group.not_evaluated)
+                .await;
+        }
+        (group, false)
+    }))
     .buffer_unordered(concurrency);
-    while let Some(group) = gathered.next().await {
+    while let Some((group, resumed)) = gathered.next().await {
+        tally.resumed += usize::from(resumed);
         tally.triples_failed += group.triples_failed;
         tally.not_evaluated += group.not_evaluated;
         tally.from_resource_compliance += group.from_resource_compliance;
@@ -727,6 +812,7 @@ async fn write_shards(
             *tally.compliance.entry(row.compliance_type.clone()).or_default() += 1;
             tally.accounts.insert(row.account_id.clone());
             tally.regions.insert(row.region.clone());
+            tally.versions += usize::from(row.resource_type == crate::enrich::LAMBDA_VERSION);
             tally.without_details += usize::from(row.function_arn.is_none() && row.runtime.is_none());
             encoder.push(row)?;
         }

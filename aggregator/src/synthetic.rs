@@ -13,7 +13,7 @@ use crate::row::{AccountDetails, EvaluationRecord, FunctionDetails, Row, RunCont
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1"];
 
 /// The resource type of a published version's row.
-const LAMBDA_VERSION: &str = "AWS::Lambda::Version";
+use crate::enrich::LAMBDA_VERSION;
 
 /// Alias names, disjoint sets: the versions of one function take consecutive sets, so no alias
 /// points at two of its versions.

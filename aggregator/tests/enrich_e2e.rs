@@ -97,7 +97,7 @@ fn dates(batch: &RecordBatch, name: &str) -> Vec<Option<Date>> {
         .collect()
 }
 
-/// The snapshot in `dir` by (account, resource id).
+/// The snapshot in `dir` by (account, resource id, `:version` on a version's row).
 fn snapshot(dir: &std::path::Path, day: &str) -> BTreeMap<(String, String), Got> {
     let file = dir.join(format!("evaluations/dt={day}/part-00000.parquet"));
     let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("snapshot"))
@@ -130,7 +130,14 @@ fn snapshot(dir: &std::path::Path, day: &str) -> BTreeMap<(String, String), Got>
             .clone();
         let (last, exempt) = (dates(&batch, "last_invoked_date"), dates(&batch, "exempt_until"));
         for i in 0..batch.num_rows() {
-            let key = (accounts[i].clone().expect("account"), ids[i].clone().expect("id"));
+            // A version's row has its function's name as resource id and the version as qualifier:
+            // keyed here as `name:version`.
+            let id = ids[i].clone().expect("id");
+            let id = match &qualifiers[i] {
+                Some(version) => format!("{id}:{version}"),
+                None => id,
+            };
+            let key = (accounts[i].clone().expect("account"), id);
             let got = Got {
                 resource_type: types[i].clone().expect("type"),
                 compliance: compliance[i].clone().expect("compliance"),

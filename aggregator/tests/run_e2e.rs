@@ -302,6 +302,12 @@ async fn aggregator_results(aws: &LocalAws) -> BTreeMap<Key, (String, Option<Str
     results
 }
 
+/// The aggregator binary: AGGREGATOR_BIN as for the Python suites (`cargo xtask test`), for a build's
+/// own binary where a target directory is shared between checkouts; else Cargo's.
+fn aggregator_bin() -> std::ffi::OsString {
+    std::env::var_os("AGGREGATOR_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_aggregator").into())
+}
+
 fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(config)
@@ -329,7 +335,7 @@ fn run_aggregator_args(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (
 /// The aggregator with the deployed rule's parameters (read from Config) unless `args` give them.
 fn run_aggregator_deployed(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
     let output = e2e::loopback_env(
-        Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        Command::new(aggregator_bin())
             .env_clear()
             .envs(env.iter().copied())
             .env("PATH", std::env::var_os("PATH").unwrap_or_default()),
@@ -358,7 +364,8 @@ fn run_aggregator_deployed(aws: &LocalAws, env: &[(&str, &str)], args: &[&str]) 
 }
 
 /// Every object under `evaluations/` with its ETag, but the account cache (`_cache/`, written when a
-/// run publishes).
+/// run publishes) and the checkpoints (`_staging/`, kept after a failure for the retry: see
+/// [`staging_objects`]).
 async fn evaluation_objects(s3: &aws_sdk_s3::Client) -> BTreeMap<String, String> {
     let listed = s3
         .list_objects_v2()
@@ -370,13 +377,32 @@ async fn evaluation_objects(s3: &aws_sdk_s3::Client) -> BTreeMap<String, String>
     listed
         .contents()
         .iter()
-        .filter(|o| !o.key().unwrap_or_default().contains("/_cache/"))
+        .filter(|o| {
+            let key = o.key().unwrap_or_default();
+            !key.contains("/_cache/") && !key.contains("/_staging/")
+        })
         .map(|o| {
             (
                 o.key().expect("key").to_string(),
                 o.e_tag().unwrap_or_default().to_string(),
             )
         })
+        .collect()
+}
+
+/// The keys of the runs' checkpoints (`evaluations/_staging/`).
+async fn staging_objects(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(BUCKET)
+        .prefix(format!("{PREFIX}/evaluations/_staging/"))
+        .send()
+        .await
+        .expect("list");
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
         .collect()
 }
 
@@ -660,6 +686,25 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     }
     let (still, _) = snapshot(&s3, &part).await;
     assert_eq!(still, rows, "the previous snapshot is intact");
+    // Those runs failed after gathering: their checkpoints stay (beside the dataset's partitions, which
+    // are untouched) so that the retry resumes them; the retry removes them once it has published.
+    let staged = staging_objects(&s3).await;
+    assert!(
+        staged.iter().any(|k| k.contains("/shard-"))
+            && staged.iter().any(|k| k.ends_with("/organization.json.zst")),
+        "{staged:?}"
+    );
+    let (code, stdout, stderr) = run_aggregator(aws);
+    assert_eq!(code, 0, "{stderr}");
+    let retry = summary(&stdout);
+    assert_eq!(retry["shards_resumed"], retry["inventory_shards"], "{retry:#}");
+    assert_eq!(
+        retry["api_calls_by_operation"].get("config:SelectAggregateResourceConfig"),
+        None,
+        "no inventory read again: {retry:#}"
+    );
+    assert_eq!(staging_objects(&s3).await, Vec::<String>::new());
+    assert_eq!(snapshot(&s3, &part).await.0, rows, "the retry's rows");
 
     // 25% throttling on every service the aggregator calls: the same rows.
     aws.control(
@@ -815,7 +860,7 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     let output = format!("s3://{BUCKET}/{PREFIX}");
     let _lambda = LambdaProcess::start(
         aws,
-        std::path::Path::new(env!("CARGO_BIN_EXE_aggregator")),
+        std::path::Path::new(&aggregator_bin()),
         &function,
         &[
             ("AGGREGATOR_CONFIG_AGGREGATOR", AGGREGATOR),
@@ -1090,7 +1135,7 @@ fn usage_errors_exit_64_and_touch_nothing() {
         (&["--output", "ftp://somewhere"], "--output"),
     ];
     for (extra, wanted) in cases {
-        let run = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        let run = Command::new(aggregator_bin())
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .args(base)
@@ -1106,7 +1151,7 @@ fn usage_errors_exit_64_and_touch_nothing() {
         0,
         "nothing was written"
     );
-    let help = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+    let help = Command::new(aggregator_bin())
         .args(["run", "--help"])
         .output()
         .expect("help");
@@ -1495,7 +1540,9 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
             ("organizations:ListTagsForResource", accounts),
             // The account cache and the day's summary; the summary; the snapshot in one part.
             ("s3:GetObject", 2),
-            ("s3:PutObject", 1),
+            // The summary; the checkpoints: the organization and each shard.
+            ("s3:PutObject", 1 + 1 + REGIONS.len()),
+            ("s3:ListObjectsV2", 1),
             ("s3:CreateMultipartUpload", 1),
             ("s3:UploadPart", 1),
         ]);

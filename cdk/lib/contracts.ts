@@ -130,7 +130,7 @@ export interface DatasetColumn {
 }
 
 export interface Dataset {
-  layout: { prefix: string; partition_key: string; partition_format: string; file?: string; summary?: string };
+  layout: { prefix: string; partition_key: string; partition_format: string; file?: string; summary?: string; staging: string };
   columns: DatasetColumn[];
   table_properties: Record<string, string>;
   partition_keys: (DatasetColumn | string)[];

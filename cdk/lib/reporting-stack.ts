@@ -99,6 +99,15 @@ export class ReportingStack extends Stack {
         // A rerun of a date replaces that day's object: keep the replaced version a while, then drop it.
         { id: 'expire-noncurrent-versions', noncurrentVersionExpiration: Duration.days(30) },
         { id: 'expire-athena-results', prefix: 'athena-results/', expiration: Duration.days(30) },
+        // A run's checkpoints: removed by the run once it publishes; kept by a killed or failed run for its
+        // rerun of the date. Two days is the backstop for a date never run again; their replaced versions go
+        // after a day (and the delete markers with them: S3 removes an expired one).
+        {
+          id: 'expire-run-checkpoints',
+          prefix: `${outputPrefix}${data.layout.prefix}${data.layout.staging}`,
+          expiration: Duration.days(2),
+          noncurrentVersionExpiration: Duration.days(1),
+        },
       ],
       removalPolicy: RemovalPolicy.RETAIN,
     });

@@ -440,6 +440,14 @@ test('reporting: reports bucket is private, TLS-only, encrypted, versioned, abor
   const rules = p.LifecycleConfiguration.Rules as Json[];
   assert.ok(rules.some((r) => r.AbortIncompleteMultipartUpload?.DaysAfterInitiation === 1 && r.Status === 'Enabled'));
   assert.ok(rules.some((r) => r.NoncurrentVersionExpiration?.NoncurrentDays > 0 && r.Status === 'Enabled'));
+  // the aggregator's run checkpoints (dataset.json's staging folder) expire: the backstop for a killed run
+  const staging = `${s.reportsPrefix}/${dataset().layout.prefix}${dataset().layout.staging}`;
+  assert.equal(staging, `${s.reportsPrefix}/evaluations/_staging/`);
+  const checkpoints = rules.filter((r) => r.Prefix === staging);
+  assert.equal(checkpoints.length, 1, JSON.stringify(rules));
+  assert.equal(checkpoints[0].Status, 'Enabled');
+  assert.equal(checkpoints[0].ExpirationInDays, 2);
+  assert.equal(checkpoints[0].NoncurrentVersionExpiration?.NoncurrentDays, 1);
   assert.ok(p.LoggingConfiguration?.DestinationBucketName, 'server access logging');
   const [bucketId] = Object.keys(reporting.findResources('AWS::S3::Bucket', { Properties: { BucketName: s.reportsBucketName } }));
   reporting.hasResourceProperties('AWS::S3::BucketPolicy', {
