@@ -457,7 +457,13 @@ pub async fn run(
     }
     let with_results = listed.iter().filter(|l| l.has_results()).count();
     let shards = plan_shards(&accounts_by_region, EXPRESSION_LIMIT);
-    let resource_compliance = probe_resource_compliance(gatherer, &shards, &by_pair).await;
+    // Only the shards this run gathers (not those an interrupted run's checkpoints hold) may need it.
+    let to_gather: Vec<Shard> = shards
+        .iter()
+        .filter(|shard| !checkpoints.has(&ShardKey::new(shard, &by_pair)))
+        .cloned()
+        .collect();
+    let resource_compliance = probe_resource_compliance(gatherer, &to_gather, &by_pair).await;
     progress.set_length(with_results as u64);
     if !organization_resumed {
         checkpoints
