@@ -103,6 +103,18 @@ pub mod actions {
     ];
     /// What the rule's own role calls besides (it also evaluates its own account's functions).
     pub const OWN_ACCOUNT_ONLY: [Action; 2] = [GET_PARAMETER, ASSUME_ROLE];
+
+    pub const LIST_ALIASES: Action = Action {
+        action: "lambda:ListAliases",
+        why: "`rule scan --versions`: the published versions each function's aliases point at",
+    };
+    pub const GET_FUNCTION_CONFIGURATION: Action = Action {
+        action: "lambda:GetFunctionConfiguration",
+        why: "`rule scan --versions`: the runtime of each published version an alias points at",
+    };
+    /// Called only by `rule scan --versions`, with the caller's own credentials: neither the rule's
+    /// role nor the member role needs them (they are in no IAM contract).
+    pub const SCAN_VERSIONS_ONLY: [Action; 2] = [LIST_ALIASES, GET_FUNCTION_CONFIGURATION];
 }
 
 /// Calls made during one invocation, by operation, for the summary line.
@@ -395,6 +407,95 @@ pub async fn read_modes(
     for (i, mode) in modes {
         functions[i].0.runtime_update_mode = mode;
     }
+}
+
+/// The published versions a function's aliases route to: version → the aliases that point at it
+/// (an alias's FunctionVersion and the versions of its AdditionalVersionWeights), all ListAliases pages,
+/// paced. Aliases on `$LATEST` are left out: the function's own row judges it.
+pub async fn alias_targets(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    function: &str,
+) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut targets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut pages = clients
+        .lambda
+        .list_aliases()
+        .function_name(function)
+        .into_paginator()
+        .send();
+    loop {
+        clients.lambda_pace.until_ready().await;
+        let Some(page) = pages.next().await else { break };
+        calls.count(actions::LIST_ALIASES.action);
+        let page = page.aws_context(|| format!("account {}: ListAliases {function}", clients.account))?;
+        for alias in page.aliases() {
+            let Some(name) = alias.name() else { continue };
+            let weighted = alias
+                .routing_config()
+                .and_then(|r| r.additional_version_weights())
+                .into_iter()
+                .flat_map(|weights| weights.keys());
+            for version in alias
+                .function_version()
+                .into_iter()
+                .chain(weighted.map(String::as_str))
+            {
+                if version == "$LATEST" {
+                    continue;
+                }
+                let aliases = targets.entry(version.to_string()).or_default();
+                if !aliases.iter().any(|a| a == name) {
+                    aliases.push(name.to_string());
+                }
+            }
+        }
+    }
+    for aliases in targets.values_mut() {
+        aliases.sort();
+    }
+    Ok(targets)
+}
+
+/// One published version of `function` as the verdict sees it (GetFunctionConfiguration with the
+/// version as Qualifier, paced): the version's own runtime and package type, the function's tags (an
+/// exemption covers its versions). The runtime management mode is left `NotNeeded`, as for the
+/// aggregator's version rows.
+pub async fn version_snapshot(
+    clients: &AccountClients,
+    calls: &CallCounter,
+    function: &FunctionSnapshot,
+    version: &str,
+) -> anyhow::Result<FunctionSnapshot> {
+    clients.lambda_pace.until_ready().await;
+    calls.count(actions::GET_FUNCTION_CONFIGURATION.action);
+    let config = clients
+        .lambda
+        .get_function_configuration()
+        .function_name(&function.name)
+        .qualifier(version)
+        .send()
+        .await
+        .aws_context(|| {
+            format!(
+                "account {}: GetFunctionConfiguration {}:{version}",
+                clients.account, function.name
+            )
+        })?;
+    Ok(FunctionSnapshot {
+        name: function.name.clone(),
+        package_type: match config.package_type() {
+            Some(aws_sdk_lambda::types::PackageType::Image) => PackageType::Image,
+            Some(_) => PackageType::Zip,
+            None => function.package_type,
+        },
+        runtime: config.runtime().map(|r| r.as_str().to_string()),
+        last_modified: config
+            .last_modified()
+            .and_then(lifecycle::dates::utc_day_of_timestamp),
+        tags: function.tags.clone(),
+        runtime_update_mode: Observed::NotNeeded,
+    })
 }
 
 /// Function ARN → tags, for the functions that carry `tag_key` (GetResources, 100 a page).

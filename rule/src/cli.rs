@@ -69,6 +69,10 @@ pub enum Command {
         /// Region; the default leaves room for everyone else).
         #[arg(long, value_name = "N", default_value = crate::aws::DEFAULT_LAMBDA_CALLS_PER_SECOND)]
         lambda_calls_per_second: std::num::NonZeroU32,
+        /// Also judge the published versions that aliases point at (weighted aliases' versions too):
+        /// one ListAliases call per function, one GetFunctionConfiguration per version an alias points at.
+        #[arg(long)]
+        versions: bool,
     },
 }
 
@@ -175,6 +179,7 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
             rule_parameters,
             json,
             lambda_calls_per_second,
+            versions,
         } => {
             let today = as_of.unwrap_or_else(today_utc);
             let policy = lifecycle::policy::Policy::from_rule_parameters(rule_parameters.as_deref())?;
@@ -184,7 +189,7 @@ pub fn run(cli: Cli, stdin: &mut dyn Read, out: &mut dyn Write) -> anyhow::Resul
                     mode_reads_per_sweep: usize::MAX,
                 };
                 let services = services(region, catalog.clone(), limits).await;
-                scan(&services, policy, catalog, today).await
+                scan(&services, policy, catalog, today, versions).await
             })?;
             if json {
                 serde_json::to_writer_pretty(&mut *out, &rows)?;
@@ -218,10 +223,15 @@ async fn services(
     crate::lambda::Services::new(crate::aws::Accounts::own_account_only(base, limits), catalog)
 }
 
-/// One function in `rule scan`'s output.
+/// One function (or, with `--versions`, one published version an alias points at) in `rule scan`'s
+/// output.
 #[derive(Debug, Serialize)]
 pub struct ScanRow {
     pub function: String,
+    /// The published version (`--versions`); null on a function's own row (`$LATEST`).
+    pub qualifier: Option<String>,
+    /// The aliases that point at this version (weighted ones included); empty on a function's row.
+    pub aliases: Vec<String>,
     pub runtime: Option<String>,
     pub package_type: &'static str,
     pub phase: Option<Phase>,
@@ -230,12 +240,14 @@ pub struct ScanRow {
 }
 
 /// Every function judged, each runtime management mode read where it can change the verdict (no budget:
-/// a scan is asked for, once; it is paced like the rule).
+/// a scan is asked for, once; it is paced like the rule). With `versions`, the published versions the
+/// functions' aliases point at are judged too, each on its own runtime.
 async fn scan(
     services: &crate::lambda::Services,
     policy: lifecycle::policy::Policy,
     catalog: Catalog,
     today: Date,
+    versions: bool,
 ) -> anyhow::Result<Vec<ScanRow>> {
     let calls = crate::aws::CallCounter::default();
     let clients = services.accounts.own("current");
@@ -250,9 +262,14 @@ async fn scan(
         .map(|(f, _)| judge.mode_can_change_compliance(f))
         .collect();
     crate::aws::read_modes(&clients, &calls, &mut functions, |i| needs[i]).await;
-    let mut rows: Vec<ScanRow> = functions
+    let mut snapshots: Vec<(lifecycle::verdict::FunctionSnapshot, Option<String>, Vec<String>)> = Vec::new();
+    if versions {
+        snapshots.extend(alias_versions(&clients, &calls, &functions).await?);
+    }
+    snapshots.extend(functions.into_iter().map(|(f, _arn)| (f, None, Vec::new())));
+    let mut rows: Vec<ScanRow> = snapshots
         .into_iter()
-        .map(|(function, _arn)| {
+        .map(|(function, qualifier, aliases)| {
             let verdict = lifecycle::verdict::evaluate(&function, &policy, &catalog, today);
             ScanRow {
                 phase: function
@@ -266,28 +283,87 @@ async fn scan(
                     "Zip"
                 },
                 function: function.name,
+                qualifier,
+                aliases,
                 runtime: function.runtime,
                 compliance: verdict.compliance.as_str(),
                 annotation: verdict.annotation,
             }
         })
         .collect();
-    rows.sort_by(|a, b| a.function.cmp(&b.function));
+    // Each function's row, then its versions in numeric order.
+    let version_number = |q: &Option<String>| q.as_deref().map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+    rows.sort_by(|a, b| {
+        (&a.function, version_number(&a.qualifier), &a.qualifier).cmp(&(
+            &b.function,
+            version_number(&b.qualifier),
+            &b.qualifier,
+        ))
+    });
     Ok(rows)
 }
 
+/// The published versions the functions' aliases point at, each read once (one ListAliases per
+/// function, one GetFunctionConfiguration per distinct version, paced, a few in flight), with the
+/// aliases that point at it.
+async fn alias_versions(
+    clients: &crate::aws::AccountClients,
+    calls: &crate::aws::CallCounter,
+    functions: &[(lifecycle::verdict::FunctionSnapshot, String)],
+) -> anyhow::Result<Vec<(lifecycle::verdict::FunctionSnapshot, Option<String>, Vec<String>)>> {
+    use futures_util::{StreamExt as _, TryStreamExt as _};
+    const IN_FLIGHT: usize = 8;
+    let targets: Vec<(usize, std::collections::BTreeMap<String, Vec<String>>)> =
+        futures_util::stream::iter(functions.iter().enumerate())
+            .map(|(i, (function, _))| async move {
+                crate::aws::alias_targets(clients, calls, &function.name)
+                    .await
+                    .map(|t| (i, t))
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .try_collect()
+            .await?;
+    let wanted = targets
+        .into_iter()
+        .flat_map(|(i, t)| t.into_iter().map(move |(version, aliases)| (i, version, aliases)));
+    futures_util::stream::iter(wanted)
+        .map(|(i, version, aliases)| async move {
+            let snapshot = crate::aws::version_snapshot(clients, calls, &functions[i].0, &version).await?;
+            anyhow::Ok((snapshot, Some(version), aliases))
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .try_collect()
+        .await
+}
+
+/// A row's name in the table: `orders`, or `orders:3 (aliases live, beta)` for a version.
+fn scan_name(row: &ScanRow) -> String {
+    match &row.qualifier {
+        None => row.function.clone(),
+        Some(version) => {
+            let label = if row.aliases.len() == 1 {
+                "alias"
+            } else {
+                "aliases"
+            };
+            format!("{}:{version} ({label} {})", row.function, row.aliases.join(", "))
+        }
+    }
+}
+
 fn write_scan_table(out: &mut dyn Write, rows: &[ScanRow]) -> std::io::Result<()> {
-    let width = rows.iter().map(|r| r.function.len()).max().unwrap_or(8).max(8);
+    let names: Vec<String> = rows.iter().map(scan_name).collect();
+    let width = names.iter().map(String::len).max().unwrap_or(8).max(8);
     writeln!(
         out,
         "{:<width$}  {:<16}  {:<14}  {:<14}  ANNOTATION",
         "FUNCTION", "RUNTIME", "PHASE", "COMPLIANCE"
     )?;
-    for row in rows {
+    for (row, name) in rows.iter().zip(&names) {
         writeln!(
             out,
             "{:<width$}  {:<16}  {:<14}  {:<14}  {}",
-            row.function,
+            name,
             row.runtime.as_deref().unwrap_or(row.package_type),
             row.phase.map_or("-", Phase::as_str),
             row.compliance,
@@ -295,7 +371,16 @@ fn write_scan_table(out: &mut dyn Write, rows: &[ScanRow]) -> std::io::Result<()
         )?;
     }
     let failing = rows.iter().filter(|r| r.compliance == "NON_COMPLIANT").count();
-    writeln!(out, "{} functions, {failing} NON_COMPLIANT", rows.len())
+    let versions = rows.iter().filter(|r| r.qualifier.is_some()).count();
+    let functions = rows.len() - versions;
+    if versions == 0 {
+        writeln!(out, "{functions} functions, {failing} NON_COMPLIANT")
+    } else {
+        writeln!(
+            out,
+            "{functions} functions and {versions} published versions behind aliases, {failing} NON_COMPLIANT"
+        )
+    }
 }
 
 fn write_table(out: &mut dyn Write, rows: &[CatalogRow<'_>]) -> std::io::Result<()> {

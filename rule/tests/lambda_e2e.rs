@@ -829,6 +829,173 @@ async fn scan_evaluates_every_function_without_config() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_versions_judges_what_aliases_point_at() {
+    let aws = LocalAws::shared();
+    let _serial = aws.lock().await;
+    // 3 functions × 3 published versions: `legacy` → 1 (python3.8), `live` → 2 (python3.12) with 10 %
+    // on 3 (nodejs16.x); fn-0002 is exempt (its versions too). One function without aliases.
+    let seeded = aws
+        .control(
+            "POST",
+            "/_localaws/seed/lambda",
+            Some(
+                json!({"Accounts": [ADMIN_ACCOUNT], "Region": REGION, "FunctionsPerAccount": 3,
+                "Runtimes": ["python3.13"], "VersionsPerFunction": 3,
+                "VersionRuntimes": ["python3.8", "python3.12", "nodejs16.x"],
+                "Aliases": [{"Name": "legacy", "FunctionVersion": "1"},
+                            {"Name": "live", "FunctionVersion": "2", "AdditionalVersionWeights": {"3": 0.1}},
+                            {"Name": "edge", "FunctionVersion": "$LATEST"}]}),
+            ),
+        )
+        .expect("seed");
+    assert_eq!(seeded["Aliases"], json!(9), "{seeded:#}");
+    let admin = aws.sdk_config(None, 3).await;
+    create_function(&admin, "solo", Runtime::Python38).await;
+    let arn = aws_sdk_lambda::Client::new(&admin)
+        .get_function()
+        .function_name("fn-0002")
+        .send()
+        .await
+        .expect("fn-0002")
+        .configuration()
+        .and_then(|c| c.function_arn())
+        .expect("arn")
+        .to_string();
+    e2e::setup::tag(&admin, &arn, "runtime-exempt-until", "2027-06-30").await;
+    let scan = |args: &[&str]| {
+        e2e::loopback_env(
+            std::process::Command::new(rule_binary()).env_clear(),
+            aws.endpoint(),
+        )
+        .arg("scan")
+        .args(["--as-of", "2026-11-23"])
+        .args(args)
+        .output()
+        .expect("rule scan")
+    };
+    let calls = || aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"].clone();
+    let before = calls();
+    let output = scan(&["--json", "--versions"]);
+    let after = calls();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).expect("json");
+    let by_key: BTreeMap<String, &Value> = rows
+        .iter()
+        .map(|r| {
+            let name = r["function"].as_str().expect("name");
+            match r["qualifier"].as_str() {
+                Some(version) => (format!("{name}:{version}"), r),
+                None => (name.to_string(), r),
+            }
+        })
+        .collect();
+    let mut expected: Vec<String> = vec!["solo".into()];
+    for f in 0..3 {
+        expected.push(format!("fn-000{f}"));
+        for v in 1..=3 {
+            expected.push(format!("fn-000{f}:{v}"));
+        }
+    }
+    expected.sort();
+    assert_eq!(
+        by_key.keys().cloned().collect::<Vec<_>>(),
+        expected,
+        "one row per function and per version an alias points at ($LATEST's alias adds none)"
+    );
+    for f in 0..2 {
+        let row = |v: u32| by_key[&format!("fn-000{f}:{v}")];
+        assert_eq!(
+            (
+                row(1)["runtime"].as_str(),
+                row(1)["compliance"].as_str(),
+                &row(1)["aliases"]
+            ),
+            (Some("python3.8"), Some("NON_COMPLIANT"), &json!(["legacy"]))
+        );
+        assert!(
+            row(1)["annotation"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("python3.8 deprecated 2024-10-14")),
+            "{:#}",
+            row(1)
+        );
+        assert_eq!(
+            (
+                row(2)["runtime"].as_str(),
+                row(2)["compliance"].as_str(),
+                &row(2)["aliases"]
+            ),
+            (Some("python3.12"), Some("COMPLIANT"), &json!(["live"]))
+        );
+        assert_eq!(
+            (
+                row(3)["runtime"].as_str(),
+                row(3)["compliance"].as_str(),
+                &row(3)["aliases"]
+            ),
+            (Some("nodejs16.x"), Some("NON_COMPLIANT"), &json!(["live"])),
+            "the weighted alias's second version"
+        );
+        let function = by_key[&format!("fn-000{f}")];
+        assert_eq!(
+            (
+                function["qualifier"].clone(),
+                function["aliases"].clone(),
+                function["compliance"].as_str()
+            ),
+            (Value::Null, json!([]), Some("COMPLIANT"))
+        );
+    }
+    // The exemption tag is the function's: it covers its versions.
+    assert_eq!(by_key["fn-0002:1"]["compliance"], "COMPLIANT");
+    assert!(
+        by_key["fn-0002:1"]["annotation"]
+            .as_str()
+            .is_some_and(|a| a.contains("2027-06-30")),
+        "{:#}",
+        by_key["fn-0002:1"]
+    );
+    // Bounded: one ListAliases per function, one GetFunctionConfiguration per distinct version.
+    let server = |op: &str| after[op].as_u64().unwrap_or(0) - before[op].as_u64().unwrap_or(0);
+    assert_eq!(server("lambda:ListAliases"), 4);
+    assert_eq!(server("lambda:GetFunctionConfiguration"), 9);
+
+    // Without --versions: no alias is read, the functions only.
+    let before = calls();
+    let plain: Vec<Value> = serde_json::from_slice(&scan(&["--json"]).stdout).expect("json");
+    let after = calls();
+    let server = |op: &str| after[op].as_u64().unwrap_or(0) - before[op].as_u64().unwrap_or(0);
+    assert_eq!(plain.len(), 4);
+    assert_eq!(
+        (
+            server("lambda:ListAliases"),
+            server("lambda:GetFunctionConfiguration")
+        ),
+        (0, 0)
+    );
+    // The table names versions with their aliases.
+    let table = String::from_utf8(scan(&["--versions"]).stdout).expect("utf-8");
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("fn-0000:3 (alias live) "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("nodejs16.x") && line.contains("NON_COMPLIANT"),
+        "{line}"
+    );
+    assert!(
+        table
+            .trim_end()
+            .ends_with("4 functions and 9 published versions behind aliases, 5 NON_COMPLIANT"),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catalog_from_ssm_and_test_mode() {
     let aws = LocalAws::shared();
     let _serial = aws.lock().await;

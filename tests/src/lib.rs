@@ -476,6 +476,92 @@ pub mod setup {
             .to_string()
     }
 
+    /// A layer version (PublishLayerVersion) declaring `compatible_runtimes`; returns its ARN.
+    pub async fn publish_layer(
+        config: &aws_config::SdkConfig,
+        name: &str,
+        compatible_runtimes: &[Runtime],
+    ) -> String {
+        aws_sdk_lambda::Client::new(config)
+            .publish_layer_version()
+            .layer_name(name)
+            .content(
+                aws_sdk_lambda::types::LayerVersionContentInput::builder()
+                    .zip_file(code())
+                    .build(),
+            )
+            .set_compatible_runtimes(Some(compatible_runtimes.to_vec()))
+            .send()
+            .await
+            .expect("publish layer version")
+            .layer_version_arn()
+            .expect("layer version arn")
+            .to_string()
+    }
+
+    /// A Zip function using `layers`; returns its ARN.
+    pub async fn create_function_with_layers(
+        config: &aws_config::SdkConfig,
+        name: &str,
+        runtime: Runtime,
+        layers: &[String],
+    ) -> String {
+        let role = ensure_role(config).await;
+        aws_sdk_lambda::Client::new(config)
+            .create_function()
+            .function_name(name)
+            .runtime(runtime)
+            .role(role)
+            .handler("index.handler")
+            .code(FunctionCode::builder().zip_file(code()).build())
+            .set_layers(Some(layers.to_vec()))
+            .send()
+            .await
+            .expect("create function")
+            .function_arn()
+            .expect("function arn")
+            .to_string()
+    }
+
+    /// A function whose published version runs `old` behind alias `alias` while `$LATEST` was moved
+    /// on to `current` afterwards (what an upgrade of `$LATEST` alone leaves behind); returns the
+    /// version.
+    pub async fn alias_on_old_version(
+        config: &aws_config::SdkConfig,
+        name: &str,
+        old: Runtime,
+        current: Runtime,
+        alias: &str,
+    ) -> String {
+        create_function(config, name, old).await;
+        let lambda = aws_sdk_lambda::Client::new(config);
+        let version = lambda
+            .publish_version()
+            .function_name(name)
+            .send()
+            .await
+            .expect("publish version")
+            .version()
+            .expect("version")
+            .to_string();
+        lambda
+            .update_function_configuration()
+            .function_name(name)
+            .runtime(current)
+            .send()
+            .await
+            .expect("update $LATEST's runtime");
+        lambda
+            .create_alias()
+            .function_name(name)
+            .name(alias)
+            .function_version(&version)
+            .send()
+            .await
+            .expect("create alias");
+        version
+    }
+
     /// A recorder of every supported type (AWS::Config::ResourceCompliance included), started.
     pub async fn start_recording(config: &aws_config::SdkConfig, account: &str) {
         start_recording_except(config, account, &[]).await;

@@ -10,13 +10,15 @@ use anyhow::Context as _;
 use aws_sdk_config::types::OrganizationConfigRuleTriggerType;
 use aws_sdk_lambda::types::{Runtime, UpdateRuntimeOn};
 use e2e::setup::{
-    create_function, create_image_function, create_organization, organization_aggregator, start_recording,
-    tag,
+    alias_on_old_version, create_function, create_function_with_layers, create_image_function,
+    create_organization, organization_aggregator, publish_layer, start_recording, tag,
 };
-use e2e::{LambdaProcess, LocalAws};
+use e2e::{LambdaProcess, LocalAws, REGION};
 use serde_json::json;
 
 const RULE: &str = "lambda-runtime-lifecycle";
+/// The aggregator's reader role in each member (the member stack's `<prefix>-aggregator-reader`).
+const READER_ROLE: &str = "lambda-runtime-guard-aggregator-reader";
 
 /// A team's functions: name and runtime (None: a container image).
 type TeamFunctions = (&'static str, &'static [(&'static str, Option<Runtime>)]);
@@ -96,6 +98,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+
+    what_still_runs(&aws, &members).await?;
 
     println!("Deploying the rule: its Lambda in the admin account, an organization Config rule ...");
     let rule_arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
@@ -177,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .args(["run", "--config-aggregator", "organization", "--rule", RULE])
     .args(["--output", "s3://runtime-reports/lambda-runtime-guard"])
+    .args(["--member-role-name", READER_ROLE])
     .output()
     .context("running the aggregator")?;
     if !run.status.success() {
@@ -208,6 +213,23 @@ async fn main() -> anyhow::Result<()> {
             object.size().unwrap_or(0)
         );
     }
+    let snapshot = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with(".parquet"))
+        .context("no Parquet object in the snapshot")?;
+    let bytes = s3
+        .get_object()
+        .bucket("runtime-reports")
+        .key(snapshot)
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    findings(&read_snapshot(bytes)?)?;
     println!(
         "    Athena: `aggregator ddl --location s3://runtime-reports/lambda-runtime-guard`, then aggregator/queries/*.sql"
     );
@@ -309,5 +331,228 @@ async fn remediate(aws: &LocalAws, team: &str, account: &str, rule_arn: &str) ->
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     aws.settled(rule_arn, 1, Duration::from_secs(30)).await?;
+    Ok(())
+}
+
+/// What still runs an old runtime (issue 12), set up before the rule is deployed (so no change
+/// notification is pending): in payments, `orders-api` whose alias `live` still points at version 1 on
+/// python3.8 after `$LATEST` moved to python3.12; in search, `thumbnailer` (python3.9) using a layer that
+/// declares python3.8 and python3.9 only (python3.9's successor is python3.12); and 30 days of
+/// CloudWatch invocations that make search's `indexer` (nodejs16.x) hot.
+async fn what_still_runs(aws: &LocalAws, members: &[(&str, String)]) -> anyhow::Result<()> {
+    println!(
+        "Adding what still runs an old runtime: an alias on an old version, a layer blocker, invocations ..."
+    );
+    let account = |team: &str| {
+        members
+            .iter()
+            .find(|(t, _)| *t == team)
+            .map(|(_, id)| id.clone())
+            .context("team")
+    };
+    let (payments, search) = (account("payments")?, account("search")?);
+    let member = |id: String| async move {
+        let keys = aws.assume_role(&id, "OrganizationAccountAccessRole").await?;
+        anyhow::Ok(aws.sdk_config(Some(keys), 5).await)
+    };
+    let payments_config = member(payments.clone()).await?;
+    let version = alias_on_old_version(
+        &payments_config,
+        "orders-api",
+        Runtime::Python38,
+        Runtime::Python312,
+        "live",
+    )
+    .await;
+    let search_config = member(search.clone()).await?;
+    let layer = publish_layer(
+        &search_config,
+        "imaging-deps",
+        &[Runtime::Python38, Runtime::Python39],
+    )
+    .await;
+    create_function_with_layers(&search_config, "thumbnailer", Runtime::Python39, &[layer]).await;
+    // Daily sums over the 30 days before today (the snapshot's day), as CloudWatch's AWS/Lambda
+    // Invocations metric holds them.
+    let today = jiff::tz::Offset::UTC.to_datetime(jiff::Timestamp::now()).date();
+    let ago =
+        |n: i64| -> anyhow::Result<String> { Ok(today.checked_sub(jiff::Span::new().days(n))?.to_string()) };
+    let mut hot = serde_json::Map::new();
+    for n in 1..=30 {
+        hot.insert(ago(n)?, json!(40_000 + 250 * n));
+    }
+    let series = [
+        (&search, json!([{"FunctionName": "indexer", "Days": hot}])),
+        (
+            &payments,
+            json!([{"FunctionName": "orders-api", "Resource": format!("orders-api:{version}"),
+                    "Days": {ago(2)?: 310, ago(9)?: 95}}]),
+        ),
+    ];
+    for (account, series) in series {
+        aws.control(
+            "POST",
+            "/_localaws/cloudwatch/invocations",
+            Some(json!({"Account": account, "Region": REGION, "Series": series})),
+        )?;
+    }
+    Ok(())
+}
+
+/// The snapshot columns the findings use, one entry per row.
+struct SnapshotRow {
+    account_name: String,
+    resource_type: String,
+    resource_id: String,
+    qualifier: Option<String>,
+    aliases: Vec<String>,
+    runtime: Option<String>,
+    compliance: String,
+    successor: Option<String>,
+    blocking_layers: Vec<String>,
+    invocations_30d: Option<i64>,
+    last_invoked_date: Option<jiff::civil::Date>,
+}
+
+/// The day's Parquet snapshot, read with the parquet crate (what Athena reads).
+fn read_snapshot(
+    bytes: impl parquet::file::reader::ChunkReader + 'static,
+) -> anyhow::Result<Vec<SnapshotRow>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Int64Type};
+    use arrow_array::{Array, RecordBatch};
+    let column = |batch: &RecordBatch, name: &str| {
+        batch
+            .column_by_name(name)
+            .cloned()
+            .with_context(|| format!("the snapshot has no column {name}"))
+    };
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let text = |name: &str| -> anyhow::Result<Vec<Option<String>>> {
+            let column = column(&batch, name)?;
+            let column = column.as_string::<i32>();
+            Ok((0..column.len())
+                .map(|i| column.is_valid(i).then(|| column.value(i).to_string()))
+                .collect())
+        };
+        let list = |name: &str| -> anyhow::Result<Vec<Vec<String>>> {
+            let column = column(&batch, name)?;
+            let column = column.as_list::<i32>();
+            Ok((0..column.len())
+                .map(|i| {
+                    if !column.is_valid(i) {
+                        return Vec::new();
+                    }
+                    let items = column.value(i);
+                    let items = items.as_string::<i32>();
+                    (0..items.len()).map(|j| items.value(j).to_string()).collect()
+                })
+                .collect())
+        };
+        let (names, types, ids, qualifiers) = (
+            text("account_name")?,
+            text("resource_type")?,
+            text("resource_id")?,
+            text("qualifier")?,
+        );
+        let (runtimes, compliance, successors) =
+            (text("runtime")?, text("compliance_type")?, text("successor")?);
+        let (aliases, blocking) = (list("aliases")?, list("blocking_layers")?);
+        let invocations = column(&batch, "invocations_30d")?;
+        let invocations = invocations.as_primitive::<Int64Type>();
+        let last = column(&batch, "last_invoked_date")?;
+        let last = last.as_primitive::<Date32Type>();
+        for i in 0..batch.num_rows() {
+            rows.push(SnapshotRow {
+                account_name: names[i].clone().unwrap_or_default(),
+                resource_type: types[i].clone().unwrap_or_default(),
+                resource_id: ids[i].clone().unwrap_or_default(),
+                qualifier: qualifiers[i].clone(),
+                aliases: aliases[i].clone(),
+                runtime: runtimes[i].clone(),
+                compliance: compliance[i].clone().unwrap_or_default(),
+                successor: successors[i].clone(),
+                blocking_layers: blocking[i].clone(),
+                invocations_30d: invocations.is_valid(i).then(|| invocations.value(i)),
+                last_invoked_date: match last.is_valid(i) {
+                    true => Some(epoch.checked_add(jiff::Span::new().days(i64::from(last.value(i))))?),
+                    false => None,
+                },
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Three findings from the snapshot, each the first row of a named query's logic
+/// (aggregator/queries/): an alias on a version past support, an upgrade a layer blocks, the most
+/// invoked failing function.
+fn findings(rows: &[SnapshotRow]) -> anyhow::Result<()> {
+    let failing = |r: &&SnapshotRow| r.compliance == "NON_COMPLIANT";
+    let invoked = |r: &SnapshotRow| match (r.invocations_30d, r.last_invoked_date) {
+        (Some(0), _) => "not invoked in 30 days".to_string(),
+        (Some(n), Some(last)) => format!("{n} invocations in 30 days, last on {last}"),
+        (Some(n), None) => format!("{n} invocations in 30 days"),
+        (None, _) => "invocations not read".to_string(),
+    };
+    println!("\n  What still runs an old runtime, read back from the snapshot:");
+    let version = rows
+        .iter()
+        .filter(failing)
+        .find(|r| r.resource_type == "AWS::Lambda::Version")
+        .context("no alias-referenced version on an old runtime in the snapshot")?;
+    let latest = rows
+        .iter()
+        .find(|r| {
+            r.resource_type == "AWS::Lambda::Function"
+                && r.resource_id == version.resource_id
+                && r.account_name == version.account_name
+        })
+        .and_then(|r| r.runtime.as_deref())
+        .unwrap_or("?");
+    println!(
+        "    alias on an old version (aliases_on_old_versions.sql): {} {}:{} behind alias {} runs {} ({}) while $LATEST runs {latest}; {}",
+        version.account_name,
+        version.resource_id,
+        version.qualifier.as_deref().unwrap_or("?"),
+        version.aliases.join(", "),
+        version.runtime.as_deref().unwrap_or("?"),
+        version.compliance,
+        invoked(version),
+    );
+    let blocked = rows
+        .iter()
+        .find(|r| r.resource_type == "AWS::Lambda::Function" && !r.blocking_layers.is_empty())
+        .context("no upgrade blocked by a layer in the snapshot")?;
+    println!(
+        "    upgrade blocked by a layer (upgrades_blocked_by_layer.sql): {} {} {} → {}: {} does not list {} in CompatibleRuntimes",
+        blocked.account_name,
+        blocked.resource_id,
+        blocked.runtime.as_deref().unwrap_or("?"),
+        blocked.successor.as_deref().unwrap_or("?"),
+        blocked.blocking_layers.join(", "),
+        blocked.successor.as_deref().unwrap_or("?"),
+    );
+    let hot = rows
+        .iter()
+        .filter(failing)
+        .filter(|r| r.invocations_30d.is_some_and(|n| n > 0))
+        .max_by_key(|r| r.invocations_30d)
+        .context("no invoked NON_COMPLIANT function in the snapshot")?;
+    println!(
+        "    fix first (fix_first.sql): {} {}{} {} NON_COMPLIANT, {}",
+        hot.account_name,
+        hot.resource_id,
+        hot.qualifier
+            .as_deref()
+            .map(|q| format!(":{q}"))
+            .unwrap_or_default(),
+        hot.runtime.as_deref().unwrap_or("?"),
+        invoked(hot),
+    );
     Ok(())
 }
