@@ -355,6 +355,31 @@ async fn versions_layers_and_invocations_of_what_still_runs() {
     );
     let rows = snapshot(&dir, &day(today));
 
+    // -- Every function the member has is one function row (COUNT(*) of function rows = functions), the
+    // image and the exempt function included, whatever its compliance.
+    let listed: BTreeSet<String> = aws_sdk_lambda::Client::new(&member_config(aws, &member).await)
+        .list_functions()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .expect("functions")
+        .iter()
+        .filter_map(|f| f.function_name().map(str::to_string))
+        .collect();
+    let function_rows: Vec<&String> = rows
+        .iter()
+        .filter(|((account, _), got)| *account == member && got.resource_type == "AWS::Lambda::Function")
+        .map(|((_, id), _)| id)
+        .collect();
+    assert_eq!(function_rows.len(), listed.len(), "one row per function");
+    assert_eq!(
+        function_rows.into_iter().cloned().collect::<BTreeSet<_>>(),
+        listed,
+        "every function has a row"
+    );
+
     // -- Exactly the alias-referenced versions, each judged on its own runtime.
     let versions: BTreeMap<&str, &Got> = rows
         .iter()
