@@ -641,6 +641,28 @@ impl Gatherer {
     pub async fn inventory(&self, shard: &Shard) -> Result<Inventory, String> {
         let expression = inventory_query(&shard.region, &shard.accounts)?;
         let mut inventory = Inventory::new();
+        self.select_each(&expression, |text| {
+            let function = parse_function(text)?;
+            let Some(account) = function.account_id else {
+                return Err("an advanced-query result without accountId".into());
+            };
+            inventory
+                .entry(account)
+                .or_default()
+                .insert(function.resource_id, function.details);
+            Ok(())
+        })
+        .await?;
+        Ok(inventory)
+    }
+
+    /// Every result of one advanced query over the aggregator, page by page (100 a page, each call
+    /// held to the Config rate and counted), handed to `each`; the first error stops it.
+    async fn select_each(
+        &self,
+        expression: &str,
+        mut each: impl FnMut(&str) -> Result<(), String>,
+    ) -> Result<(), String> {
         let mut token = None;
         loop {
             self.api
@@ -650,25 +672,18 @@ impl Gatherer {
                 .config
                 .select_aggregate_resource_config()
                 .configuration_aggregator_name(&self.aggregator)
-                .expression(&expression)
+                .expression(expression)
                 .limit(PAGE_LIMIT)
                 .set_next_token(token)
                 .send()
                 .await
                 .map_err(|e| error_text(&e))?;
             for text in page.results() {
-                let function = parse_function(text)?;
-                let Some(account) = function.account_id else {
-                    return Err("an advanced-query result without accountId".into());
-                };
-                inventory
-                    .entry(account)
-                    .or_default()
-                    .insert(function.resource_id, function.details);
+                each(text)?;
             }
             match page.next_token() {
                 Some(next) => token = Some(next.to_string()),
-                None => return Ok(inventory),
+                None => return Ok(()),
             }
         }
     }
@@ -685,31 +700,13 @@ impl Gatherer {
     ) -> Result<NonCompliant, String> {
         let mut found = NonCompliant::new();
         for expression in noncompliant_queries(region, accounts, rules, EXPRESSION_LIMIT)? {
-            let mut token = None;
-            loop {
-                self.api
-                    .call(Family::Config, "config:SelectAggregateResourceConfig")
-                    .await;
-                let page = self
-                    .config
-                    .select_aggregate_resource_config()
-                    .configuration_aggregator_name(&self.aggregator)
-                    .expression(&expression)
-                    .limit(PAGE_LIMIT)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| error_text(&e))?;
-                for text in page.results() {
-                    for (account, rule, function) in parse_noncompliant(text, rules)? {
-                        found.entry((account, rule)).or_default().insert(function);
-                    }
+            self.select_each(&expression, |text| {
+                for (account, rule, function) in parse_noncompliant(text, rules)? {
+                    found.entry((account, rule)).or_default().insert(function);
                 }
-                match page.next_token() {
-                    Some(next) => token = Some(next.to_string()),
-                    None => break,
-                }
-            }
+                Ok(())
+            })
+            .await?;
         }
         Ok(found)
     }
@@ -719,30 +716,13 @@ impl Gatherer {
     pub async fn aliases(&self, shard: &Shard) -> Result<HashMap<String, Vec<RecordedAlias>>, String> {
         let expression = alias_query(&shard.region, &shard.accounts)?;
         let mut aliases: HashMap<String, Vec<RecordedAlias>> = HashMap::new();
-        let mut token = None;
-        loop {
-            self.api
-                .call(Family::Config, "config:SelectAggregateResourceConfig")
-                .await;
-            let page = self
-                .config
-                .select_aggregate_resource_config()
-                .configuration_aggregator_name(&self.aggregator)
-                .expression(&expression)
-                .limit(PAGE_LIMIT)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| error_text(&e))?;
-            for text in page.results() {
-                let alias = parse_alias(text)?;
-                aliases.entry(alias.account_id.clone()).or_default().push(alias);
-            }
-            match page.next_token() {
-                Some(next) => token = Some(next.to_string()),
-                None => return Ok(aliases),
-            }
-        }
+        self.select_each(&expression, |text| {
+            let alias = parse_alias(text)?;
+            aliases.entry(alias.account_id.clone()).or_default().push(alias);
+            Ok(())
+        })
+        .await?;
+        Ok(aliases)
     }
 
     /// The organizations client with the run's limits, for [`crate::organization`].
