@@ -13,6 +13,7 @@
 //! writes nothing under `evaluations/`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use aws_sdk_organizations::types::{AccountState, AccountStatus};
 use awsbase::error_text;
@@ -315,9 +316,13 @@ impl Cache {
                         id: id.clone(),
                         state: account.state.clone(),
                         details: AccountDetails {
-                            name: account.name.clone(),
-                            ou_path: account.parent.as_deref().and_then(|p| self.path(p)),
-                            tags: account.tags.clone(),
+                            name: account.name.as_deref().map(Arc::from),
+                            ou_path: account
+                                .parent
+                                .as_deref()
+                                .and_then(|p| self.path(p))
+                                .map(Arc::from),
+                            tags: Arc::new(account.tags.clone()),
                         },
                     },
                 )

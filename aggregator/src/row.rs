@@ -1,7 +1,8 @@
 //! One row of the dataset: an evaluation result, the function's details, the account's, and the
 //! lifecycle columns computed from the rule's catalog as of the snapshot date (one source of truth).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -38,22 +39,24 @@ pub struct FunctionDetails {
     pub layers: Vec<String>,
 }
 
-/// The account as Organizations knows it.
+/// The account as Organizations knows it. Shared (`Arc`): every row of the account holds the same
+/// values, so a row costs no allocation for them (a million rows over a few thousand accounts).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountDetails {
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// e.g. `Root/Workloads/Payments`.
-    pub ou_path: Option<String>,
-    pub tags: BTreeMap<String, String>,
+    pub ou_path: Option<Arc<str>>,
+    pub tags: Arc<BTreeMap<String, String>>,
 }
 
-/// The columns of schema.rs, in order. Serde: a run's checkpoints ([`crate::checkpoint`]).
+/// The columns of schema.rs, in order. Serde: a run's checkpoints ([`crate::checkpoint`]). Values that
+/// many rows repeat (the account's, the catalog's, the run's) are shared (`Arc`), not copied per row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     pub account_id: String,
-    pub account_name: Option<String>,
-    pub ou_path: Option<String>,
-    pub account_tags: BTreeMap<String, String>,
+    pub account_name: Option<Arc<str>>,
+    pub ou_path: Option<Arc<str>>,
+    pub account_tags: Arc<BTreeMap<String, String>>,
     pub region: String,
     pub rule_name: String,
     pub resource_type: String,
@@ -64,7 +67,7 @@ pub struct Row {
     pub result_recorded_time: Option<Timestamp>,
     pub config_rule_invoked_time: Option<Timestamp>,
     pub runtime: Option<String>,
-    pub runtime_family: Option<String>,
+    pub runtime_family: Option<Arc<str>>,
     pub package_type: Option<String>,
     pub architectures: Vec<String>,
     pub code_last_modified: Option<Timestamp>,
@@ -75,8 +78,8 @@ pub struct Row {
     pub block_update_date: Option<Date>,
     /// Days from the snapshot date to the day the policy fails the runtime (negative: failing already).
     pub days_to_fail: Option<i32>,
-    pub successor: Option<String>,
-    pub latest_runtime: Option<String>,
+    pub successor: Option<Arc<str>>,
+    pub latest_runtime: Option<Arc<str>>,
     /// The last day of an exemption honoured on the snapshot date (the rule's exemption tag).
     pub exempt_until: Option<Date>,
     /// A published version's number, on `AWS::Lambda::Version` rows.
@@ -90,7 +93,7 @@ pub struct Row {
     pub invocations_30d: Option<i64>,
     /// The last day with an invocation in those 30 days.
     pub last_invoked_date: Option<Date>,
-    pub run_id: String,
+    pub run_id: Arc<str>,
     pub collected_at: Timestamp,
 }
 
@@ -113,8 +116,17 @@ pub struct RunContext<'c> {
     /// The policy whose failing day `days_to_fail` counts towards (the rule's parameters).
     pub policy: &'c Policy,
     pub snapshot_date: Date,
-    pub run_id: String,
+    pub run_id: Arc<str>,
     pub collected_at: Timestamp,
+    /// Each catalog runtime's columns, shared by its rows.
+    runtime_columns: HashMap<String, RuntimeColumns>,
+}
+
+/// The catalog's columns of one runtime.
+struct RuntimeColumns {
+    family: Arc<str>,
+    successor: Option<Arc<str>>,
+    latest: Option<Arc<str>>,
 }
 
 impl<'c> RunContext<'c> {
@@ -125,12 +137,32 @@ impl<'c> RunContext<'c> {
         snapshot_date: Date,
         run_id: &str,
     ) -> RunContext<'c> {
+        let runtime_columns = catalog
+            .runtimes()
+            .map(|entry| {
+                let columns = RuntimeColumns {
+                    family: Arc::from(entry.family.as_str()),
+                    successor: entry.successor.as_deref().map(Arc::from),
+                    latest: entry.latest.as_deref().map(Arc::from),
+                };
+                (entry.runtime.clone(), columns)
+            })
+            .collect();
         RunContext {
             catalog,
             policy,
             snapshot_date,
-            run_id: run_id.to_string(),
+            run_id: Arc::from(run_id),
             collected_at: Timestamp::now(),
+            runtime_columns,
+        }
+    }
+
+    /// The same context, collected at `at` (a run stamps its rows with its start).
+    pub fn collected_at(self, at: Timestamp) -> RunContext<'c> {
+        RunContext {
+            collected_at: at,
+            ..self
         }
     }
 
@@ -242,15 +274,24 @@ impl<'c> RunContext<'c> {
         function: Option<&FunctionDetails>,
         account: Option<&AccountDetails>,
     ) -> Row {
-        let function = function.cloned().unwrap_or_default();
+        // Only the columns: a function's layers are not one of them.
+        let function = function.map_or_else(FunctionDetails::default, |f| FunctionDetails {
+            function_arn: f.function_arn.clone(),
+            runtime: f.runtime.clone(),
+            package_type: f.package_type.clone(),
+            architectures: f.architectures.clone(),
+            code_last_modified: f.code_last_modified,
+            tags: f.tags.clone(),
+            layers: Vec::new(),
+        });
         let account = account.cloned().unwrap_or_default();
-        let entry = function.runtime.as_deref().and_then(|r| self.catalog.get(r));
-        let family = entry.map(|e| e.family.clone()).or_else(|| {
-            function
-                .runtime
-                .as_deref()
+        let runtime = function.runtime.as_deref();
+        let entry = runtime.and_then(|r| self.catalog.get(r));
+        let columns = runtime.and_then(|r| self.runtime_columns.get(r));
+        let family = columns.map(|c| c.family.clone()).or_else(|| {
+            runtime
                 .and_then(|r| self.catalog.newer_than_known(r))
-                .map(|e| e.family.clone())
+                .map(|e| Arc::from(e.family.as_str()))
         });
         let status = entry.map(|e| lifecycle_status(e, self.policy, self.snapshot_date));
         let exempt_until =
@@ -282,8 +323,8 @@ impl<'c> RunContext<'c> {
             days_to_fail: status
                 .and_then(|s| s.days_to_fail)
                 .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX })),
-            successor: entry.and_then(|e| e.successor.clone()),
-            latest_runtime: entry.and_then(|e| e.latest.clone()),
+            successor: columns.and_then(|c| c.successor.clone()),
+            latest_runtime: columns.and_then(|c| c.latest.clone()),
             exempt_until,
             qualifier: None,
             aliases: Vec::new(),
@@ -326,10 +367,8 @@ mod tests {
     fn lifecycle_columns_come_from_the_catalog_as_of_the_snapshot() {
         let catalog = Catalog::builtin().expect("catalog");
         let policy = Policy::default();
-        let run = RunContext {
-            collected_at: Timestamp::UNIX_EPOCH,
-            ..RunContext::new(&catalog, &policy, date(2026, 11, 23), "run-1")
-        };
+        let run = RunContext::new(&catalog, &policy, date(2026, 11, 23), "run-1")
+            .collected_at(Timestamp::UNIX_EPOCH);
         let row = run.row(&record("orders"), Some(&function(Some("python3.8"))), None);
         assert_eq!(row.phase, Some(Phase::Deprecated));
         assert_eq!(row.runtime_family.as_deref(), Some("python"));
@@ -340,11 +379,8 @@ mod tests {
         assert_eq!(row.latest_runtime.as_deref(), Some("python3.14"));
 
         let strict = Policy::from_rule_parameters(Some(r#"{"failPhase":"update-blocked"}"#)).expect("policy");
-        let later = RunContext {
-            policy: &strict,
-            run_id: run.run_id.clone(),
-            ..run
-        };
+        let later =
+            RunContext::new(&catalog, &strict, run.snapshot_date, &run.run_id).collected_at(run.collected_at);
         let row = later.row(&record("orders"), Some(&function(Some("python3.8"))), None);
         assert_eq!(row.days_to_fail, Some(100)); // 2027-03-03
 

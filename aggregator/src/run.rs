@@ -435,10 +435,8 @@ pub async fn run(
             request.rules.join(", ")
         );
     }
-    let context = RunContext {
-        collected_at,
-        ..RunContext::new(catalog, &policy, request.snapshot_date, &run_id)
-    };
+    let context =
+        RunContext::new(catalog, &policy, request.snapshot_date, &run_id).collected_at(collected_at);
 
     // Every listed triple's functions get rows; only triples with results are read (the others,
     // INSUFFICIENT_DATA, have nothing to read: their functions are INSUFFICIENT_DATA or NOT_APPLICABLE).
@@ -591,7 +589,7 @@ pub async fn run(
     for account in organization.accounts.values() {
         let note = AccountNote {
             account_id: account.id.clone(),
-            account_name: account.details.name.clone(),
+            account_name: account.details.name.as_deref().map(str::to_string),
             state: account.state.clone(),
         };
         if account.state != "ACTIVE" {

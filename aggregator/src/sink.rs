@@ -24,6 +24,7 @@ use jiff::civil::Date;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::row::Row;
 use crate::schema::schema;
@@ -271,8 +272,24 @@ impl Columns {
     }
 }
 
+/// Columns written without a dictionary: their values are (nearly) one per row — a function's
+/// identifiers, the times Config stamps each result with. A dictionary there fills its page limit
+/// within every row group and falls back to plain encoding, so it only costs time and bytes (README,
+/// Performance: `cargo xtask bench aggregator`). Where such times do repeat, zstd compresses the
+/// plain values well.
+const PLAIN_COLUMNS: [&str; 4] = [
+    "resource_id",
+    "function_arn",
+    "result_recorded_time",
+    "config_rule_invoked_time",
+];
+
 fn properties() -> WriterProperties {
-    WriterProperties::builder()
+    PLAIN_COLUMNS
+        .iter()
+        .fold(WriterProperties::builder(), |builder, column| {
+            builder.set_column_dictionary_enabled(ColumnPath::from(*column), false)
+        })
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // Min/max per column chunk (row group) is what Athena prunes with; page-level statistics
@@ -451,5 +468,16 @@ mod tests {
         assert_eq!(columns.columns.len(), schema().fields().len());
         let batch = columns.finish().expect("an empty batch of the schema");
         assert_eq!(batch.schema(), schema());
+    }
+
+    #[test]
+    fn plain_columns_are_top_level_columns_of_the_schema() {
+        for column in PLAIN_COLUMNS {
+            let field = schema().field_with_name(column).cloned();
+            assert!(
+                field.is_ok_and(|f| !f.data_type().is_nested()),
+                "{column} is not a top-level column of the schema"
+            );
+        }
     }
 }

@@ -77,12 +77,13 @@ pub fn rows<'c>(context: &'c RunContext<'c>, count: usize, day: usize) -> impl I
     let has_successor: Vec<bool> = entries.iter().map(|r| r.successor.is_some()).collect();
     let accounts: Vec<AccountDetails> = (0..1000)
         .map(|i| AccountDetails {
-            name: Some(format!("workload-{i:04}")),
-            ou_path: Some(format!("Root/Workloads/Unit-{}", i % 12)),
+            name: Some(format!("workload-{i:04}").into()),
+            ou_path: Some(format!("Root/Workloads/Unit-{}", i % 12).into()),
             tags: BTreeMap::from([
                 ("cost-center".to_string(), format!("cc-{}", i % 40)),
                 ("owner".to_string(), format!("team-{}@example.com", i % 90)),
-            ]),
+            ])
+            .into(),
         })
         .collect();
     // The organization's shared-services account, which publishes the shared layers.

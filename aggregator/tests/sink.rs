@@ -15,14 +15,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 fn rows(count: usize, run_id: &str) -> Vec<aggregator::row::Row> {
     let catalog = Catalog::builtin().expect("catalog");
     let policy = Policy::default();
-    let run = RunContext {
-        collected_at: "2026-11-23T06:00:00Z".parse().expect("time"),
-        ..RunContext::new(&catalog, &policy, date(2026, 11, 23), run_id)
-    };
+    let run = RunContext::new(&catalog, &policy, date(2026, 11, 23), run_id)
+        .collected_at("2026-11-23T06:00:00Z".parse().expect("time"));
     let account = AccountDetails {
         name: Some("payments".into()),
         ou_path: Some("Root/Workloads".into()),
-        tags: BTreeMap::from([("cost-center".into(), "42".into())]),
+        tags: BTreeMap::from([("cost-center".into(), "42".into())]).into(),
     };
     (0..count)
         .map(|i| {
