@@ -6,19 +6,18 @@
 //! [`crate::output`] publishes the parts as one snapshot per day.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use arrow_array::builder::{
-    Date32Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
-    TimestampMillisecondBuilder,
+    ArrayBuilder, Date32Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames,
+    StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Fields, SchemaRef, TimeUnit};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use parquet::arrow::ArrowWriter;
@@ -41,187 +40,282 @@ fn epoch_days(date: Date) -> i32 {
     i32::try_from(seconds.div_euclid(86_400)).unwrap_or(if seconds < 0 { i32::MIN } else { i32::MAX })
 }
 
-/// One row's value for one column, as the row holds it.
-enum Value<'r> {
-    Text(Option<&'r str>),
-    Time(Option<Timestamp>),
-    Date(Option<Date>),
-    Int(Option<i32>),
-    Long(Option<i64>),
-    List(&'r [String]),
-    /// A list that may be NULL (not read).
-    OptList(Option<&'r [String]>),
-    Map(&'r BTreeMap<String, String>),
-}
-
-/// Reads one column's value from a row.
-type Getter = for<'r> fn(&'r Row) -> Value<'r>;
-
-/// Where each column of [`schema`] comes from in a [`Row`], in the schema's order. The column
-/// types and builders come from the schema; [`Encoder::new`] checks these names against it.
-const COLUMNS: [(&str, Getter); 34] = [
-    ("account_id", |r| Value::Text(Some(&r.account_id))),
-    ("account_name", |r| Value::Text(r.account_name.as_deref())),
-    ("ou_path", |r| Value::Text(r.ou_path.as_deref())),
-    ("account_tags", |r| Value::Map(&r.account_tags)),
-    ("region", |r| Value::Text(Some(&r.region))),
-    ("rule_name", |r| Value::Text(Some(&r.rule_name))),
-    ("resource_type", |r| Value::Text(Some(&r.resource_type))),
-    ("resource_id", |r| Value::Text(Some(&r.resource_id))),
-    ("function_arn", |r| Value::Text(r.function_arn.as_deref())),
-    ("compliance_type", |r| Value::Text(Some(&r.compliance_type))),
-    ("annotation", |r| Value::Text(r.annotation.as_deref())),
-    ("result_recorded_time", |r| Value::Time(r.result_recorded_time)),
-    ("config_rule_invoked_time", |r| {
-        Value::Time(r.config_rule_invoked_time)
-    }),
-    ("runtime", |r| Value::Text(r.runtime.as_deref())),
-    ("runtime_family", |r| Value::Text(r.runtime_family.as_deref())),
-    ("package_type", |r| Value::Text(r.package_type.as_deref())),
-    ("architectures", |r| Value::List(&r.architectures)),
-    ("code_last_modified", |r| Value::Time(r.code_last_modified)),
-    ("function_tags", |r| Value::Map(&r.function_tags)),
-    ("phase", |r| Value::Text(r.phase.map(|p| p.as_str()))),
-    ("deprecation_date", |r| Value::Date(r.deprecation_date)),
-    ("block_create_date", |r| Value::Date(r.block_create_date)),
-    ("block_update_date", |r| Value::Date(r.block_update_date)),
-    ("days_to_fail", |r| Value::Int(r.days_to_fail)),
-    ("successor", |r| Value::Text(r.successor.as_deref())),
-    ("latest_runtime", |r| Value::Text(r.latest_runtime.as_deref())),
-    ("exempt_until", |r| Value::Date(r.exempt_until)),
-    ("qualifier", |r| Value::Text(r.qualifier.as_deref())),
-    ("aliases", |r| Value::List(&r.aliases)),
-    ("blocking_layers", |r| {
-        Value::OptList(r.blocking_layers.as_deref())
-    }),
-    ("invocations_30d", |r| Value::Long(r.invocations_30d)),
-    ("last_invoked_date", |r| Value::Date(r.last_invoked_date)),
-    ("run_id", |r| Value::Text(Some(&r.run_id))),
-    ("collected_at", |r| Value::Time(Some(r.collected_at))),
-];
-
-/// The Arrow builder of one column, chosen by the column's type in [`schema`].
-enum Column {
-    Text(StringBuilder),
-    Time(TimestampMillisecondBuilder),
-    Date(Date32Builder),
-    Int(Int32Builder),
-    Long(Int64Builder),
-    List(ListBuilder<StringBuilder>),
-    Map(MapBuilder<StringBuilder, StringBuilder>),
-}
-
-impl Column {
-    /// The builder for a field of the schema; an error for a type the rows cannot fill. Sized like
+/// The Arrow builder of one kind of column, and the value a row holds for it.
+trait Kind {
+    type Builder: ArrayBuilder;
+    type Value<'r>;
+    /// The builder for `field`; an error when the field's type is not this kind's. Sized like
     /// `previous`, the column's last batch when there is one: builders start over empty after a
     /// batch, and growing them by doubling again would copy each buffer about twice.
-    fn for_field(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Column> {
-        let text = |f: &Field| f.data_type() == &DataType::Utf8;
-        let rows = previous.map_or(0, |array| array.len());
-        // A string array's value bytes (a finished array holds exactly its own).
-        let bytes = |array: &ArrayRef| array.as_string_opt::<i32>().map_or(0, |a| a.value_data().len());
-        let strings = |array: Option<&ArrayRef>| {
-            StringBuilder::with_capacity(array.map_or(0, |a| a.len()), array.map_or(0, bytes))
-        };
-        Ok(match field.data_type() {
-            DataType::Utf8 => Column::Text(strings(previous)),
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Self::Builder>;
+    fn append(builder: &mut Self::Builder, value: Self::Value<'_>) -> anyhow::Result<()>;
+}
+
+/// A string builder sized like a finished string array (which holds exactly its own value bytes).
+fn strings(previous: Option<&ArrayRef>) -> StringBuilder {
+    let bytes = previous
+        .and_then(|array| array.as_string_opt::<i32>())
+        .map_or(0, |array| array.value_data().len());
+    StringBuilder::with_capacity(previous.map_or(0, |array| array.len()), bytes)
+}
+
+fn rows_of(previous: Option<&ArrayRef>) -> usize {
+    previous.map_or(0, |array| array.len())
+}
+
+fn mismatch<T>(field: &Field, kind: &str) -> anyhow::Result<T> {
+    bail!(
+        "column {}: type {} is not {kind}",
+        field.name(),
+        field.data_type()
+    )
+}
+
+struct Text;
+impl Kind for Text {
+    type Builder = StringBuilder;
+    type Value<'r> = Option<&'r str>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<StringBuilder> {
+        match field.data_type() {
+            DataType::Utf8 => Ok(strings(previous)),
+            _ => mismatch(field, "a string"),
+        }
+    }
+    #[inline]
+    fn append(builder: &mut StringBuilder, value: Option<&str>) -> anyhow::Result<()> {
+        builder.append_option(value);
+        Ok(())
+    }
+}
+
+struct Time;
+impl Kind for Time {
+    type Builder = TimestampMillisecondBuilder;
+    type Value<'r> = Option<Timestamp>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Self::Builder> {
+        match field.data_type() {
             DataType::Timestamp(TimeUnit::Millisecond, zone) => {
-                let builder = TimestampMillisecondBuilder::with_capacity(rows);
-                Column::Time(match zone {
+                let builder = TimestampMillisecondBuilder::with_capacity(rows_of(previous));
+                Ok(match zone {
                     Some(zone) => builder.with_timezone(zone.as_ref()),
                     None => builder,
                 })
             }
-            DataType::Date32 => Column::Date(Date32Builder::with_capacity(rows)),
-            DataType::Int32 => Column::Int(Int32Builder::with_capacity(rows)),
-            DataType::Int64 => Column::Long(Int64Builder::with_capacity(rows)),
-            DataType::List(item) if text(item) => {
-                let items = previous.and_then(|a| a.as_list_opt::<i32>()).map(|l| l.values());
-                Column::List(ListBuilder::with_capacity(strings(items), rows).with_field(item.clone()))
-            }
-            DataType::Map(entries, false) => match entries.data_type() {
-                // MapBuilder::finish panics unless the key field is a non-null string: checked here.
-                DataType::Struct(fields)
-                    if fields.len() == 2
-                        && text(&fields[0])
-                        && !fields[0].is_nullable()
-                        && text(&fields[1]) =>
-                {
-                    let names = MapFieldNames {
-                        entry: entries.name().clone(),
-                        key: fields[0].name().clone(),
-                        value: fields[1].name().clone(),
-                    };
-                    let map = previous.and_then(|a| a.as_map_opt());
-                    let (keys, values) = (map.map(|m| m.keys()), map.map(|m| m.values()));
-                    Column::Map(
-                        MapBuilder::with_capacity(Some(names), strings(keys), strings(values), rows)
-                            .with_keys_field(fields[0].clone())
-                            .with_values_field(fields[1].clone()),
-                    )
-                }
-                other => bail!(
-                    "column {}: map entries of {other} are not supported",
-                    field.name()
-                ),
-            },
-            other => bail!("column {}: type {other} is not supported", field.name()),
-        })
+            _ => mismatch(field, "a timestamp in milliseconds"),
+        }
     }
-
     #[inline]
-    fn append(&mut self, value: Value<'_>) -> anyhow::Result<()> {
-        match (self, value) {
-            (Column::Text(builder), Value::Text(text)) => builder.append_option(text),
-            (Column::Time(builder), Value::Time(time)) => {
-                builder.append_option(time.map(Timestamp::as_millisecond))
-            }
-            (Column::Date(builder), Value::Date(date)) => builder.append_option(date.map(epoch_days)),
-            (Column::Int(builder), Value::Int(int)) => builder.append_option(int),
-            (Column::Long(builder), Value::Long(long)) => builder.append_option(long),
-            (Column::List(builder), Value::List(items)) => {
-                for item in items {
-                    builder.values().append_value(item);
-                }
-                builder.append(true);
-            }
-            (Column::List(builder), Value::OptList(items)) => {
-                for item in items.unwrap_or_default() {
-                    builder.values().append_value(item);
-                }
-                builder.append(items.is_some());
-            }
-            (Column::Map(builder), Value::Map(map)) => {
-                let (keys, values) = builder.entries();
-                for (key, value) in map {
-                    keys.append_value(key);
-                    values.append_value(value);
-                }
-                builder.append(true)?;
-            }
-            _ => bail!("a row value does not match its column's type"),
-        }
+    fn append(builder: &mut Self::Builder, value: Option<Timestamp>) -> anyhow::Result<()> {
+        builder.append_option(value.map(Timestamp::as_millisecond));
         Ok(())
-    }
-
-    /// The column so far as an array; the builder starts over empty.
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Column::Text(builder) => Arc::new(builder.finish()),
-            Column::Time(builder) => Arc::new(builder.finish()),
-            Column::Date(builder) => Arc::new(builder.finish()),
-            Column::Int(builder) => Arc::new(builder.finish()),
-            Column::Long(builder) => Arc::new(builder.finish()),
-            Column::List(builder) => Arc::new(builder.finish()),
-            Column::Map(builder) => Arc::new(builder.finish()),
-        }
     }
 }
 
-/// Builders for every column of the schema, filled a row at a time.
+struct Day;
+impl Kind for Day {
+    type Builder = Date32Builder;
+    type Value<'r> = Option<Date>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Date32Builder> {
+        match field.data_type() {
+            DataType::Date32 => Ok(Date32Builder::with_capacity(rows_of(previous))),
+            _ => mismatch(field, "a date"),
+        }
+    }
+    #[inline]
+    fn append(builder: &mut Date32Builder, value: Option<Date>) -> anyhow::Result<()> {
+        builder.append_option(value.map(epoch_days));
+        Ok(())
+    }
+}
+
+struct Int;
+impl Kind for Int {
+    type Builder = Int32Builder;
+    type Value<'r> = Option<i32>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Int32Builder> {
+        match field.data_type() {
+            DataType::Int32 => Ok(Int32Builder::with_capacity(rows_of(previous))),
+            _ => mismatch(field, "a 32-bit integer"),
+        }
+    }
+    #[inline]
+    fn append(builder: &mut Int32Builder, value: Option<i32>) -> anyhow::Result<()> {
+        builder.append_option(value);
+        Ok(())
+    }
+}
+
+struct Long;
+impl Kind for Long {
+    type Builder = Int64Builder;
+    type Value<'r> = Option<i64>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Int64Builder> {
+        match field.data_type() {
+            DataType::Int64 => Ok(Int64Builder::with_capacity(rows_of(previous))),
+            _ => mismatch(field, "a 64-bit integer"),
+        }
+    }
+    #[inline]
+    fn append(builder: &mut Int64Builder, value: Option<i64>) -> anyhow::Result<()> {
+        builder.append_option(value);
+        Ok(())
+    }
+}
+
+/// A list of strings; `None` is a NULL list (not read), `Some(&[])` an empty one.
+struct List;
+impl Kind for List {
+    type Builder = ListBuilder<StringBuilder>;
+    type Value<'r> = Option<&'r [String]>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Self::Builder> {
+        match field.data_type() {
+            DataType::List(item) if item.data_type() == &DataType::Utf8 => {
+                let items = previous.and_then(|a| a.as_list_opt::<i32>()).map(|l| l.values());
+                Ok(ListBuilder::with_capacity(strings(items), rows_of(previous)).with_field(item.clone()))
+            }
+            _ => mismatch(field, "a list of strings"),
+        }
+    }
+    #[inline]
+    fn append(builder: &mut Self::Builder, items: Option<&[String]>) -> anyhow::Result<()> {
+        for item in items.unwrap_or_default() {
+            builder.values().append_value(item);
+        }
+        builder.append(items.is_some());
+        Ok(())
+    }
+}
+
+/// A map of strings to strings (never NULL: an empty map when there is nothing).
+struct Map;
+impl Kind for Map {
+    type Builder = MapBuilder<StringBuilder, StringBuilder>;
+    type Value<'r> = &'r BTreeMap<String, String>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Self::Builder> {
+        let DataType::Map(entries, false) = field.data_type() else {
+            return mismatch(field, "an unsorted map");
+        };
+        match entries.data_type() {
+            // MapBuilder::finish panics unless the key field is a non-null string: checked here.
+            DataType::Struct(fields)
+                if fields.len() == 2
+                    && fields[0].data_type() == &DataType::Utf8
+                    && !fields[0].is_nullable()
+                    && fields[1].data_type() == &DataType::Utf8 =>
+            {
+                let names = MapFieldNames {
+                    entry: entries.name().clone(),
+                    key: fields[0].name().clone(),
+                    value: fields[1].name().clone(),
+                };
+                let map = previous.and_then(|a| a.as_map_opt());
+                let (keys, values) = (map.map(|m| m.keys()), map.map(|m| m.values()));
+                Ok(
+                    MapBuilder::with_capacity(Some(names), strings(keys), strings(values), rows_of(previous))
+                        .with_keys_field(fields[0].clone())
+                        .with_values_field(fields[1].clone()),
+                )
+            }
+            _ => mismatch(field, "a map of non-null strings to strings"),
+        }
+    }
+    #[inline]
+    fn append(builder: &mut Self::Builder, map: &BTreeMap<String, String>) -> anyhow::Result<()> {
+        let (keys, values) = builder.entries();
+        for (key, value) in map {
+            keys.append_value(key);
+            values.append_value(value);
+        }
+        builder.append(true)?;
+        Ok(())
+    }
+}
+
+/// Where each column of [`schema`] comes from in a [`Row`], in the schema's order: `name: Kind =
+/// |row| value`. It becomes a builder per column and one straight-line `append` (no call through a
+/// table and no match per value: a million rows × 34 columns); [`Columns::new`] checks the names and
+/// kinds against the schema, the one home of the column types.
+macro_rules! columns {
+    ($($name:ident: $kind:ident = |$row:ident| $value:expr),* $(,)?) => {
+        /// One builder per column of the schema, filled a row at a time.
+        struct Builders {
+            $($name: <$kind as Kind>::Builder,)*
+        }
+
+        const COLUMN_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        impl Builders {
+            /// `previous`: the last batch's arrays, in the schema's order, to size the builders.
+            fn new(fields: &Fields, previous: Option<&[ArrayRef]>) -> anyhow::Result<Builders> {
+                let mut fields = fields.iter();
+                let mut previous = previous.map(|arrays| arrays.iter());
+                Ok(Builders {
+                    $($name: {
+                        let field = fields.next().context("the schema has fewer columns than the rows")?;
+                        let last = previous.as_mut().and_then(|arrays| arrays.next());
+                        <$kind as Kind>::builder(field, last)?
+                    },)*
+                })
+            }
+
+            #[inline]
+            fn append(&mut self, row: &Row) -> anyhow::Result<()> {
+                $({
+                    let $row = row;
+                    <$kind as Kind>::append(&mut self.$name, $value)
+                        .context(concat!("column ", stringify!($name)))?;
+                })*
+                Ok(())
+            }
+
+            fn finish(&mut self) -> Vec<ArrayRef> {
+                vec![$(ArrayBuilder::finish(&mut self.$name)),*]
+            }
+        }
+    };
+}
+
+columns! {
+    account_id: Text = |r| Some(&r.account_id),
+    account_name: Text = |r| r.account_name.as_deref(),
+    ou_path: Text = |r| r.ou_path.as_deref(),
+    account_tags: Map = |r| &r.account_tags,
+    region: Text = |r| Some(&r.region),
+    rule_name: Text = |r| Some(&r.rule_name),
+    resource_type: Text = |r| Some(&r.resource_type),
+    resource_id: Text = |r| Some(&r.resource_id),
+    function_arn: Text = |r| r.function_arn.as_deref(),
+    compliance_type: Text = |r| Some(&r.compliance_type),
+    annotation: Text = |r| r.annotation.as_deref(),
+    result_recorded_time: Time = |r| r.result_recorded_time,
+    config_rule_invoked_time: Time = |r| r.config_rule_invoked_time,
+    runtime: Text = |r| r.runtime.as_deref(),
+    runtime_family: Text = |r| r.runtime_family.as_deref(),
+    package_type: Text = |r| r.package_type.as_deref(),
+    architectures: List = |r| Some(&r.architectures),
+    code_last_modified: Time = |r| r.code_last_modified,
+    function_tags: Map = |r| &r.function_tags,
+    phase: Text = |r| r.phase.map(|p| p.as_str()),
+    deprecation_date: Day = |r| r.deprecation_date,
+    block_create_date: Day = |r| r.block_create_date,
+    block_update_date: Day = |r| r.block_update_date,
+    days_to_fail: Int = |r| r.days_to_fail,
+    successor: Text = |r| r.successor.as_deref(),
+    latest_runtime: Text = |r| r.latest_runtime.as_deref(),
+    exempt_until: Day = |r| r.exempt_until,
+    qualifier: Text = |r| r.qualifier.as_deref(),
+    aliases: List = |r| Some(&r.aliases),
+    blocking_layers: List = |r| r.blocking_layers.as_deref(),
+    invocations_30d: Long = |r| r.invocations_30d,
+    last_invoked_date: Day = |r| r.last_invoked_date,
+    run_id: Text = |r| Some(&r.run_id),
+    collected_at: Time = |r| Some(r.collected_at),
+}
+
+/// The schema's builders and how many rows they hold.
 struct Columns {
     schema: SchemaRef,
-    columns: Vec<(&'static str, Getter, Column)>,
+    builders: Builders,
     rows: usize,
 }
 
@@ -229,19 +323,13 @@ impl Columns {
     fn new() -> anyhow::Result<Columns> {
         let schema = schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let table: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
-        if names != table {
-            bail!("the row columns {table:?} do not match the schema's {names:?}");
+        if names != COLUMN_NAMES {
+            bail!("the row columns {COLUMN_NAMES:?} do not match the schema's {names:?}");
         }
-        let columns = schema
-            .fields()
-            .iter()
-            .zip(COLUMNS)
-            .map(|(field, (name, get))| Ok((name, get, Column::for_field(field, None)?)))
-            .collect::<anyhow::Result<_>>()?;
+        let builders = Builders::new(schema.fields(), None)?;
         Ok(Columns {
             schema,
-            columns,
+            builders,
             rows: 0,
         })
     }
@@ -249,23 +337,15 @@ impl Columns {
     /// One row into every column. An error leaves the columns of unequal length, which the next
     /// batch then refuses: callers stop at the first error.
     fn append(&mut self, row: &Row) -> anyhow::Result<()> {
-        for (name, get, column) in &mut self.columns {
-            column
-                .append(get(row))
-                .with_context(|| format!("column {name}"))?;
-        }
+        self.builders.append(row)?;
         self.rows += 1;
         Ok(())
     }
 
     /// The rows so far as a record batch; the builders start over empty, sized for another such.
     fn finish(&mut self) -> anyhow::Result<RecordBatch> {
-        let mut arrays = Vec::with_capacity(self.columns.len());
-        for (field, (_, _, column)) in self.schema.fields().iter().zip(&mut self.columns) {
-            let array = column.finish();
-            *column = Column::for_field(field, Some(&array))?;
-            arrays.push(array);
-        }
+        let arrays = self.builders.finish();
+        self.builders = Builders::new(self.schema.fields(), Some(&arrays))?;
         self.rows = 0;
         RecordBatch::try_new(self.schema.clone(), arrays)
             .context("building a record batch of the dataset schema")
@@ -465,7 +545,7 @@ mod tests {
     #[test]
     fn every_schema_column_has_a_row_value_and_a_builder() {
         let mut columns = Columns::new().expect("the row table matches the schema");
-        assert_eq!(columns.columns.len(), schema().fields().len());
+        assert_eq!(COLUMN_NAMES.len(), schema().fields().len());
         let batch = columns.finish().expect("an empty batch of the schema");
         assert_eq!(batch.schema(), schema());
     }
