@@ -6,17 +6,19 @@
 //! [`crate::output`] publishes the parts as one snapshot per day.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use arrow_array::builder::{
-    ArrayBuilder, Date32Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames,
-    StringBuilder, TimestampMillisecondBuilder,
+    ArrayBuilder, Date32Builder, ListBuilder, MapBuilder, MapFieldNames, PrimitiveBuilder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::{DataType, Field, Fields, SchemaRef, TimeUnit};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -128,35 +130,22 @@ impl Kind for Day {
     }
 }
 
-struct Int;
-impl Kind for Int {
-    type Builder = Int32Builder;
-    type Value<'r> = Option<i32>;
-    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Int32Builder> {
-        match field.data_type() {
-            DataType::Int32 => Ok(Int32Builder::with_capacity(rows_of(previous))),
-            _ => mismatch(field, "a 32-bit integer"),
+/// An integer column of Arrow type `T` (its values as the row holds them).
+struct Integer<T>(PhantomData<T>);
+type Int = Integer<Int32Type>;
+type Long = Integer<Int64Type>;
+impl<T: ArrowPrimitiveType> Kind for Integer<T> {
+    type Builder = PrimitiveBuilder<T>;
+    type Value<'r> = Option<T::Native>;
+    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Self::Builder> {
+        if field.data_type() == &T::DATA_TYPE {
+            Ok(PrimitiveBuilder::with_capacity(rows_of(previous)))
+        } else {
+            mismatch(field, &T::DATA_TYPE.to_string())
         }
     }
     #[inline]
-    fn append(builder: &mut Int32Builder, value: Option<i32>) -> anyhow::Result<()> {
-        builder.append_option(value);
-        Ok(())
-    }
-}
-
-struct Long;
-impl Kind for Long {
-    type Builder = Int64Builder;
-    type Value<'r> = Option<i64>;
-    fn builder(field: &Field, previous: Option<&ArrayRef>) -> anyhow::Result<Int64Builder> {
-        match field.data_type() {
-            DataType::Int64 => Ok(Int64Builder::with_capacity(rows_of(previous))),
-            _ => mismatch(field, "a 64-bit integer"),
-        }
-    }
-    #[inline]
-    fn append(builder: &mut Int64Builder, value: Option<i64>) -> anyhow::Result<()> {
+    fn append(builder: &mut Self::Builder, value: Option<T::Native>) -> anyhow::Result<()> {
         builder.append_option(value);
         Ok(())
     }
