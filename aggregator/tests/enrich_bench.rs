@@ -43,13 +43,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn in_region(config: aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
-    config
-        .into_builder()
-        .region(aws_config::Region::new(region.to_string()))
-        .build()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: cargo xtask bench enrich"]
 async fn enrich_calls_against_their_bounds() {
@@ -69,7 +62,7 @@ async fn enrich_calls_against_their_bounds() {
             .expect("keys");
         for region in REGIONS {
             start_recording(
-                &in_region(aws.sdk_config(Some(keys.clone()), 3).await, region).await,
+                &LocalAws::in_region(aws.sdk_config(Some(keys.clone()), 3).await, region),
                 member,
             )
             .await;
@@ -105,7 +98,7 @@ async fn enrich_calls_against_their_bounds() {
     let mut processes = Vec::new();
     let mut arns = Vec::new();
     for region in REGIONS {
-        let config = in_region(admin.clone(), region).await;
+        let config = LocalAws::in_region(admin.clone(), region);
         start_recording(&config, ADMIN_ACCOUNT).await;
         let arn = create_function(&config, "runtime-rule", Runtime::Providedal2023).await;
         organization_rule(

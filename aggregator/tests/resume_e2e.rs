@@ -89,14 +89,6 @@ fn finish(child: Child) -> (i32, Value, String) {
     (output.status.code().unwrap_or(-1), summary, stderr)
 }
 
-fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    )
-}
-
 /// Every key under `prefix/evaluations/`.
 async fn keys(s3: &aws_sdk_s3::Client, prefix: &str) -> Vec<String> {
     let mut keys = Vec::new();
@@ -164,7 +156,7 @@ async fn a_killed_run_resumes_its_finished_shards_and_publishes_one_snapshot() {
     let _serial = aws.lock().await;
     synthetic_org(aws);
     let admin = aws.sdk_config(None, 3).await;
-    let s3 = s3_client(&admin);
+    let s3 = LocalAws::s3_client(&admin);
     s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
 
     // 1. The uninterrupted run, on a fresh output: the calls to beat and the rows to match.

@@ -120,13 +120,6 @@ async fn build_organization(aws: &LocalAws) -> Organization {
     Organization { members, suspended }
 }
 
-async fn in_region(config: aws_config::SdkConfig, region: &str) -> aws_config::SdkConfig {
-    config
-        .into_builder()
-        .region(aws_config::Region::new(region.to_string()))
-        .build()
-}
-
 /// Functions in every member and region, recorded by Config; then the rule as an organization rule
 /// in each region, swept once. Returns the rule processes (kept alive for the test).
 async fn evaluations_in_place(aws: &LocalAws, organization: &Organization) -> Vec<LambdaProcess> {
@@ -169,7 +162,7 @@ async fn deploy_rule(
             .expect("keys");
         for region in regions {
             start_recording_except(
-                &in_region(aws.sdk_config(Some(keys.clone()), 3).await, region).await,
+                &LocalAws::in_region(aws.sdk_config(Some(keys.clone()), 3).await, region),
                 member,
                 excluded,
             )
@@ -188,7 +181,7 @@ async fn deploy_rule(
     let mut processes = Vec::new();
     let mut arns = Vec::new();
     for &region in regions {
-        let admin = in_region(aws.sdk_config(None, 3).await, region).await;
+        let admin = LocalAws::in_region(aws.sdk_config(None, 3).await, region);
         start_recording_except(&admin, ADMIN_ACCOUNT, excluded).await;
         let arn = create_function(&admin, "runtime-rule", Runtime::Providedal2023).await;
         let periodic = [OrganizationConfigRuleTriggerType::ScheduledNotification];
@@ -306,14 +299,6 @@ async fn aggregator_results(aws: &LocalAws) -> BTreeMap<Key, (String, Option<Str
 /// own binary where a target directory is shared between checkouts; else Cargo's.
 fn aggregator_bin() -> std::ffi::OsString {
     std::env::var_os("AGGREGATOR_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_aggregator").into())
-}
-
-fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    )
 }
 
 /// Runs the aggregator binary as a user would; returns (exit code, stdout, stderr).
@@ -512,7 +497,7 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
     let _rules = evaluations_in_place(aws, &organization).await;
     let admin = aws.sdk_config(None, 3).await;
     organization_aggregator(&admin, AGGREGATOR).await;
-    let s3 = s3_client(&admin);
+    let s3 = LocalAws::s3_client(&admin);
     s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
 
     let expected = aggregator_results(aws).await;
@@ -964,7 +949,7 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
         .assume_role(member, "OrganizationAccountAccessRole")
         .await
         .expect("keys");
-    let in_member = in_region(aws.sdk_config(Some(keys), 3).await, REGION).await;
+    let in_member = LocalAws::in_region(aws.sdk_config(Some(keys), 3).await, REGION);
     create_function(&in_member, "not-yet-judged", Runtime::Python38).await;
     let (code, stdout, stderr) = run_aggregator_args(
         aws,
@@ -1179,7 +1164,7 @@ async fn a_worse_snapshot_never_replaces_a_better_one_and_failures_leave_the_pai
     let members = create_organization(&admin, &["member-a", "member-b", "member-c"]).await;
     let (_rules, arns) = deploy_rule(aws, &members, &members[..2], &[REGION], 2, false).await;
     organization_aggregator(&admin, AGGREGATOR).await;
-    let s3 = s3_client(&admin);
+    let s3 = LocalAws::s3_client(&admin);
     s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
     let output = format!("s3://{BUCKET}/{PREFIX}");
     let today = lifecycle::dates::today_utc().to_string();
@@ -1446,7 +1431,7 @@ async fn calls_by_operation_are_what_the_plan_predicts() {
     let (_rules, arns) = deploy_rule(aws, &members, &members, &REGIONS, PER_PAIR, true).await;
     sweep(aws, &arns, members.len() * REGIONS.len()).await;
     organization_aggregator(&admin, AGGREGATOR).await;
-    let s3 = s3_client(&admin);
+    let s3 = LocalAws::s3_client(&admin);
     s3.create_bucket().bucket(BUCKET).send().await.expect("bucket");
 
     // The plan, from what the aggregator holds, read independently.

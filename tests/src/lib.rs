@@ -151,6 +151,24 @@ impl LocalAws {
             .await
     }
 
+    /// An S3 client of `config` as the local AWS serves buckets (path-style addressing: one host for
+    /// every bucket).
+    pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(config)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+
+    /// `config` in another region.
+    pub fn in_region(config: SdkConfig, region: &str) -> SdkConfig {
+        config
+            .into_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
     /// Credentials of a role in `account`, through STS as any cross-account caller gets them.
     pub async fn assume_role(&self, account: &str, role: &str) -> anyhow::Result<Credentials> {
         let sts = aws_sdk_sts::Client::new(&self.sdk_config(None, 3).await);

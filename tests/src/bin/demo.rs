@@ -169,11 +169,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("\nThe aggregator: the organization's evaluations into the day's Parquet snapshot on S3 ...");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&admin)
-            .force_path_style(true)
-            .build(),
-    );
+    let s3 = e2e::LocalAws::s3_client(&admin);
     s3.create_bucket().bucket("runtime-reports").send().await?;
     let run = e2e::loopback_env(
         &mut std::process::Command::new(&aggregator_binary),
