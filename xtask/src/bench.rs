@@ -1,12 +1,11 @@
 //! `cargo xtask bench evaluate|rule|aggregator|gather|enrich|localaws`.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
 use crate::BenchTarget;
-use crate::util::{cargo, loopback_only, python_env, python_in, run, target_dir, workspace_root};
+use crate::util::{cargo, command, python_env, python_in, run, target_dir, workspace_root};
 
 /// What the rule-vs-rdklib bench adds to the project's Python environment (rdklib, awslambdaric). Installed
 /// on demand into .venv by the bench only: CI never runs it, so `cargo xtask test` does not pay for it.
@@ -51,7 +50,7 @@ pub fn bench(target: BenchTarget, args: &[String]) -> anyhow::Result<()> {
 /// (default 20 accounts × 2 Regions × 10 functions). Calls are counted, not timed.
 fn bench_enrich(args: &[String]) -> anyhow::Result<()> {
     run(&cargo(), &["build", "--locked", "-p", "rule"])?;
-    let status = loopback_only(&mut Command::new(cargo()))
+    let status = command(cargo())
         .args([
             "test",
             "--locked",
@@ -81,7 +80,7 @@ fn bench_gather(args: &[String]) -> anyhow::Result<()> {
     let python = python_env()?;
     let binary = target_dir().join("release/aggregator");
     eprintln!("==> gather on a synthetic organization (tests/bench/gather.py)");
-    let status = loopback_only(&mut Command::new(&python))
+    let status = command(&python)
         .arg("tests/bench/gather.py")
         .arg("--aggregator-bin")
         .arg(&binary)
@@ -127,7 +126,7 @@ fn bench_rule(args: &[String]) -> anyhow::Result<()> {
     }
     let binary = target_dir().join("release/rule");
     eprintln!("==> rule vs rdklib (tests/bench/rule_vs_rdklib.py)");
-    let status = loopback_only(&mut Command::new(&python))
+    let status = command(&python)
         .arg("tests/bench/rule_vs_rdklib.py")
         .arg("--rule-bin")
         .arg(&binary)
@@ -154,7 +153,7 @@ fn bench_aggregator(args: &[String]) -> anyhow::Result<()> {
     let out = target.join("bench-aggregator");
     let binary = target.join("release/aggregator");
     let measure = |program: &Path, args: &[&str]| -> anyhow::Result<serde_json::Value> {
-        let output = loopback_only(&mut Command::new(program))
+        let output = command(program)
             .args(args)
             .current_dir(workspace_root())
             .output()

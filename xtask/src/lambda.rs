@@ -1,10 +1,8 @@
 //! `cargo xtask lambda`: bootstrap zips (cargo-lambda) for arm64 and x86_64, sizes, cold start.
 
-use std::process::Command;
-
 use anyhow::{Context, bail};
 
-use crate::util::{loopback_only, python_env, run, workspace_root};
+use crate::util::{command, python_env, run, workspace_root};
 
 /// cargo-lambda (PyPI; brings zig for cross-linking), pinned, in the project's own environment.
 const CARGO_LAMBDA: &str = "cargo-lambda==1.9.2";
@@ -32,7 +30,7 @@ pub fn lambda() -> anyhow::Result<()> {
     for (arch_flag, arch) in [("--arm64", "arm64"), ("--x86-64", "x86_64")] {
         let out_dir = root.join("target/lambda").join(arch);
         eprintln!("==> cargo lambda build --release {arch_flag} --output-format zip -p rule -p aggregator");
-        let status = loopback_only(&mut Command::new(&cargo_lambda))
+        let status = command(&cargo_lambda)
             .args([
                 "lambda",
                 "build",

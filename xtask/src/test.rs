@@ -1,11 +1,10 @@
 //! `cargo xtask test`: every check CI runs.
 
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
-use crate::util::{cargo, ensure_component, loopback_only, python_env, run, target_dir, workspace_root};
+use crate::util::{cargo, command, ensure_component, python_env, run, target_dir, workspace_root};
 
 pub fn test() -> anyhow::Result<()> {
     let cargo = cargo();
@@ -90,7 +89,7 @@ pub fn test() -> anyhow::Result<()> {
 
 fn run_in(program: &str, args: &[&str], dir: &Path) -> anyhow::Result<()> {
     eprintln!("==> {program} {} (in {})", args.join(" "), dir.display());
-    let status = loopback_only(&mut Command::new(program))
+    let status = command(program)
         .args(args)
         .current_dir(dir)
         .status()
@@ -136,7 +135,7 @@ fn summary_line(line: &str) -> Option<&str> {
 fn run_tests_in(program: &str, args: &[String], dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Totals> {
     use std::io::{BufRead, BufReader};
     eprintln!("==> {program} {}", args.join(" "));
-    let mut child = loopback_only(&mut Command::new(program))
+    let mut child = command(program)
         .args(args)
         .envs(env.iter().copied())
         .current_dir(dir)

@@ -18,9 +18,19 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Every command we start talks to loopback only: no instance-metadata look-ups, dummy
-/// credentials and a region, so that no AWS SDK default chain reaches off this machine.
-pub fn loopback_only(command: &mut Command) -> &mut Command {
+/// A command as every task starts one: loopback only (no instance-metadata look-ups, dummy
+/// credentials and a region, so that no AWS SDK default chain reaches off this machine), and without
+/// the package variables `cargo run` set for xtask itself. Build scripts (ring's) ask cargo to rebuild
+/// them when `CARGO_PKG_NAME` or `CARGO_MANIFEST_DIR` change, and cargo compares its own environment:
+/// with xtask's values inherited, every cargo build started here rebuilt from ring up (≈ 3.5 min in
+/// release) after any build started from a shell, and the other way round.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        if is_cargo_package_variable(&name.to_string_lossy()) {
+            command.env_remove(&name);
+        }
+    }
     command
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -28,12 +38,24 @@ pub fn loopback_only(command: &mut Command) -> &mut Command {
         .env("AWS_SESSION_TOKEN", "testing")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_PROFILE");
+    command
+}
+
+/// What cargo sets for the crate it runs (doc.rust-lang.org/cargo/reference/environment-variables.html,
+/// "Environment variables Cargo sets for crates"), except `CARGO`, the path of cargo itself.
+fn is_cargo_package_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+        )
 }
 
 pub fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     eprintln!("==> {program} {}", args.join(" "));
-    let status = loopback_only(&mut Command::new(program))
+    let status = command(program)
         .args(args)
         .current_dir(workspace_root())
         .status()
@@ -107,7 +129,7 @@ pub fn target_dir() -> PathBuf {
 /// The project's Python, loopback-only, in `dir` (relative to the workspace root).
 pub fn python_in(dir: &str) -> anyhow::Result<Command> {
     let python = python_env()?;
-    let mut command = Command::new(python);
-    loopback_only(&mut command).current_dir(workspace_root().join(dir));
-    Ok(command)
+    let mut python = command(python);
+    python.current_dir(workspace_root().join(dir));
+    Ok(python)
 }
