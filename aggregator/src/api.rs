@@ -2,9 +2,11 @@
 //! starves other users of the same quotas nor hides what it cost.
 //!
 //! Each request (one page) waits for a token of its family's bucket (a GCRA token bucket from the
-//! `governor` crate) before it is sent; the SDK's standard retry with backoff still absorbs what the
-//! service throttles on top of that. Every request is counted under `service:Operation` (the IAM
-//! action's spelling); the run summary reports the counts as `api_calls_by_operation`.
+//! `governor` crate, [`Api::token`]) before it is sent — before the SDK signs it, so a long wait never
+//! ages a signature; the SDK's standard retry with backoff absorbs what the service throttles on top of
+//! that. Every attempt, retries included, is counted under `service:Operation` (the IAM action's
+//! spelling) by an interceptor inside each SDK client ([`Api::counter`]): the run summary's
+//! `api_calls_by_operation` is what the services received, throttled requests too.
 //!
 //! Defaults (research/scale-and-beyond-peers.md §1.2, §6.1):
 //! - Config: AWS publishes **no** TPS for the aggregate read APIs (the quotas page lists only rule,
@@ -24,14 +26,20 @@
 //!   quotas, https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_limits.html):
 //!   20 calls/s per (account, Region), so that dashboards and alarms keep most of it.
 //!
-//! Lambda and CloudWatch quotas are the member account's, per Region: their buckets are per
-//! (account, Region) ([`Api::pace`]), not one for the run.
+//! Lambda and CloudWatch quotas are the member account's, per Region: each of their clients (one per
+//! (account, Region)) gets a bucket of its own; Config's and Organizations' clients share the run's.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 /// Calls per second to Config (the aggregate reads and the rule look-ups) unless set otherwise.
@@ -53,10 +61,26 @@ pub enum Family {
     /// S3 (the snapshot, its summary, the cache): counted, not limited (S3 allows 3,500 writes/s
     /// per prefix; a run makes a handful of calls).
     S3,
-    /// Lambda in one member (account, Region): a bucket per pair ([`Api::pace`]).
+    /// SSM (the catalog overlay, one GetParameter): counted, not limited.
+    Ssm,
+    /// Lambda in one member (account, Region): a bucket per pair ([`Api::bucket`]).
     Lambda,
-    /// CloudWatch in one member (account, Region): a bucket per pair ([`Api::pace`]).
+    /// CloudWatch in one member (account, Region): a bucket per pair ([`Api::bucket`]).
     CloudWatch,
+}
+
+impl Family {
+    /// The service's prefix in IAM actions, which the counts use (`config:SelectAggregateResourceConfig`).
+    pub fn service(self) -> &'static str {
+        match self {
+            Family::Config => "config",
+            Family::Organizations => "organizations",
+            Family::S3 => "s3",
+            Family::Ssm => "ssm",
+            Family::Lambda => "lambda",
+            Family::CloudWatch => "cloudwatch",
+        }
+    }
 }
 
 /// Calls per second for each limited family.
@@ -108,7 +132,7 @@ pub struct Api {
     limits: RateLimits,
     config: DefaultDirectRateLimiter,
     organizations: DefaultDirectRateLimiter,
-    calls: Mutex<BTreeMap<&'static str, u64>>,
+    calls: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Api {
@@ -125,48 +149,80 @@ impl Api {
         self.limits
     }
 
-    /// Waits for the family's token, then counts the call. `operation` is `service:Operation`.
-    pub async fn call(&self, family: Family, operation: &'static str) {
+    /// Waits for a token of the run's bucket of `family` (Config, Organizations); the other families
+    /// have a bucket per member pair ([`Api::bucket`]) or none (S3, SSM).
+    pub async fn token(&self, family: Family) {
         match family {
             Family::Config => self.config.until_ready().await,
             Family::Organizations => self.organizations.until_ready().await,
-            // Held per pair by [`Api::call_paced`]; a call without its pair's bucket is only counted.
-            Family::S3 | Family::Lambda | Family::CloudWatch => {}
+            Family::S3 | Family::Ssm | Family::Lambda | Family::CloudWatch => {}
         }
-        self.count(operation);
     }
 
     /// A new bucket of `family`'s rate, for one member (account, Region).
-    pub fn pace(&self, family: Family) -> DefaultDirectRateLimiter {
+    pub fn bucket(&self, family: Family) -> DefaultDirectRateLimiter {
         let rate = match family {
             Family::Config => self.limits.config,
             Family::Organizations => self.limits.organizations,
             Family::Lambda => self.limits.lambda,
             Family::CloudWatch => self.limits.cloudwatch,
-            Family::S3 => MAX_PER_SECOND,
+            Family::S3 | Family::Ssm => MAX_PER_SECOND,
         };
         RateLimiter::direct(quota(rate))
     }
 
-    /// Waits for a token of `pace` (one pair's bucket, [`Api::pace`]), then counts the call.
-    pub async fn call_paced(&self, pace: &DefaultDirectRateLimiter, operation: &'static str) {
-        pace.until_ready().await;
-        self.count(operation);
+    /// The interceptor that counts every attempt of a `family` client's operations; give it to the
+    /// client's config builder (`.interceptor(api.counter(Family::Config))`).
+    pub fn counter(self: &Arc<Self>, family: Family) -> CountAttempts {
+        CountAttempts {
+            api: self.clone(),
+            service: family.service(),
+        }
     }
 
-    /// Counts a call that is not limited.
-    pub fn count(&self, operation: &'static str) {
+    /// Counts a call made outside the counted clients (STS's AssumeRole, inside the SDK's provider).
+    pub fn count(&self, operation: &str) {
         if let Ok(mut calls) = self.calls.lock() {
-            *calls.entry(operation).or_default() += 1;
+            *calls.entry(operation.to_string()).or_default() += 1;
         }
     }
 
     /// Calls so far by operation.
     pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.calls
-            .lock()
-            .map(|calls| calls.iter().map(|(k, v)| (k.to_string(), *v)).collect())
-            .unwrap_or_default()
+        self.calls.lock().map(|calls| calls.clone()).unwrap_or_default()
+    }
+}
+
+/// Counts every attempt of its client's operations under `service:Operation` (the operation's name
+/// from the SDK's metadata), just before the request is sent: a retry is a call the service receives.
+#[derive(Clone)]
+pub struct CountAttempts {
+    api: Arc<Api>,
+    service: &'static str,
+}
+
+impl std::fmt::Debug for CountAttempts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountAttempts")
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "CountAttempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        self.api.count(&format!("{}:{operation}", self.service));
+        Ok(())
     }
 }
 
@@ -200,7 +256,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn calls_are_counted_and_held_to_the_rate() {
+    async fn tokens_hold_the_rate() {
         let api = Api::new(RateLimits {
             config: 20.0,
             organizations: 1000.0,
@@ -209,21 +265,84 @@ mod tests {
         let started = std::time::Instant::now();
         // 30 calls at 20/s, evenly spaced: at least 29 intervals of 50 ms.
         for _ in 0..30 {
-            api.call(Family::Config, "config:Describe").await;
+            api.token(Family::Config).await;
         }
         assert!(
             started.elapsed() >= Duration::from_millis(1400),
             "{:?}",
             started.elapsed()
         );
-        api.call(Family::Organizations, "organizations:ListRoots").await;
-        api.count("s3:PutObject");
+    }
+
+    /// A connector that answers Config's ThrottlingException `throttles` times, then an empty page.
+    #[derive(Debug)]
+    struct ThrottleThenAnswer {
+        throttles: std::sync::atomic::AtomicU32,
+    }
+
+    impl aws_smithy_runtime_api::client::http::HttpConnector for ThrottleThenAnswer {
+        fn call(
+            &self,
+            _request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            use std::sync::atomic::Ordering;
+            let throttled = self
+                .throttles
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+                .is_ok();
+            let (status, body) = match throttled {
+                true => (
+                    400,
+                    r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+                ),
+                false => (200, r#"{"ConfigRules":[]}"#),
+            };
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Ok(
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse::new(
+                    status.try_into().expect("a status code"),
+                    aws_smithy_types::body::SdkBody::from(body),
+                ),
+            ))
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_attempt_is_counted_retries_included() {
+        let connector = aws_smithy_runtime_api::client::http::SharedHttpConnector::new(ThrottleThenAnswer {
+            throttles: 2.into(),
+        });
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+            ))
+            .http_client(aws_smithy_runtime_api::client::http::http_client_fn(
+                move |_, _| connector.clone(),
+            ))
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(5)
+                    .with_initial_backoff(Duration::from_millis(1)),
+            )
+            .build();
+        let api = Arc::new(Api::default());
+        let config = aws_sdk_config::Client::from_conf(
+            aws_sdk_config::config::Builder::from(&sdk)
+                .interceptor(api.counter(Family::Config))
+                .build(),
+        );
+        config
+            .describe_config_rules()
+            .send()
+            .await
+            .expect("answered after two throttles");
+        api.count("sts:AssumeRole");
         assert_eq!(
             api.calls(),
             BTreeMap::from([
-                ("config:Describe".to_string(), 30),
-                ("organizations:ListRoots".to_string(), 1),
-                ("s3:PutObject".to_string(), 1)
+                ("config:DescribeConfigRules".to_string(), 3),
+                ("sts:AssumeRole".to_string(), 1)
             ])
         );
     }

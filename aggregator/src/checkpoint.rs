@@ -33,7 +33,6 @@ use lifecycle::Catalog;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::api::Api;
 use crate::gather::{Gap, Listed, Shard};
 use crate::layout::{staging_path, staging_root};
 use crate::organization::{Cache, CacheReport, Organization};
@@ -236,7 +235,6 @@ fn report_from(value: &serde_json::Value) -> Option<CacheReport> {
 pub struct Checkpoints<'a> {
     output: &'a Output,
     s3: Option<&'a S3Client>,
-    api: &'a Api,
     key: RunKey,
     /// `…/_staging/dt=D/run-<key>/`, relative to the prefix.
     dir: String,
@@ -255,7 +253,6 @@ impl<'a> Checkpoints<'a> {
     pub async fn open(
         output: &'a Output,
         s3: Option<&'a S3Client>,
-        api: &'a Api,
         date: Date,
         key: RunKey,
     ) -> Checkpoints<'a> {
@@ -263,7 +260,6 @@ impl<'a> Checkpoints<'a> {
         let mut checkpoints = Checkpoints {
             output,
             s3,
-            api,
             key,
             dir,
             found: BTreeSet::new(),
@@ -271,10 +267,7 @@ impl<'a> Checkpoints<'a> {
             superseded: Vec::new(),
             written: Mutex::new(BTreeSet::new()),
         };
-        let listed = match output
-            .list(s3, &staging_root(), &|operation| checkpoints.count(operation))
-            .await
-        {
+        let listed = match output.list(s3, &staging_root()).await {
             Ok(listed) => listed,
             Err(error) => {
                 tracing::warn!(error = %format!("{error:#}"), "checkpoints unavailable: nothing is resumed");
@@ -299,15 +292,8 @@ impl<'a> Checkpoints<'a> {
         checkpoints
     }
 
-    fn count(&self, operation: &'static str) {
-        if matches!(self.output, Output::S3(_)) {
-            self.api.count(operation);
-        }
-    }
-
     async fn read<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
         let relative = format!("{}{name}", self.dir);
-        self.count("s3:GetObject");
         let parsed = match self.output.get_bytes(self.s3, &relative).await {
             Ok(Some(bytes)) => zstd::decode_all(bytes.as_slice())
                 .map_err(anyhow::Error::from)
@@ -329,7 +315,6 @@ impl<'a> Checkpoints<'a> {
             .and_then(|json| zstd::encode_all(json.as_slice(), LEVEL).map_err(anyhow::Error::from));
         let written = match bytes {
             Ok(bytes) => {
-                self.count("s3:PutObject");
                 self.output
                     .put_bytes(self.s3, &relative, bytes, "application/zstd")
                     .await
@@ -449,11 +434,7 @@ impl<'a> Checkpoints<'a> {
             return;
         }
         let paths: Vec<String> = paths.into_iter().collect();
-        if let Err(error) = self
-            .output
-            .delete(self.s3, &paths, &|operation| self.count(operation))
-            .await
-        {
+        if let Err(error) = self.output.delete(self.s3, &paths).await {
             tracing::warn!(error = %format!("{error:#}"), "could not remove the run's checkpoints");
         }
     }

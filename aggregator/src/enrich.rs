@@ -37,7 +37,6 @@ use lifecycle::verdict::{ComplianceType, FunctionSnapshot, Observed, PackageType
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-use crate::api::Family;
 use crate::gather::{Gap, Gatherer, Inventory, RecordedAlias, Shard};
 use crate::members::{Members, PairClients};
 use crate::row::{AccountDetails, EvaluationRecord, FunctionDetails, Row, RunContext};
@@ -513,10 +512,8 @@ impl Enricher {
             let plan = version_read_plan(&numbers);
             versions_bound += plan.calls() as u64;
             let read = match plan {
-                VersionRead::List { pages } => {
-                    list_versions(&clients, members, function, &numbers, pages).await
-                }
-                VersionRead::Get { .. } => get_versions(&clients, members, function, &numbers).await,
+                VersionRead::List { pages } => list_versions(&clients, function, &numbers, pages).await,
+                VersionRead::Get { .. } => get_versions(&clients, function, &numbers).await,
             };
             let configs = match read {
                 Ok(configs) => configs,
@@ -580,7 +577,7 @@ impl Enricher {
             wanted.extend(layers.iter().cloned());
         }
         for layer in wanted {
-            let (answer, looked_up) = self.layer(&clients, members, &layer).await;
+            let (answer, looked_up) = self.layer(&clients, &layer).await;
             if looked_up {
                 self.tally(|r| {
                     r.layer_versions += 1;
@@ -655,7 +652,7 @@ impl Enricher {
         });
         for batch in series.chunks(METRICS_PER_CALL) {
             let names: Vec<&Series> = batch.iter().map(|(s, _)| s).collect();
-            match invocations(&clients, members, context.snapshot_date, &names).await {
+            match invocations(&clients, context.snapshot_date, &names).await {
                 Ok(found) => {
                     for (position, (_, indexes)) in batch.iter().enumerate() {
                         let invoked = found.get(&position).copied().unwrap_or_default();
@@ -681,12 +678,7 @@ impl Enricher {
 
     /// A layer version's CompatibleRuntimes from the run's cache, read on first use; also whether this
     /// call read it (the reader reports a failure, once).
-    async fn layer(
-        &self,
-        clients: &PairClients,
-        members: &Members,
-        arn: &str,
-    ) -> (Result<Vec<String>, String>, bool) {
+    async fn layer(&self, clients: &PairClients, arn: &str) -> (Result<Vec<String>, String>, bool) {
         let cell = match self.layers.lock() {
             Ok(mut layers) => layers.entry(arn.to_string()).or_default().clone(),
             Err(_) => return (Err("the layer cache is poisoned".into()), false),
@@ -696,7 +688,7 @@ impl Enricher {
             .get_or_init(|| {
                 looked_up = true;
                 async {
-                    members_call(members, clients, Family::Lambda, "lambda:GetLayerVersionByArn").await;
+                    clients.lambda_bucket.until_ready().await;
                     clients
                         .lambda
                         .get_layer_version_by_arn()
@@ -719,19 +711,9 @@ impl Enricher {
     }
 }
 
-/// Waits for the pair's bucket of `family` and counts the call.
-async fn members_call(members: &Members, clients: &PairClients, family: Family, operation: &'static str) {
-    let pace = match family {
-        Family::CloudWatch => &clients.cloudwatch_pace,
-        _ => &clients.lambda_pace,
-    };
-    members.api().call_paced(pace, operation).await;
-}
-
 /// The referenced versions from ListVersionsByFunction pages (at most `pages`; stops once all are seen).
 async fn list_versions(
     clients: &PairClients,
-    members: &Members,
     function: &str,
     numbers: &BTreeSet<u64>,
     pages: usize,
@@ -739,7 +721,7 @@ async fn list_versions(
     let mut found = BTreeMap::new();
     let mut marker = None;
     for _ in 0..pages {
-        members_call(members, clients, Family::Lambda, "lambda:ListVersionsByFunction").await;
+        clients.lambda_bucket.until_ready().await;
         let page = clients
             .lambda
             .list_versions_by_function()
@@ -767,19 +749,12 @@ async fn list_versions(
 /// The referenced versions, one GetFunctionConfiguration each.
 async fn get_versions(
     clients: &PairClients,
-    members: &Members,
     function: &str,
     numbers: &BTreeSet<u64>,
 ) -> Result<BTreeMap<u64, VersionConfig>, String> {
     let mut found = BTreeMap::new();
     for number in numbers {
-        members_call(
-            members,
-            clients,
-            Family::Lambda,
-            "lambda:GetFunctionConfiguration",
-        )
-        .await;
+        clients.lambda_bucket.until_ready().await;
         let answer = clients
             .lambda
             .get_function_configuration()
@@ -796,7 +771,6 @@ async fn get_versions(
 /// Sums per day of `series` over the 30 days before `snapshot_date`, by position in `series`.
 async fn invocations(
     clients: &PairClients,
-    members: &Members,
     snapshot_date: Date,
     series: &[&Series],
 ) -> Result<HashMap<usize, Invoked>, String> {
@@ -805,7 +779,7 @@ async fn invocations(
     let mut days: HashMap<usize, Vec<(Date, f64)>> = HashMap::new();
     let mut token = None;
     loop {
-        members_call(members, clients, Family::CloudWatch, "cloudwatch:GetMetricData").await;
+        clients.cloudwatch_bucket.until_ready().await;
         let answer = clients
             .cloudwatch
             .get_metric_data()

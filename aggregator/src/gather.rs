@@ -282,7 +282,6 @@ impl Gatherer {
     /// The catalog overlay the rule reads (`catalogSsmParameter`): the same SSM parameter, so that the
     /// lifecycle columns are computed from the catalog the rule judged with.
     pub async fn catalog_overlay(&self, name: &str) -> Result<String, String> {
-        self.api.count("ssm:GetParameter");
         let answer = self
             .ssm
             .get_parameter()
@@ -303,9 +302,7 @@ impl Gatherer {
     /// account), else a Config rule of that name (DescribeConfigRules). A rule found in neither is an
     /// error — silent defaults would make Athena disagree with Config.
     pub async fn deployed_rule_parameters(&self, rule: &str) -> anyhow::Result<DeployedParameters> {
-        self.api
-            .call(Family::Config, "config:DescribeOrganizationConfigRules")
-            .await;
+        self.api.token(Family::Config).await;
         match self
             .config
             .describe_organization_config_rules()
@@ -348,7 +345,7 @@ impl Gatherer {
                 ) => {}
             Err(error) => bail!("reading organization rule {rule}: {}", error_text(&error)),
         }
-        self.api.call(Family::Config, "config:DescribeConfigRules").await;
+        self.api.token(Family::Config).await;
         match self
             .config
             .describe_config_rules()
@@ -382,9 +379,7 @@ impl Gatherer {
         filters: Option<ConfigRuleComplianceFilters>,
         token: Option<String>,
     ) -> anyhow::Result<(Vec<Listed>, Option<String>)> {
-        self.api
-            .call(Family::Config, "config:DescribeAggregateComplianceByConfigRules")
-            .await;
+        self.api.token(Family::Config).await;
         let page = self
             .config
             .describe_aggregate_compliance_by_config_rules()
@@ -452,9 +447,7 @@ impl Gatherer {
         let mut regions = BTreeSet::new();
         let mut token = None;
         loop {
-            self.api
-                .call(Family::Config, "config:GetAggregateConfigRuleComplianceSummary")
-                .await;
+            self.api.token(Family::Config).await;
             let page = self
                 .config
                 .get_aggregate_config_rule_compliance_summary()
@@ -588,9 +581,7 @@ impl Gatherer {
         let mut records = Vec::new();
         let mut token = None;
         loop {
-            self.api
-                .call(Family::Config, "config:GetAggregateComplianceDetailsByConfigRule")
-                .await;
+            self.api.token(Family::Config).await;
             let page = self
                 .config
                 .get_aggregate_compliance_details_by_config_rule()
@@ -665,9 +656,7 @@ impl Gatherer {
     ) -> Result<(), String> {
         let mut token = None;
         loop {
-            self.api
-                .call(Family::Config, "config:SelectAggregateResourceConfig")
-                .await;
+            self.api.token(Family::Config).await;
             let page = self
                 .config
                 .select_aggregate_resource_config()

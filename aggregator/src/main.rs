@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use aggregator::api::{Api, RateLimits};
+use aggregator::api::{Api, Family, RateLimits};
 use aggregator::gather::Gatherer;
 use aggregator::lambda::Settings;
 use aggregator::output::Output;
@@ -386,15 +386,26 @@ async fn services(
             enrichment.invocations,
         ),
     };
-    // A local endpoint (tests, the demo) serves buckets by path, not by host name.
+    // Every client counts its calls (retries included); a local endpoint (tests, the demo) serves
+    // buckets by path, not by host name.
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .interceptor(api.counter(Family::S3))
         .force_path_style(awsbase::endpoint_overridden("AWS_ENDPOINT_URL_S3"))
+        .build();
+    let config = aws_sdk_config::config::Builder::from(&sdk)
+        .interceptor(api.counter(Family::Config))
+        .build();
+    let organizations = aws_sdk_organizations::config::Builder::from(&sdk)
+        .interceptor(api.counter(Family::Organizations))
+        .build();
+    let ssm = aws_sdk_ssm::config::Builder::from(&sdk)
+        .interceptor(api.counter(Family::Ssm))
         .build();
     Ok(Services {
         gatherer: Gatherer {
-            config: aws_sdk_config::Client::new(&sdk),
-            organizations: aws_sdk_organizations::Client::new(&sdk),
-            ssm: aws_sdk_ssm::Client::new(&sdk),
+            config: aws_sdk_config::Client::from_conf(config),
+            organizations: aws_sdk_organizations::Client::from_conf(organizations),
+            ssm: aws_sdk_ssm::Client::from_conf(ssm),
             aggregator: config_aggregator.to_string(),
             api,
             describe_limit,

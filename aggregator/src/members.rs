@@ -1,7 +1,7 @@
 //! Clients in the organization's member accounts, through the reader role the member stack deploys
 //! (`AGGREGATOR_MEMBER_ROLE_NAME`): one AssumeRole per account per run, the account id checked to be
 //! 12 digits before anything reaches STS ([`awsbase::member`], the rule's rules), and per (account,
-//! Region) the Lambda and CloudWatch clients with their own rate limits ([`crate::api::Api::pace`]):
+//! Region) the Lambda and CloudWatch clients with their own rate limits ([`crate::api::Api::bucket`]):
 //! those quotas are the member account's, per Region.
 
 use std::collections::HashMap;
@@ -32,8 +32,10 @@ pub struct PairClients {
     pub region: String,
     pub lambda: aws_sdk_lambda::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub lambda_pace: DefaultDirectRateLimiter,
-    pub cloudwatch_pace: DefaultDirectRateLimiter,
+    /// Each request of `lambda` waits for a token of it first.
+    pub lambda_bucket: DefaultDirectRateLimiter,
+    /// Each request of `cloudwatch` waits for a token of it first.
+    pub cloudwatch_bucket: DefaultDirectRateLimiter,
 }
 
 impl Members {
@@ -51,11 +53,6 @@ impl Members {
             api,
             sessions: Mutex::new(HashMap::new()),
         })
-    }
-
-    /// The run's rate limits and call counts.
-    pub fn api(&self) -> &Api {
-        &self.api
     }
 
     pub fn role_name(&self) -> &str {
@@ -83,7 +80,8 @@ impl Members {
         .clone()
     }
 
-    /// The clients of (`account`, `region`), each with a new bucket of its family's rate.
+    /// The clients of (`account`, `region`), each with a new bucket of its family's rate and its calls
+    /// counted.
     pub async fn clients(&self, account: &str, region: &str) -> Result<PairClients, String> {
         let session = self.session(account).await?;
         let regional = session
@@ -93,10 +91,18 @@ impl Members {
         Ok(PairClients {
             account: account.to_string(),
             region: region.to_string(),
-            lambda: aws_sdk_lambda::Client::new(&regional),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&regional),
-            lambda_pace: self.api.pace(Family::Lambda),
-            cloudwatch_pace: self.api.pace(Family::CloudWatch),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&regional)
+                    .interceptor(self.api.counter(Family::Lambda))
+                    .build(),
+            ),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(&regional)
+                    .interceptor(self.api.counter(Family::CloudWatch))
+                    .build(),
+            ),
+            lambda_bucket: self.api.bucket(Family::Lambda),
+            cloudwatch_bucket: self.api.bucket(Family::CloudWatch),
         })
     }
 }

@@ -378,7 +378,7 @@ async fn list_roots(
     let mut roots = Vec::new();
     let mut token = None;
     loop {
-        api.call(Family::Organizations, "organizations:ListRoots").await;
+        api.token(Family::Organizations).await;
         let page = client
             .list_roots()
             .set_next_token(token)
@@ -407,11 +407,7 @@ async fn list_unit(
     let mut units = Vec::new();
     let mut token = None;
     loop {
-        api.call(
-            Family::Organizations,
-            "organizations:ListOrganizationalUnitsForParent",
-        )
-        .await;
+        api.token(Family::Organizations).await;
         let page = client
             .list_organizational_units_for_parent()
             .parent_id(parent)
@@ -431,8 +427,7 @@ async fn list_unit(
     let mut accounts = Vec::new();
     let mut token = None;
     loop {
-        api.call(Family::Organizations, "organizations:ListAccountsForParent")
-            .await;
+        api.token(Family::Organizations).await;
         let page = client
             .list_accounts_for_parent()
             .parent_id(parent)
@@ -462,8 +457,7 @@ async fn list_tags(
     let mut tags = BTreeMap::new();
     let mut token = None;
     loop {
-        api.call(Family::Organizations, "organizations:ListTagsForResource")
-            .await;
+        api.token(Family::Organizations).await;
         let page = client
             .list_tags_for_resource()
             .resource_id(account)

@@ -161,14 +161,9 @@ impl Output {
     }
 
     /// Every object (or file) under `relative_dir` (ending with `/`), as paths relative to the prefix
-    /// with their last modification; `count` is told each S3 call (ListObjectsV2, one per page of
-    /// 1,000). A directory that does not exist lists nothing.
-    pub async fn list(
-        &self,
-        s3: Option<&S3Client>,
-        relative_dir: &str,
-        count: &(dyn Fn(&'static str) + Sync),
-    ) -> anyhow::Result<Vec<Stored>> {
+    /// with their last modification (S3: ListObjectsV2, one per page of 1,000). A directory that does
+    /// not exist lists nothing.
+    pub async fn list(&self, s3: Option<&S3Client>, relative_dir: &str) -> anyhow::Result<Vec<Stored>> {
         match self {
             Output::Local(root) => {
                 let mut found = Vec::new();
@@ -211,7 +206,6 @@ impl Output {
                 let mut found = Vec::new();
                 let mut token: Option<String> = None;
                 loop {
-                    count("s3:ListObjectsV2");
                     let page = client
                         .list_objects_v2()
                         .bucket(bucket)
@@ -243,14 +237,9 @@ impl Output {
     }
 
     /// Removes objects (or files) by their paths relative to the prefix: S3 DeleteObjects, up to 1,000
-    /// keys a call (each `count`ed); locally, the files and then the directories left empty between
+    /// keys a call; locally, the files and then the directories left empty between
     /// them and the prefix's `evaluations/` folder. A path already gone is not an error.
-    pub async fn delete(
-        &self,
-        s3: Option<&S3Client>,
-        relatives: &[String],
-        count: &(dyn Fn(&'static str) + Sync),
-    ) -> anyhow::Result<()> {
+    pub async fn delete(&self, s3: Option<&S3Client>, relatives: &[String]) -> anyhow::Result<()> {
         match self {
             Output::Local(root) => {
                 let mut dirs = std::collections::BTreeSet::new();
@@ -288,7 +277,6 @@ impl Output {
                         .map(|relative| ObjectIdentifier::builder().key(location.key(relative)).build())
                         .collect::<Result<Vec<_>, _>>()
                         .context("naming the objects to delete")?;
-                    count("s3:DeleteObjects");
                     let deleted = client
                         .delete_objects()
                         .bucket(bucket)

@@ -188,9 +188,9 @@ pub struct Summary {
     /// Of them, read from the checkpoints of an interrupted run of the same date this run resumed
     /// ([`crate::checkpoint`]) instead of gathered again.
     pub shards_resumed: usize,
-    /// Every call of the run by `service:Operation` (Config and Organizations requests, one per page;
-    /// S3 calls up to the summary's own PutObject — the snapshot's CompleteMultipartUpload and the
-    /// account cache's PutObject come after it). SDK retries of a request are not counted again.
+    /// Every call of the run by `service:Operation`, as the services received them: each attempt, the
+    /// SDK's retries included ([`crate::api`]). S3 calls up to the summary's own PutObject (the
+    /// snapshot's CompleteMultipartUpload and the account cache's PutObject come after it).
     pub api_calls_by_operation: BTreeMap<String, u64>,
     pub api_calls: u64,
     /// Calls per second the run was held to.
@@ -323,13 +323,6 @@ async fn rule_policy(
     Ok((policy, parameters, hints))
 }
 
-/// Counts an S3 call when the output is on S3.
-fn count_s3(services: &Services, output: &Output, operation: &'static str) {
-    if matches!(output, Output::S3(_)) {
-        services.gatherer.api.count(operation);
-    }
-}
-
 /// Runs once; returns the summary of the run (published, or the day's better snapshot kept: see
 /// [`Summary::publication`]). An error means nothing was published.
 pub async fn run(
@@ -385,7 +378,6 @@ pub async fn run(
     let mut checkpoints = Checkpoints::open(
         &request.output,
         services.s3.as_ref(),
-        &gatherer.api,
         request.snapshot_date,
         run_key,
     )
@@ -402,7 +394,6 @@ pub async fn run(
                 true,
             );
         }
-        count_s3(services, &request.output, "s3:GetObject");
         // A cache that could not be read (S3 unreachable, denied) is not replaced by this run's mostly
         // empty one: a week of slices would be lost. One that is not this version's is read afresh.
         let mut keep_stored_cache = false;
@@ -469,7 +460,6 @@ pub async fn run(
             .await;
     }
 
-    count_s3(services, &request.output, "s3:CreateMultipartUpload");
     let mut upload = request
         .output
         .begin(services.s3.as_ref(), request.snapshot_date, &run_id)
@@ -477,7 +467,6 @@ pub async fn run(
     let shard_count = shards.len();
     let written = write_shards(
         services,
-        &request.output,
         &mut upload,
         shards,
         &by_pair,
@@ -626,7 +615,6 @@ async fn publish(
     started: Instant,
 ) -> anyhow::Result<()> {
     let (output, s3, date) = (&request.output, services.s3.as_ref(), request.snapshot_date);
-    count_s3(services, output, "s3:GetObject");
     let previous = match output.get_summary(s3, date).await {
         Ok(previous) => previous,
         Err(error) => {
@@ -639,16 +627,13 @@ async fn publish(
     // this policy) is of unknown quality: it is replaced, and the reason says so.
     let orphan = match previous {
         Some(_) => false,
-        None => {
-            count_s3(services, output, "s3:HeadObject");
-            match output.snapshot_exists(s3, date).await {
-                Ok(exists) => exists,
-                Err(error) => {
-                    upload.abort().await;
-                    return Err(error.context("looking for the day's snapshot (nothing was published)"));
-                }
+        None => match output.snapshot_exists(s3, date).await {
+            Ok(exists) => exists,
+            Err(error) => {
+                upload.abort().await;
+                return Err(error.context("looking for the day's snapshot (nothing was published)"));
             }
-        }
+        },
     };
     let new = Quality {
         run_id: Some(summary.run_id.clone()),
@@ -700,10 +685,14 @@ async fn publish(
             existing: existing.flatten(),
         },
     };
-    if summary.publication.published {
-        count_s3(services, output, "s3:PutObject"); // the summary's own
-    }
     summary.api_calls_by_operation = services.gatherer.api.calls();
+    if summary.publication.published && matches!(output, Output::S3(_)) {
+        // The summary's own PutObject, sent after these counts are taken.
+        *summary
+            .api_calls_by_operation
+            .entry("s3:PutObject".to_string())
+            .or_default() += 1;
+    }
     summary.api_calls = summary.api_calls_by_operation.values().sum();
     summary.duration_ms = elapsed_ms(started);
     if !summary.publication.published {
@@ -756,7 +745,6 @@ struct Tally {
 #[allow(clippy::too_many_arguments)]
 async fn write_shards(
     services: &Services,
-    output: &Output,
     upload: &mut Upload,
     shards: Vec<Shard>,
     by_pair: &BTreeMap<(String, String), Vec<Listed>>,
@@ -822,13 +810,11 @@ async fn write_shards(
         }
         progress.set_message(format!("{} rows", tally.rows));
         if let Some(part) = encoder.take(PART_BYTES) {
-            count_s3(services, output, "s3:UploadPart");
             upload.write(part).await?;
         }
     }
     let (last, rows) = encoder.finish()?;
     debug_assert_eq!(rows, tally.rows);
-    count_s3(services, output, "s3:UploadPart");
     upload.write(last).await?;
     progress.finish_with_message(format!("{} rows", tally.rows));
     Ok(tally)

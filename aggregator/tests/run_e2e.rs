@@ -701,7 +701,10 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             {"Service": "s3", "Throttle": 0.25}]})),
     )
     .expect("faults");
+    let served = || aws.control("GET", "/_localaws/stats", None).expect("stats")["Calls"].clone();
+    let before = served();
     let (code, stdout, stderr) = run_aggregator(aws);
+    let after = served();
     let injected = aws.control("GET", "/_localaws/faults", None).expect("faults")["Injected"].clone();
     aws.control("POST", "/_localaws/faults", Some(json!({})))
         .expect("faults off");
@@ -724,9 +727,23 @@ async fn organization_snapshot_equals_the_aggregator_and_survives_reruns_failure
             "{service} throttled: {injected}"
         );
     }
-    assert_eq!(summary(&stdout)["complete"], true, "{stdout}");
+    let throttled_run = summary(&stdout);
+    assert_eq!(throttled_run["complete"], true, "{stdout}");
     let (throttled_rows, _) = snapshot(&s3, &part).await;
     assert_eq!(throttled_rows, rows, "throttling changed the rows");
+    // The summary counts what the services received, throttled attempts and the SDK's retries included.
+    let counted = throttled_run["api_calls_by_operation"]
+        .as_object()
+        .expect("counts");
+    let mut compared = 0;
+    for (operation, count) in counted {
+        if operation.starts_with("config:") || operation.starts_with("organizations:") {
+            let received = after[operation].as_u64().unwrap_or(0) - before[operation].as_u64().unwrap_or(0);
+            assert_eq!(count.as_u64(), Some(received), "{operation}: {counted:?}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 4, "{counted:?}");
 
     // A query that keeps failing (two attempts, through the SDK's own setting): rows without runtime
     // and lifecycle columns do not replace the complete snapshot (exit 3, the pair untouched) ...
