@@ -192,7 +192,12 @@ export class ReportingStack extends Stack {
         logGroup,
         memorySize: 1024,
         timeout: Duration.minutes(15),
-        retryAttempts: 0, // EventBridge retries delivery; a failed run is a dead letter, rerun it by hand (idempotent per date)
+        // A run that fails (an error, or the 15-minute timeout) is run again by Lambda twice, one and then two
+        // minutes later (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html);
+        // each retry resumes the day's checkpoints, so a run out of time goes on where it stopped. After that
+        // it is a dead letter: rerun it by hand (idempotent per date). EventBridge's retries (below) cover
+        // only the delivery of the event.
+        retryAttempts: 2,
         deadLetterQueue: this.deadLetterQueue,
         environment: aggregatorEnvironment(s),
       });

@@ -510,6 +510,9 @@ test('reporting: daily UTC schedule with retries and an encrypted dead-letter qu
   const [target] = rule.Properties.Targets;
   assert.ok(target.RetryPolicy.MaximumRetryAttempts > 0);
   assert.ok(target.DeadLetterConfig.Arn);
+  // A failed or timed-out run is retried by Lambda (the most it allows), resuming its checkpoints.
+  const invokeConfig = only(reporting, 'AWS::Lambda::EventInvokeConfig');
+  assert.equal(invokeConfig.Properties.MaximumRetryAttempts, 2);
   const queue = only(reporting, 'AWS::SQS::Queue');
   assert.equal(queue.Properties.SqsManagedSseEnabled, true);
 });
