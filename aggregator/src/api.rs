@@ -1,12 +1,18 @@
 //! A client-side rate limit per API family and a count of every call, so that a large run neither
-//! starves other users of the same quotas nor hides what it cost.
+//! starves other users of the same quotas nor hides what it cost. Both live inside each SDK client, so
+//! no call site can forget them and the SDK's retries are held and counted like first attempts.
 //!
-//! Each request (one page) waits for a token of its family's bucket (a GCRA token bucket from the
-//! `governor` crate, [`Api::token`]) before it is sent — before the SDK signs it, so a long wait never
-//! ages a signature; the SDK's standard retry with backoff absorbs what the service throttles on top of
-//! that. Every attempt, retries included, is counted under `service:Operation` (the IAM action's
-//! spelling) by an interceptor inside each SDK client ([`Api::counter`]): the run summary's
-//! `api_calls_by_operation` is what the services received, throttled requests too.
+//! - **The limit** ([`Api::pace`]): every attempt waits for a token of its family's bucket (a GCRA token
+//!   bucket from the `governor` crate) before it is signed and sent — a retry of a throttled request as
+//!   much as a first try: throttling is when the quota is contended, the worst time for unpaced calls.
+//!   The wait sits in the client's identity cache, the one per-attempt, asynchronous step before SigV4
+//!   signing that an SDK client takes from outside: a wait in the HTTP connector would come after
+//!   signing (a long one sends an aged signature, and the SDK's stalled-stream protection fails a
+//!   request whose body is not read within its grace period), and a client takes no retry strategy of
+//!   ours. The SDK's standard retry with backoff absorbs what the service still throttles.
+//! - **The count** ([`Api::counter`]): an interceptor counts every attempt just before it is sent, under
+//!   `service:Operation` (the IAM action's spelling): the run summary's `api_calls_by_operation` is what
+//!   the services received, throttled requests too.
 //!
 //! Defaults (research/scale-and-beyond-peers.md §1.2, §6.1):
 //! - Config: AWS publishes **no** TPS for the aggregate read APIs (the quotas page lists only rule,
@@ -34,11 +40,16 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+use aws_config::identity::IdentityCache;
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::identity::{
+    IdentityFuture, ResolveCachedIdentity, SharedIdentityCache, SharedIdentityResolver,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
 use aws_smithy_types::config_bag::ConfigBag;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
@@ -63,9 +74,9 @@ pub enum Family {
     S3,
     /// SSM (the catalog overlay, one GetParameter): counted, not limited.
     Ssm,
-    /// Lambda in one member (account, Region): a bucket per pair ([`Api::bucket`]).
+    /// Lambda in one member (account, Region): a bucket per pair (per client, [`Api::pace`]).
     Lambda,
-    /// CloudWatch in one member (account, Region): a bucket per pair ([`Api::bucket`]).
+    /// CloudWatch in one member (account, Region): a bucket per pair (per client, [`Api::pace`]).
     CloudWatch,
 }
 
@@ -130,8 +141,8 @@ fn quota(per_second: f64) -> Quota {
 /// The limits and the counts of one run.
 pub struct Api {
     limits: RateLimits,
-    config: DefaultDirectRateLimiter,
-    organizations: DefaultDirectRateLimiter,
+    config: Arc<DefaultDirectRateLimiter>,
+    organizations: Arc<DefaultDirectRateLimiter>,
     calls: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -139,8 +150,8 @@ impl Api {
     pub fn new(limits: RateLimits) -> Api {
         Api {
             limits,
-            config: RateLimiter::direct(quota(limits.config)),
-            organizations: RateLimiter::direct(quota(limits.organizations)),
+            config: Arc::new(RateLimiter::direct(quota(limits.config))),
+            organizations: Arc::new(RateLimiter::direct(quota(limits.organizations))),
             calls: Mutex::new(BTreeMap::new()),
         }
     }
@@ -149,26 +160,23 @@ impl Api {
         self.limits
     }
 
-    /// Waits for a token of the run's bucket of `family` (Config, Organizations); the other families
-    /// have a bucket per member pair ([`Api::bucket`]) or none (S3, SSM).
-    pub async fn token(&self, family: Family) {
-        match family {
-            Family::Config => self.config.until_ready().await,
-            Family::Organizations => self.organizations.until_ready().await,
-            Family::S3 | Family::Ssm | Family::Lambda | Family::CloudWatch => {}
-        }
-    }
-
-    /// A new bucket of `family`'s rate, for one member (account, Region).
-    pub fn bucket(&self, family: Family) -> DefaultDirectRateLimiter {
-        let rate = match family {
-            Family::Config => self.limits.config,
-            Family::Organizations => self.limits.organizations,
-            Family::Lambda => self.limits.lambda,
-            Family::CloudWatch => self.limits.cloudwatch,
-            Family::S3 | Family::Ssm => MAX_PER_SECOND,
+    /// The identity cache a `family` client on `sdk` is built with
+    /// (`.identity_cache(api.pace(&sdk, Family::Config))`): the SDK's own cache, behind a wait for a
+    /// token of the family's bucket on every attempt — the run's bucket for Config and Organizations, a
+    /// new one for each Lambda and CloudWatch client (one per member pair). S3 and SSM are not limited:
+    /// their clients keep the SDK's cache.
+    pub fn pace(&self, sdk: &SdkConfig, family: Family) -> SharedIdentityCache {
+        let inner = sdk
+            .identity_cache()
+            .unwrap_or_else(|| IdentityCache::lazy().build());
+        let bucket = match family {
+            Family::Config => self.config.clone(),
+            Family::Organizations => self.organizations.clone(),
+            Family::Lambda => Arc::new(RateLimiter::direct(quota(self.limits.lambda))),
+            Family::CloudWatch => Arc::new(RateLimiter::direct(quota(self.limits.cloudwatch))),
+            Family::S3 | Family::Ssm => return inner,
         };
-        RateLimiter::direct(quota(rate))
+        SharedIdentityCache::new(PacedIdentityCache { inner, bucket })
     }
 
     /// The interceptor that counts every attempt of a `family` client's operations; give it to the
@@ -190,6 +198,54 @@ impl Api {
     /// Calls so far by operation.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.calls.lock().map(|calls| calls.clone()).unwrap_or_default()
+    }
+}
+
+/// The SDK's identity cache behind a wait for a token of `bucket`. The SDK resolves the identity once
+/// per attempt, right before it signs the request (aws-smithy-runtime's `try_attempt`), so every attempt
+/// — retries included — waits for a token before it is signed.
+struct PacedIdentityCache {
+    inner: SharedIdentityCache,
+    bucket: Arc<DefaultDirectRateLimiter>,
+}
+
+impl std::fmt::Debug for PacedIdentityCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacedIdentityCache")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl ResolveCachedIdentity for PacedIdentityCache {
+    fn resolve_cached_identity<'a>(
+        &'a self,
+        resolver: SharedIdentityResolver,
+        runtime_components: &'a RuntimeComponents,
+        config_bag: &'a ConfigBag,
+    ) -> IdentityFuture<'a> {
+        IdentityFuture::new(async move {
+            self.bucket.until_ready().await;
+            self.inner
+                .resolve_cached_identity(resolver, runtime_components, config_bag)
+                .await
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
     }
 }
 
@@ -255,29 +311,12 @@ mod tests {
         assert_eq!(half.replenish_interval(), Duration::from_secs(2));
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn tokens_hold_the_rate() {
-        let api = Api::new(RateLimits {
-            config: 20.0,
-            organizations: 1000.0,
-            ..RateLimits::default()
-        });
-        let started = std::time::Instant::now();
-        // 30 calls at 20/s, evenly spaced: at least 29 intervals of 50 ms.
-        for _ in 0..30 {
-            api.token(Family::Config).await;
-        }
-        assert!(
-            started.elapsed() >= Duration::from_millis(1400),
-            "{:?}",
-            started.elapsed()
-        );
-    }
-
-    /// A connector that answers Config's ThrottlingException `throttles` times, then an empty page.
-    #[derive(Debug)]
+    /// A connector that answers Config's ThrottlingException `throttles` times, then empty pages, and
+    /// notes when each request arrived.
+    #[derive(Debug, Default, Clone)]
     struct ThrottleThenAnswer {
-        throttles: std::sync::atomic::AtomicU32,
+        throttles: Arc<std::sync::atomic::AtomicU32>,
+        arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
     }
 
     impl aws_smithy_runtime_api::client::http::HttpConnector for ThrottleThenAnswer {
@@ -286,6 +325,9 @@ mod tests {
             _request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
         ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
             use std::sync::atomic::Ordering;
+            if let Ok(mut arrivals) = self.arrivals.lock() {
+                arrivals.push(std::time::Instant::now());
+            }
             let throttled = self
                 .throttles
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
@@ -306,11 +348,8 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn every_attempt_is_counted_retries_included() {
-        let connector = aws_smithy_runtime_api::client::http::SharedHttpConnector::new(ThrottleThenAnswer {
-            throttles: 2.into(),
-        });
+    /// A Config client built as the aggregator builds it, on `connector`, retrying after 1 ms.
+    fn config_client(api: &Arc<Api>, connector: ThrottleThenAnswer) -> aws_sdk_config::Client {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -318,7 +357,7 @@ mod tests {
                 aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
             ))
             .http_client(aws_smithy_runtime_api::client::http::http_client_fn(
-                move |_, _| connector.clone(),
+                move |_, _| aws_smithy_runtime_api::client::http::SharedHttpConnector::new(connector.clone()),
             ))
             .retry_config(
                 aws_config::retry::RetryConfig::standard()
@@ -326,24 +365,56 @@ mod tests {
                     .with_initial_backoff(Duration::from_millis(1)),
             )
             .build();
-        let api = Arc::new(Api::default());
-        let config = aws_sdk_config::Client::from_conf(
+        aws_sdk_config::Client::from_conf(
             aws_sdk_config::config::Builder::from(&sdk)
+                .identity_cache(api.pace(&sdk, Family::Config))
                 .interceptor(api.counter(Family::Config))
                 .build(),
-        );
+        )
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_attempt_waits_for_a_token_and_is_counted_retries_included() {
+        let api = Arc::new(Api::new(RateLimits {
+            config: 20.0,
+            ..RateLimits::default()
+        }));
+        let connector = ThrottleThenAnswer {
+            throttles: Arc::new(2.into()),
+            ..Default::default()
+        };
+        let config = config_client(&api, connector.clone());
         config
             .describe_config_rules()
             .send()
             .await
             .expect("answered after two throttles");
+        config.describe_config_rules().send().await.expect("answered");
         api.count("sts:AssumeRole");
         assert_eq!(
             api.calls(),
             BTreeMap::from([
-                ("config:DescribeConfigRules".to_string(), 3),
+                ("config:DescribeConfigRules".to_string(), 4),
                 ("sts:AssumeRole".to_string(), 1)
             ])
         );
+        // 20 calls/s: the retries (1 ms backoff) waited for their tokens like the first attempts, 50 ms
+        // apart (GCRA, no burst; a little less allowed for the clocks' granularity).
+        let arrivals = connector.arrivals.lock().expect("arrivals").clone();
+        assert_eq!(arrivals.len(), 4);
+        for pair in arrivals.windows(2) {
+            let gap = pair[1] - pair[0];
+            assert!(gap >= Duration::from_millis(45), "{gap:?} between attempts");
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn unlimited_families_keep_the_sdk_cache_and_are_only_counted() {
+        let api = Arc::new(Api::default());
+        let sdk = aws_config::SdkConfig::builder().build();
+        let s3 = format!("{:?}", api.pace(&sdk, Family::S3));
+        let config = format!("{:?}", api.pace(&sdk, Family::Config));
+        assert!(!s3.contains("PacedIdentityCache"), "{s3}");
+        assert!(config.contains("PacedIdentityCache"), "{config}");
     }
 }

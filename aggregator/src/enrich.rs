@@ -688,7 +688,6 @@ impl Enricher {
             .get_or_init(|| {
                 looked_up = true;
                 async {
-                    clients.lambda_bucket.until_ready().await;
                     clients
                         .lambda
                         .get_layer_version_by_arn()
@@ -721,7 +720,6 @@ async fn list_versions(
     let mut found = BTreeMap::new();
     let mut marker = None;
     for _ in 0..pages {
-        clients.lambda_bucket.until_ready().await;
         let page = clients
             .lambda
             .list_versions_by_function()
@@ -754,7 +752,6 @@ async fn get_versions(
 ) -> Result<BTreeMap<u64, VersionConfig>, String> {
     let mut found = BTreeMap::new();
     for number in numbers {
-        clients.lambda_bucket.until_ready().await;
         let answer = clients
             .lambda
             .get_function_configuration()
@@ -779,7 +776,6 @@ async fn invocations(
     let mut days: HashMap<usize, Vec<(Date, f64)>> = HashMap::new();
     let mut token = None;
     loop {
-        clients.cloudwatch_bucket.until_ready().await;
         let answer = clients
             .cloudwatch
             .get_metric_data()

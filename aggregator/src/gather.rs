@@ -32,7 +32,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::{Api, Family};
+use crate::api::Api;
 use crate::row::{EvaluationRecord, FunctionDetails};
 
 /// The largest page the aggregate compliance details and query APIs accept.
@@ -302,7 +302,6 @@ impl Gatherer {
     /// account), else a Config rule of that name (DescribeConfigRules). A rule found in neither is an
     /// error — silent defaults would make Athena disagree with Config.
     pub async fn deployed_rule_parameters(&self, rule: &str) -> anyhow::Result<DeployedParameters> {
-        self.api.token(Family::Config).await;
         match self
             .config
             .describe_organization_config_rules()
@@ -345,7 +344,6 @@ impl Gatherer {
                 ) => {}
             Err(error) => bail!("reading organization rule {rule}: {}", error_text(&error)),
         }
-        self.api.token(Family::Config).await;
         match self
             .config
             .describe_config_rules()
@@ -379,7 +377,6 @@ impl Gatherer {
         filters: Option<ConfigRuleComplianceFilters>,
         token: Option<String>,
     ) -> anyhow::Result<(Vec<Listed>, Option<String>)> {
-        self.api.token(Family::Config).await;
         let page = self
             .config
             .describe_aggregate_compliance_by_config_rules()
@@ -447,7 +444,6 @@ impl Gatherer {
         let mut regions = BTreeSet::new();
         let mut token = None;
         loop {
-            self.api.token(Family::Config).await;
             let page = self
                 .config
                 .get_aggregate_config_rule_compliance_summary()
@@ -581,7 +577,6 @@ impl Gatherer {
         let mut records = Vec::new();
         let mut token = None;
         loop {
-            self.api.token(Family::Config).await;
             let page = self
                 .config
                 .get_aggregate_compliance_details_by_config_rule()
@@ -656,7 +651,6 @@ impl Gatherer {
     ) -> Result<(), String> {
         let mut token = None;
         loop {
-            self.api.token(Family::Config).await;
             let page = self
                 .config
                 .select_aggregate_resource_config()

@@ -386,16 +386,19 @@ async fn services(
             enrichment.invocations,
         ),
     };
-    // Every client counts its calls (retries included); a local endpoint (tests, the demo) serves
-    // buckets by path, not by host name.
+    // Every client counts its calls and Config's and Organizations' hold them to the rate, retries
+    // included ([`aggregator::api`]); a local endpoint (tests, the demo) serves buckets by path, not by
+    // host name.
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .interceptor(api.counter(Family::S3))
         .force_path_style(awsbase::endpoint_overridden("AWS_ENDPOINT_URL_S3"))
         .build();
     let config = aws_sdk_config::config::Builder::from(&sdk)
+        .identity_cache(api.pace(&sdk, Family::Config))
         .interceptor(api.counter(Family::Config))
         .build();
     let organizations = aws_sdk_organizations::config::Builder::from(&sdk)
+        .identity_cache(api.pace(&sdk, Family::Organizations))
         .interceptor(api.counter(Family::Organizations))
         .build();
     let ssm = aws_sdk_ssm::config::Builder::from(&sdk)

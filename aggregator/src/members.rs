@@ -1,14 +1,13 @@
 //! Clients in the organization's member accounts, through the reader role the member stack deploys
 //! (`AGGREGATOR_MEMBER_ROLE_NAME`): one AssumeRole per account per run, the account id checked to be
 //! 12 digits before anything reaches STS ([`awsbase::member`], the rule's rules), and per (account,
-//! Region) the Lambda and CloudWatch clients with their own rate limits ([`crate::api::Api::bucket`]):
+//! Region) the Lambda and CloudWatch clients with their own rate limits ([`crate::api::Api::pace`]):
 //! those quotas are the member account's, per Region.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
-use governor::DefaultDirectRateLimiter;
 use tokio::sync::OnceCell;
 
 use crate::api::{Api, Family};
@@ -32,10 +31,6 @@ pub struct PairClients {
     pub region: String,
     pub lambda: aws_sdk_lambda::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
-    /// Each request of `lambda` waits for a token of it first.
-    pub lambda_bucket: DefaultDirectRateLimiter,
-    /// Each request of `cloudwatch` waits for a token of it first.
-    pub cloudwatch_bucket: DefaultDirectRateLimiter,
 }
 
 impl Members {
@@ -93,16 +88,16 @@ impl Members {
             region: region.to_string(),
             lambda: aws_sdk_lambda::Client::from_conf(
                 aws_sdk_lambda::config::Builder::from(&regional)
+                    .identity_cache(self.api.pace(&regional, Family::Lambda))
                     .interceptor(self.api.counter(Family::Lambda))
                     .build(),
             ),
             cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
                 aws_sdk_cloudwatch::config::Builder::from(&regional)
+                    .identity_cache(self.api.pace(&regional, Family::CloudWatch))
                     .interceptor(self.api.counter(Family::CloudWatch))
                     .build(),
             ),
-            lambda_bucket: self.api.bucket(Family::Lambda),
-            cloudwatch_bucket: self.api.bucket(Family::CloudWatch),
         })
     }
 }

@@ -20,7 +20,6 @@ use awsbase::error_text;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Api, Family};
 use crate::gather::Gap;
 use crate::row::AccountDetails;
 
@@ -371,14 +370,10 @@ fn account_state(account: &aws_sdk_organizations::types::Account) -> String {
     }
 }
 
-async fn list_roots(
-    client: &aws_sdk_organizations::Client,
-    api: &Api,
-) -> Result<Vec<(String, String)>, String> {
+async fn list_roots(client: &aws_sdk_organizations::Client) -> Result<Vec<(String, String)>, String> {
     let mut roots = Vec::new();
     let mut token = None;
     loop {
-        api.token(Family::Organizations).await;
         let page = client
             .list_roots()
             .set_next_token(token)
@@ -399,15 +394,10 @@ async fn list_roots(
 
 type Listing = (Vec<(String, String)>, Vec<(String, Option<String>, String)>);
 
-async fn list_unit(
-    client: &aws_sdk_organizations::Client,
-    api: &Api,
-    parent: &str,
-) -> Result<Listing, String> {
+async fn list_unit(client: &aws_sdk_organizations::Client, parent: &str) -> Result<Listing, String> {
     let mut units = Vec::new();
     let mut token = None;
     loop {
-        api.token(Family::Organizations).await;
         let page = client
             .list_organizational_units_for_parent()
             .parent_id(parent)
@@ -427,7 +417,6 @@ async fn list_unit(
     let mut accounts = Vec::new();
     let mut token = None;
     loop {
-        api.token(Family::Organizations).await;
         let page = client
             .list_accounts_for_parent()
             .parent_id(parent)
@@ -451,13 +440,11 @@ async fn list_unit(
 
 async fn list_tags(
     client: &aws_sdk_organizations::Client,
-    api: &Api,
     account: &str,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut tags = BTreeMap::new();
     let mut token = None;
     loop {
-        api.token(Family::Organizations).await;
         let page = client
             .list_tags_for_resource()
             .resource_id(account)
@@ -489,7 +476,6 @@ fn organizations_gap(reason: String) -> Gap {
 /// were never read is an `account` gap.
 pub async fn refresh(
     client: &aws_sdk_organizations::Client,
-    api: &Api,
     loaded: Result<Option<Cache>, String>,
 ) -> (Organization, Cache) {
     let started = Timestamp::now();
@@ -501,7 +487,7 @@ pub async fn refresh(
     let mut gaps = Vec::new();
     let (mut units, mut accounts) = (0, 0);
     let mut failed = BTreeSet::new();
-    match list_roots(client, api).await {
+    match list_roots(client).await {
         Err(reason) => gaps.push(organizations_gap(format!(
             "listing the organization's roots: {reason}"
         ))),
@@ -509,7 +495,7 @@ pub async fn refresh(
             cache.set_roots(&roots);
             while let Some(work) = cache.next_work(started, units + accounts, &failed) {
                 match work {
-                    Work::Unit(id) => match list_unit(client, api, &id).await {
+                    Work::Unit(id) => match list_unit(client, &id).await {
                         Ok((children, members)) => {
                             cache.listed_unit(&id, children, members, Timestamp::now());
                             units += 1;
@@ -523,7 +509,7 @@ pub async fn refresh(
                         }
                     },
                     Work::Tags(id) => {
-                        let tagged = list_tags(client, api, &id).await;
+                        let tagged = list_tags(client, &id).await;
                         let Some(account) = cache.accounts.get_mut(&id) else {
                             continue;
                         };

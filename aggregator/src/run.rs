@@ -411,8 +411,7 @@ pub async fn run(
                 ))
             }
         };
-        let (organization, cache) =
-            crate::organization::refresh(&gatherer.organizations, &gatherer.api, loaded).await;
+        let (organization, cache) = crate::organization::refresh(&gatherer.organizations, loaded).await;
         (organization, cache, keep_stored_cache, false)
     };
     let (listed, (organization, cache, keep_stored_cache, organization_resumed)) =
