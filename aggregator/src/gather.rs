@@ -14,8 +14,9 @@
 //!    inventory's other functions of those triples, and every function of a COMPLIANT triple, are
 //!    COMPLIANT rows (see `crate::run`).
 //!
-//! Every call waits for its API family's token and is counted ([`crate::api`]); the SDK's standard
-//! retries (backoff on throttling) come on top. What still fails becomes a [`Gap`], never a silent drop.
+//! Every attempt waits for its API family's token and is counted, inside the SDK clients
+//! ([`crate::api`]); the SDK's standard retries (backoff on throttling) are held the same way. What
+//! still fails becomes a [`Gap`], never a silent drop.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
