@@ -51,7 +51,7 @@ pub const ENVIRONMENT: [awsbase::EnvVar; 12] = [
         name: "AGGREGATOR_CONFIG_CALLS_PER_SECOND",
         required: false,
         default: Some("10"),
-        meaning: "calls per second to Config (token bucket, on top of the SDK's retries; AWS publishes no quota for the aggregate reads)",
+        meaning: "calls per second to Config, the SDK's retries included (token bucket; AWS publishes no quota for the aggregate reads)",
     },
     awsbase::EnvVar {
         name: "AGGREGATOR_ORGANIZATIONS_CALLS_PER_SECOND",
