@@ -70,8 +70,8 @@ enum Command {
         /// Inventory shards (a region × a batch of up to ~240 accounts) gathered at once.
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
         concurrency: Option<u16>,
-        /// Calls per second to Config (every page of every aggregate read), on top of the SDK's
-        /// retries: below the account's quota, which the console and other tools share.
+        /// Calls per second to Config (every page of every aggregate read, and the SDK's retries of
+        /// it): below the account's quota, which the console and other tools share.
         #[arg(long, value_parser = aggregator::api::parse_rate)]
         config_calls_per_second: Option<f64>,
         /// Calls per second to Organizations (account names, OU tree, tags).
