@@ -4,12 +4,8 @@
 //!
 //! - **The limit** ([`Api::pace`]): every attempt waits for a token of its family's bucket (a GCRA token
 //!   bucket from the `governor` crate) before it is signed and sent — a retry of a throttled request as
-//!   much as a first try: throttling is when the quota is contended, the worst time for unpaced calls.
-//!   The wait sits in the client's identity cache, the one per-attempt, asynchronous step before SigV4
-//!   signing that an SDK client takes from outside: a wait in the HTTP connector would come after
-//!   signing (a long one sends an aged signature, and the SDK's stalled-stream protection fails a
-//!   request whose body is not read within its grace period), and a client takes no retry strategy of
-//!   ours. The SDK's standard retry with backoff absorbs what the service still throttles.
+//!   much as a first try ([`awsbase::pace`] says where the wait sits, and why there). The SDK's standard
+//!   retry with backoff absorbs what the service still throttles.
 //! - **The count** ([`Api::counter`]): an interceptor counts every attempt just before it is sent, under
 //!   `service:Operation` (the IAM action's spelling): the run summary's `api_calls_by_operation` is what
 //!   the services received, throttled requests too.
@@ -43,13 +39,11 @@ use std::time::Duration;
 use aws_config::SdkConfig;
 use aws_config::identity::IdentityCache;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::identity::{
-    IdentityFuture, ResolveCachedIdentity, SharedIdentityCache, SharedIdentityResolver,
-};
+use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
@@ -166,17 +160,18 @@ impl Api {
     /// new one for each Lambda and CloudWatch client (one per member pair). S3 and SSM are not limited:
     /// their clients keep the SDK's cache.
     pub fn pace(&self, sdk: &SdkConfig, family: Family) -> SharedIdentityCache {
-        let inner = sdk
-            .identity_cache()
-            .unwrap_or_else(|| IdentityCache::lazy().build());
         let bucket = match family {
             Family::Config => self.config.clone(),
             Family::Organizations => self.organizations.clone(),
             Family::Lambda => Arc::new(RateLimiter::direct(quota(self.limits.lambda))),
             Family::CloudWatch => Arc::new(RateLimiter::direct(quota(self.limits.cloudwatch))),
-            Family::S3 | Family::Ssm => return inner,
+            Family::S3 | Family::Ssm => {
+                return sdk
+                    .identity_cache()
+                    .unwrap_or_else(|| IdentityCache::lazy().build());
+            }
         };
-        SharedIdentityCache::new(PacedIdentityCache { inner, bucket })
+        awsbase::pace::identity_cache(sdk, bucket)
     }
 
     /// The interceptor that counts every attempt of a `family` client's operations; give it to the
@@ -198,54 +193,6 @@ impl Api {
     /// Calls so far by operation.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.calls.lock().map(|calls| calls.clone()).unwrap_or_default()
-    }
-}
-
-/// The SDK's identity cache behind a wait for a token of `bucket`. The SDK resolves the identity once
-/// per attempt, right before it signs the request (aws-smithy-runtime's `try_attempt`), so every attempt
-/// — retries included — waits for a token before it is signed.
-struct PacedIdentityCache {
-    inner: SharedIdentityCache,
-    bucket: Arc<DefaultDirectRateLimiter>,
-}
-
-impl std::fmt::Debug for PacedIdentityCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PacedIdentityCache")
-            .field("inner", &self.inner)
-            .finish()
-    }
-}
-
-impl ResolveCachedIdentity for PacedIdentityCache {
-    fn resolve_cached_identity<'a>(
-        &'a self,
-        resolver: SharedIdentityResolver,
-        runtime_components: &'a RuntimeComponents,
-        config_bag: &'a ConfigBag,
-    ) -> IdentityFuture<'a> {
-        IdentityFuture::new(async move {
-            self.bucket.until_ready().await;
-            self.inner
-                .resolve_cached_identity(resolver, runtime_components, config_bag)
-                .await
-        })
-    }
-
-    fn validate_base_client_config(
-        &self,
-        runtime_components: &RuntimeComponentsBuilder,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.inner.validate_base_client_config(runtime_components, cfg)
-    }
-
-    fn validate_final_config(
-        &self,
-        runtime_components: &RuntimeComponents,
-        cfg: &ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.inner.validate_final_config(runtime_components, cfg)
     }
 }
 

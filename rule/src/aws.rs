@@ -42,8 +42,9 @@ pub struct LambdaLimits {
 }
 
 /// A client-side limit on Lambda control-plane calls: evenly spaced (no burst), so that no one-second
-/// window ever holds more than the pace, whatever the caller's concurrency.
-pub type LambdaPace = Arc<governor::DefaultDirectRateLimiter>;
+/// window ever holds more than the pace, whatever the caller's concurrency. It holds every attempt of
+/// the Lambda client, the SDK's retries included ([`awsbase::pace`]).
+pub type LambdaPace = awsbase::pace::Bucket;
 
 pub fn lambda_pace(calls_per_second: NonZeroU32) -> LambdaPace {
     let quota = governor::Quota::per_second(calls_per_second).allow_burst(NonZeroU32::MIN);
@@ -144,19 +145,20 @@ pub struct AccountClients {
     pub config: aws_sdk_config::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
-    /// Every Lambda control-plane call waits for this (the quota is per account and Region, and one
-    /// AccountClients serves one account in the Lambda's Region).
-    pub lambda_pace: LambdaPace,
 }
 
 impl AccountClients {
-    pub fn new(account: &str, sdk: &SdkConfig, lambda_calls_per_second: NonZeroU32) -> AccountClients {
+    /// Every attempt of `lambda` waits for a token of `lambda_pace` (the quota is per account and
+    /// Region, and one AccountClients serves one account in the Lambda's Region).
+    pub fn new(account: &str, sdk: &SdkConfig, lambda_pace: LambdaPace) -> AccountClients {
+        let lambda = aws_sdk_lambda::config::Builder::from(sdk)
+            .identity_cache(awsbase::pace::identity_cache(sdk, lambda_pace))
+            .build();
         AccountClients {
             account: account.to_string(),
             config: aws_sdk_config::Client::new(sdk),
-            lambda: aws_sdk_lambda::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda),
             tagging: aws_sdk_resourcegroupstagging::Client::new(sdk),
-            lambda_pace: lambda_pace(lambda_calls_per_second),
         }
     }
 }
@@ -226,10 +228,7 @@ impl Accounts {
 
     /// Clients for the caller's own account (the command line, or the Lambda's account).
     pub fn own(&self, account: &str) -> AccountClients {
-        AccountClients {
-            lambda_pace: self.own_pace.clone(),
-            ..AccountClients::new(account, &self.base, self.limits.calls_per_second)
-        }
+        AccountClients::new(account, &self.base, self.own_pace.clone())
     }
 
     /// The role to assume in `account`: always the configured member role, whose trust policy pins
@@ -268,7 +267,7 @@ impl Accounts {
             format!("account {account}: cannot assume {role}"),
         )
         .await?;
-        let clients = AccountClients::new(account, &config, self.limits.calls_per_second);
+        let clients = AccountClients::new(account, &config, lambda_pace(self.limits.calls_per_second));
         self.members
             .lock()
             .await
@@ -328,7 +327,6 @@ pub async fn runtime_update_mode(
     calls: &CallCounter,
     function: &str,
 ) -> Observed<UpdateMode> {
-    clients.lambda_pace.until_ready().await;
     calls.count(actions::GET_RUNTIME_MANAGEMENT_CONFIG.action);
     match clients
         .lambda
@@ -360,7 +358,6 @@ pub async fn list_functions(
     let mut snapshots: Vec<(FunctionSnapshot, String)> = Vec::new();
     let mut pages = clients.lambda.list_functions().into_paginator().send();
     loop {
-        clients.lambda_pace.until_ready().await;
         let Some(page) = pages.next().await else { break };
         calls.count(actions::LIST_FUNCTIONS.action);
         let page = page.aws_context(|| format!("account {}: ListFunctions", clients.account))?;
@@ -425,7 +422,6 @@ pub async fn alias_targets(
         .into_paginator()
         .send();
     loop {
-        clients.lambda_pace.until_ready().await;
         let Some(page) = pages.next().await else { break };
         calls.count(actions::LIST_ALIASES.action);
         let page = page.aws_context(|| format!("account {}: ListAliases {function}", clients.account))?;
@@ -467,7 +463,6 @@ pub async fn version_snapshot(
     function: &FunctionSnapshot,
     version: &str,
 ) -> anyhow::Result<FunctionSnapshot> {
-    clients.lambda_pace.until_ready().await;
     calls.count(actions::GET_FUNCTION_CONFIGURATION.action);
     let config = clients
         .lambda

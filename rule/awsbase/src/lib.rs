@@ -1,6 +1,7 @@
 //! AWS plumbing the `rule` and `aggregator` binaries share, so that each is written once: the SDK
 //! configuration ([`base_config`]), an SDK error as one line ([`error_text`]), JSON logs
-//! ([`init_json_logs`]) and serving a handler on the Lambda Runtime API ([`serve_lambda`]).
+//! ([`init_json_logs`]), serving a handler on the Lambda Runtime API ([`serve_lambda`]) and a rate limit
+//! that holds the SDK's retries too ([`pace`]).
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -14,6 +15,7 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
 pub mod member;
+pub mod pace;
 
 /// The retry settings operators use to override ours (the SDK reads them itself).
 const OPERATOR_RETRY_VARIABLES: [&str; 2] = ["AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"];
