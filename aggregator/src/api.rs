@@ -37,7 +37,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_config::identity::IdentityCache;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::identity::SharedIdentityCache;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -58,7 +57,7 @@ pub const DEFAULT_CLOUDWATCH_PER_SECOND: f64 = 20.0;
 /// The largest rate accepted (a typo such as 10000 would disable the limit in effect).
 pub const MAX_PER_SECOND: f64 = 1000.0;
 
-/// The API families with a bucket of their own.
+/// The API families: each counted, the limited ones with a bucket ([`Api::pace`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     Config,
@@ -165,11 +164,7 @@ impl Api {
             Family::Organizations => self.organizations.clone(),
             Family::Lambda => Arc::new(RateLimiter::direct(quota(self.limits.lambda))),
             Family::CloudWatch => Arc::new(RateLimiter::direct(quota(self.limits.cloudwatch))),
-            Family::S3 | Family::Ssm => {
-                return sdk
-                    .identity_cache()
-                    .unwrap_or_else(|| IdentityCache::lazy().build());
-            }
+            Family::S3 | Family::Ssm => return awsbase::pace::sdk_identity_cache(sdk),
         };
         awsbase::pace::identity_cache(sdk, bucket)
     }

@@ -27,10 +27,16 @@ pub type Bucket = Arc<DefaultDirectRateLimiter>;
 /// The identity cache for a client on `sdk` whose every attempt waits for a token of `bucket`:
 /// `.identity_cache(awsbase::pace::identity_cache(&sdk, bucket))` on the client's config builder.
 pub fn identity_cache(sdk: &SdkConfig, bucket: Bucket) -> SharedIdentityCache {
-    let inner = sdk
-        .identity_cache()
-        .unwrap_or_else(|| IdentityCache::lazy().build());
-    SharedIdentityCache::new(PacedIdentityCache { inner, bucket })
+    SharedIdentityCache::new(PacedIdentityCache {
+        inner: sdk_identity_cache(sdk),
+        bucket,
+    })
+}
+
+/// The identity cache a client on `sdk` has without a pace: `sdk`'s, or the SDK's default (lazy).
+pub fn sdk_identity_cache(sdk: &SdkConfig) -> SharedIdentityCache {
+    sdk.identity_cache()
+        .unwrap_or_else(|| IdentityCache::lazy().build())
 }
 
 struct PacedIdentityCache {
